@@ -1,0 +1,3 @@
+module sagamesh/tools/prometheus
+
+go 1.26.8
