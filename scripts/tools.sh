@@ -192,6 +192,9 @@ update_module() {
     cd "$dir"
     rm -f go.mod go.sum
     go mod init "sagamesh/tools/$mod" 2>/dev/null
+    # Start from a low go line: `go get` raises it to what the pinned modules need, so the
+    # module asks for no newer Go than necessary.
+    go mod edit -go=1.24.0
     case $mod in
       nats-server) go get -tool "github.com/nats-io/nats-server/v2@$NATS_SERVER_VERSION" ;;
       natscli)     go get -tool "github.com/nats-io/natscli/nats@$NATSCLI_VERSION" ;;
@@ -220,6 +223,7 @@ update_module() {
       *) die "unknown module $mod" ;;
     esac
     go mod tidy
+    go mod edit -toolchain=none
   )
 }
 

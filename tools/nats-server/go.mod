@@ -1,6 +1,6 @@
 module sagamesh/tools/nats-server
 
-go 1.26.8
+go 1.26.0
 
 tool github.com/nats-io/nats-server/v2
 

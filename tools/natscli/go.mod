@@ -1,6 +1,6 @@
 module sagamesh/tools/natscli
 
-go 1.26.8
+go 1.26.0
 
 tool github.com/nats-io/natscli/nats
 
