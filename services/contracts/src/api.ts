@@ -73,5 +73,11 @@ export const Audit = Type.Object({
 });
 export type Audit = Static<typeof Audit>;
 
-/** Per-service books each participant answers on `<service>.audit` (core request/reply). */
-export const auditSubject = (service: string) => `audit.${service}`;
+/**
+ * Queries over core NATS request/reply (queue group = the service's name): each service answers its
+ * own books for /admin/audit (`AuditPart`), and inventory answers the product list.
+ */
+export const QuerySubjects = {
+  audit: (service: string) => `query.${service}.audit`,
+  products: 'query.inventory.products',
+} as const;
