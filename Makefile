@@ -19,3 +19,14 @@ test: deps tools ## run every test tier that needs no cluster
 	npm test
 
 .PHONY: help deps tools test
+
+dev: deps ## run the whole platform locally on a real nats-server (K8S=1: + kube-apiserver and the operator; MONITORING=1: + Prometheus)
+	$(NODE) scripts/dev.ts
+
+demo: deps ## with `make dev` running: place a few orders, one failing, and print how each saga ended
+	$(NODE) scripts/demo.ts
+
+bench: deps tools ## measure sagas/s, p50/p99 and the raw JetStream rate on this machine
+	npm run bench
+
+.PHONY: dev demo bench

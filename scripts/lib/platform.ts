@@ -1,0 +1,227 @@
+/**
+ * Runs the whole platform as local processes on one real nats-server: used by `make dev`,
+ * the end-to-end tests, the benchmark and the load test. Supervises the services: a crashed
+ * one (crash-after-commit does that on purpose) is restarted with backoff.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createServer } from 'node:net';
+import { Ports, type ServiceName } from '@sagamesh/contracts';
+import { ensureTools, REPO_ROOT, toolPath } from './tools.ts';
+
+export const PLATFORM_SERVICES = ['inventory', 'payments', 'shipping', 'orchestrator', 'orders', 'notifications', 'gateway'] as const satisfies readonly ServiceName[];
+export type PlatformService = (typeof PLATFORM_SERVICES)[number];
+
+/** The API key `make dev` uses; printed at start. Not a secret: it only works with DEV_MODE. */
+export const DEV_API_KEY = 'dev-key-sagamesh';
+
+export interface PlatformOptions {
+  /** 'default' uses the documented ports (make dev); 'free' picks free loopback ports (tests). */
+  readonly ports?: 'default' | 'free';
+  readonly apiKey?: string;
+  /** Receives every log line of every process, already prefixed. Default: dropped. */
+  readonly onLog?: (service: string, line: string) => void;
+  /** Extra environment per service (e.g. LOG_LEVEL, OTEL settings). */
+  readonly env?: Partial<Record<PlatformService | 'all', Record<string, string>>>;
+  /** Restart a crashed service (default true). */
+  readonly restart?: boolean;
+  readonly services?: readonly PlatformService[];
+  readonly natsUrl?: string;
+  readonly readyTimeoutMs?: number;
+}
+
+export interface Platform {
+  readonly gatewayUrl: string;
+  readonly apiKey: string;
+  readonly natsUrl: string;
+  readonly natsPort: number;
+  readonly ports: Readonly<Record<PlatformService, number>>;
+  readonly storeDir: string;
+  /** How many times each service has been (re)started. */
+  readonly starts: Readonly<Record<string, number>>;
+  pid(service: PlatformService): number | undefined;
+  /** SIGKILL one service; the supervisor restarts it unless `restart` is false. */
+  kill(service: PlatformService): void;
+  waitReady(timeoutMs?: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Proc {
+  name: string;
+  child?: ChildProcess;
+  stopping: boolean;
+  restarts: number;
+}
+
+function pipeLines(stream: NodeJS.ReadableStream | null, onLine: (line: string) => void): void {
+  if (!stream) return;
+  let buf = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk: string) => {
+    buf += chunk;
+    let i: number;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      onLine(buf.slice(0, i));
+      buf = buf.slice(i + 1);
+    }
+  });
+  stream.on('end', () => buf && onLine(buf));
+}
+
+export async function startPlatform(opts: PlatformOptions = {}): Promise<Platform> {
+  await ensureTools(['nats-server']);
+  const free = opts.ports === 'free';
+  const apiKey = opts.apiKey ?? (free ? `test-${randomBytes(6).toString('hex')}` : DEV_API_KEY);
+  const log = opts.onLog ?? (() => {});
+  const services = opts.services ?? PLATFORM_SERVICES;
+  const ports = {} as Record<PlatformService, number>;
+  for (const s of PLATFORM_SERVICES) ports[s] = free ? await freePort() : Ports[s];
+
+  const storeDir = mkdtempSync(path.join(tmpdir(), 'sagamesh-'));
+  const procs: Proc[] = [];
+  let natsUrl = opts.natsUrl;
+  let natsPort = 0;
+  if (!natsUrl) {
+    natsPort = free ? await freePort() : Ports.nats;
+    natsUrl = `nats://127.0.0.1:${natsPort}`;
+    const nats: Proc = { name: 'nats-server', stopping: false, restarts: 0 };
+    nats.child = spawn(toolPath('nats-server'), ['-js', '-a', '127.0.0.1', '-p', String(natsPort), '-sd', path.join(storeDir, 'nats'), '--http_port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    pipeLines(nats.child.stdout, (l) => log('nats-server', l));
+    pipeLines(nats.child.stderr, (l) => log('nats-server', l));
+    nats.child.on('exit', (code, signal) => {
+      if (!nats.stopping) log('nats-server', `exited (code ${code}, signal ${signal})`);
+    });
+    procs.push(nats);
+    await waitForPort(natsPort, 15_000, 'nats-server');
+  }
+
+  const starts: Record<string, number> = {};
+  const baseEnv: Record<string, string> = {
+    PATH: process.env.PATH ?? '',
+    HOME: process.env.HOME ?? '/tmp',
+    NATS_URL: natsUrl,
+    LOG_LEVEL: 'info',
+    HOST: '127.0.0.1',
+    DEV_MODE: 'true',
+    API_KEYS: apiKey,
+    ORDERS_URL: `http://127.0.0.1:${ports.orders}`,
+    ...(process.env.OTEL_EXPORTER_OTLP_ENDPOINT ? { OTEL_EXPORTER_OTLP_ENDPOINT: process.env.OTEL_EXPORTER_OTLP_ENDPOINT } : {}),
+    ...opts.env?.all,
+  };
+  const node = process.execPath;
+
+  const launch = (p: Proc) => {
+    const svc = p.name as PlatformService;
+    const env = { ...baseEnv, PORT: String(ports[svc]), OTEL_SERVICE_NAME: svc, ...opts.env?.[svc] };
+    const child = spawn(node, ['--import', '@sagamesh/kit/otel-preload', path.join('services', svc, 'src', 'main.ts')], {
+      cwd: REPO_ROOT,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    p.child = child;
+    starts[svc] = (starts[svc] ?? 0) + 1;
+    pipeLines(child.stdout, (l) => log(svc, l));
+    pipeLines(child.stderr, (l) => log(svc, l));
+    child.on('exit', (code, signal) => {
+      if (p.stopping || opts.restart === false) return;
+      p.restarts++;
+      const delay = Math.min(200 * 2 ** Math.min(p.restarts, 5), 5000);
+      log(svc, `exited (code ${code}, signal ${signal}); restarting in ${delay} ms`);
+      setTimeout(() => !p.stopping && launch(p), delay);
+    });
+  };
+
+  for (const svc of services) {
+    const p: Proc = { name: svc, stopping: false, restarts: 0 };
+    procs.push(p);
+    launch(p);
+  }
+
+  const byName = (s: string) => procs.find((p) => p.name === s);
+  const platform: Platform = {
+    gatewayUrl: `http://127.0.0.1:${ports.gateway}`,
+    apiKey,
+    natsUrl,
+    natsPort,
+    ports,
+    storeDir,
+    starts,
+    pid: (s) => byName(s)?.child?.pid,
+    kill(s) {
+      byName(s)?.child?.kill('SIGKILL');
+    },
+    async waitReady(timeoutMs = opts.readyTimeoutMs ?? 60_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (const svc of services) {
+        for (;;) {
+          if (await isReady(ports[svc])) break;
+          if (Date.now() > deadline) throw new Error(`${svc} did not become ready on port ${ports[svc]} within ${timeoutMs} ms: look at its log lines above`);
+          await sleep(100);
+        }
+      }
+    },
+    async stop() {
+      // Services first (they drain into NATS), then the server.
+      const svcProcs = procs.filter((p) => p.name !== 'nats-server');
+      await Promise.all(svcProcs.map((p) => stopProc(p, 10_000)));
+      const nats = byName('nats-server');
+      if (nats) await stopProc(nats, 5_000);
+      rmSync(storeDir, { recursive: true, force: true });
+    },
+  };
+  await platform.waitReady();
+  return platform;
+}
+
+async function stopProc(p: Proc, graceMs: number): Promise<void> {
+  p.stopping = true;
+  const child = p.child;
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  await exited;
+  clearTimeout(timer);
+}
+
+async function isReady(port: number): Promise<boolean> {
+  try {
+    const res = await fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(1000) });
+    return res.ok;
+  } catch {
+    return false;
+  }
+}
+
+async function waitForPort(port: number, timeoutMs: number, what: string): Promise<void> {
+  const { connect } = await import('node:net');
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = connect(port, '127.0.0.1');
+      s.once('connect', () => (s.destroy(), resolve(true)));
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`${what} did not listen on port ${port} within ${timeoutMs} ms`);
+    await sleep(100);
+  }
+}
+

@@ -1,0 +1,84 @@
+/**
+ * `npm test`: every test tier that needs no cluster, in order, with one closing line.
+ *   node scripts/test.ts [tier ...]     tiers: static unit nats k8s e2e (default: all)
+ * Tiers by file name: *.test.ts unit, *.nats.test.ts real nats-server, *.k8s.test.ts real
+ * kube-apiserver + etcd, *.e2e.test.ts the whole platform as processes. Under CI=true the long
+ * tiers run smaller (each test says how); nothing is skipped silently.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { globSync } from 'node:fs';
+import { ensureTools, REPO_ROOT, ALL_TOOLS } from './lib/tools.ts';
+
+interface Tier {
+  name: string;
+  what: string;
+  files?: () => string[];
+  concurrency?: number;
+  command?: string[];
+}
+const testGlobs = ['services/*/test/**/*.ts', 'operator/test/**/*.ts', 'cdk8s/test/**/*.ts', 'dashboards/test/**/*.ts', 'test/**/*.ts', 'scripts/test/**/*.ts'];
+const allTests = () =>
+  testGlobs.flatMap((g) => globSync(g, { cwd: REPO_ROOT })).filter((f) => f.endsWith('.test.ts') && !f.includes('node_modules')).sort();
+const suffix = (s: string) => () => allTests().filter((f) => f.endsWith(s));
+const tiers: Tier[] = [
+  { name: 'static', what: 'type check (tsc) and dependency rules', command: ['npm', 'run', '--silent', 'lint'] },
+  { name: 'unit', what: 'pure logic', files: () => allTests().filter((f) => !/\.(nats|k8s|e2e)\.test\.ts$/.test(f)), concurrency: 2 },
+  { name: 'nats', what: 'integration on a real nats-server', files: suffix('.nats.test.ts'), concurrency: 2 },
+  { name: 'k8s', what: 'operator and manifests on a real kube-apiserver + etcd', files: suffix('.k8s.test.ts'), concurrency: 1 },
+  { name: 'e2e', what: 'the whole platform as processes, under load, with faults', files: suffix('.e2e.test.ts'), concurrency: 1 },
+];
+
+const wanted = process.argv.slice(2);
+const unknown = wanted.filter((w) => !tiers.some((t) => t.name === w));
+if (unknown.length) {
+  console.error(`unknown tier(s): ${unknown.join(', ')}; tiers: ${tiers.map((t) => t.name).join(', ')}`);
+  process.exit(2);
+}
+const selected = tiers.filter((t) => wanted.length === 0 || wanted.includes(t.name));
+if (selected.some((t) => t.name !== 'static' && t.name !== 'unit')) await ensureTools(ALL_TOOLS);
+
+const totals = { passed: 0, failed: 0, skipped: 0 };
+const failedTiers: string[] = [];
+const reportDir = mkdtempSync(path.join(tmpdir(), 'sagamesh-test-'));
+const started = Date.now();
+for (const tier of selected) {
+  const t0 = Date.now();
+  console.log(`\n=== tier ${tier.name}: ${tier.what}`);
+  if (tier.command) {
+    const res = spawnSync(tier.command[0]!, tier.command.slice(1), { stdio: 'inherit', cwd: REPO_ROOT });
+    // Static checks are not tests: they count only when they fail, so the closing line shows it.
+    if (res.status !== 0) (totals.failed++, failedTiers.push(tier.name));
+    console.log(`=== tier ${tier.name}: ${res.status === 0 ? 'ok' : 'FAILED'} in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
+    continue;
+  }
+  const files = tier.files!();
+  if (files.length === 0) {
+    console.log(`=== tier ${tier.name}: no test files yet`);
+    continue;
+  }
+  const countsFile = path.join(reportDir, `${tier.name}.json`);
+  const res = spawnSync(
+    process.execPath,
+    ['--test', `--test-concurrency=${tier.concurrency ?? 1}`, '--test-reporter=spec', '--test-reporter-destination=stdout',
+      `--test-reporter=${path.join(REPO_ROOT, 'scripts/lib/count-reporter.ts')}`, `--test-reporter-destination=${countsFile}`, ...files],
+    { stdio: 'inherit', cwd: REPO_ROOT },
+  );
+  let counts = { passed: 0, failed: 1, skipped: 0 };
+  try {
+    counts = JSON.parse(readFileSync(countsFile, 'utf8'));
+  } catch {
+    console.log(`(tier ${tier.name} wrote no totals: counted as a failure)`);
+  }
+  totals.passed += counts.passed;
+  totals.failed += counts.failed;
+  totals.skipped += counts.skipped;
+  if (res.status !== 0 || counts.failed > 0) failedTiers.push(tier.name);
+  console.log(`=== tier ${tier.name}: ${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
+}
+rmSync(reportDir, { recursive: true, force: true });
+console.log(`\nall tiers in ${((Date.now() - started) / 1000).toFixed(0)}s${failedTiers.length ? `; failed tiers: ${failedTiers.join(', ')}` : ''}`);
+console.log(`${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);
+process.exit(failedTiers.length ? 1 : 0);

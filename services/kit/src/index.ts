@@ -1,0 +1,1 @@
+// @sagamesh/kit: the shared runtime of every service (contract: API.md).
