@@ -38,11 +38,13 @@ export interface Platform {
   readonly apiKey: string;
   readonly natsUrl: string;
   readonly natsPort: number;
+  /** nats-server's monitoring endpoint (/varz, /jsz), when this platform started the server. */
+  readonly natsMonitorUrl?: string;
   readonly ports: Readonly<Record<PlatformService, number>>;
   readonly storeDir: string;
   /** How many times each service has been (re)started. */
   readonly starts: Readonly<Record<string, number>>;
-  pid(service: PlatformService): number | undefined;
+  pid(process: PlatformService | 'nats-server'): number | undefined;
   /** SIGKILL one service; the supervisor restarts it unless `restart` is false. */
   kill(service: PlatformService): void;
   waitReady(timeoutMs?: number): Promise<void>;
@@ -98,11 +100,14 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Platfor
   const procs: Proc[] = [];
   let natsUrl = opts.natsUrl;
   let natsPort = 0;
+  let natsMonitorUrl: string | undefined;
   if (!natsUrl) {
     natsPort = free ? await freePort() : Ports.nats;
+    const monitorPort = free ? await freePort() : 8222;
+    natsMonitorUrl = `http://127.0.0.1:${monitorPort}`;
     natsUrl = `nats://127.0.0.1:${natsPort}`;
     const nats: Proc = { name: 'nats-server', stopping: false, restarts: 0 };
-    nats.child = spawn(toolPath('nats-server'), ['-js', '-a', '127.0.0.1', '-p', String(natsPort), '-sd', path.join(storeDir, 'nats'), '--http_port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    nats.child = spawn(toolPath('nats-server'), ['-js', '-a', '127.0.0.1', '-p', String(natsPort), '-sd', path.join(storeDir, 'nats'), '-m', String(monitorPort)], { stdio: ['ignore', 'pipe', 'pipe'] });
     pipeLines(nats.child.stdout, (l) => log('nats-server', l));
     pipeLines(nats.child.stderr, (l) => log('nats-server', l));
     nats.child.on('exit', (code, signal) => {
@@ -160,6 +165,7 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Platfor
     apiKey,
     natsUrl,
     natsPort,
+    ...(natsMonitorUrl ? { natsMonitorUrl } : {}),
     ports,
     storeDir,
     starts,

@@ -10,3 +10,5 @@ export * from './ports.ts';
 export * from './revision.ts';
 export * from './saga.ts';
 export * from './validation.ts';
+export * from './gateway.ts';
+export * from './crd.ts';

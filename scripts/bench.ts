@@ -1,0 +1,219 @@
+/**
+ * `npm run bench`: the platform on one nats-server, measured in one run.
+ *  1. Completed order sagas/s and p50/p99 saga latency (POST /api/orders → the saga's end event) at
+ *     a fixed concurrency, closed loop.
+ *  2. The JetStream operations one saga costs, counted from the server's own statistics (/jsz, /varz).
+ *  3. The raw rate of the same nats-server with `nats bench`: acked JetStream publishes and core
+ *     request/reply, at the same concurrency.
+ *  4. The ratio: saga rate ÷ (acked-publish rate ÷ JetStream publishes per saga).
+ *  5. Where the time goes: CPU seconds per process per saga, and the hottest functions of the
+ *     hottest Node process (V8 CPU profile).
+ * Flags: --concurrency N (32) --seconds S (20; 8 under CI=true) --no-profile
+ * A benchmark prints figures; it fails only if the platform misbehaves, never on a target.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { connect } from '@nats-io/transport-node';
+import { CeHeaders, Catalogue, Subjects, parseCeType } from '@sagamesh/contracts';
+import { GatewayClient } from './lib/client.ts';
+import { startPlatform, PLATFORM_SERVICES, type Platform } from './lib/platform.ts';
+import { ensureTools, toolPath } from './lib/tools.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    concurrency: { type: 'string', default: '32' },
+    seconds: { type: 'string', default: process.env.CI === 'true' ? '8' : '20' },
+    'no-profile': { type: 'boolean', default: false },
+  },
+});
+const concurrency = Number(args.concurrency);
+const seconds = Number(args.seconds);
+const profile = !args['no-profile'];
+const say = (m: string) => console.log(`[bench] ${m}`);
+
+await ensureTools(['nats-server', 'nats']);
+const profDir = mkdtempSync(path.join(tmpdir(), 'sagamesh-prof-'));
+say(`starting the platform (log level warn${profile ? ', V8 CPU profiles on' : ''})`);
+const platform: Platform = await startPlatform({
+  ports: 'free',
+  env: { all: { LOG_LEVEL: 'warn', ...(profile ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profDir}` } : {}) } },
+  onLog: (s, l) => l.includes('"level":50') && console.error(`[${s}] ${l}`),
+});
+
+try {
+  const api = new GatewayClient(platform.gatewayUrl, platform.apiKey);
+  const nc = await connect({ servers: platform.natsUrl, name: 'bench' });
+  const waiters = new Map<string, (phase: string) => void>();
+  // An end event can in principle beat the POST's response: keep those until their waiter comes.
+  const endedEarly = new Map<string, string>();
+  const sub = nc.subscribe(Subjects.sagaEventsOf('order'));
+  void (async () => {
+    for await (const m of sub) {
+      const name = parseCeType(m.headers?.get(CeHeaders.type) ?? '')?.name;
+      if (name === 'succeeded' || name === 'compensated' || name === 'failed') {
+        const runId = m.subject.slice(Subjects.sagaEventsOf('order').length - 1);
+        const waiter = waiters.get(runId);
+        if (waiter) waiter(name);
+        else endedEarly.set(runId, name);
+        waiters.delete(runId);
+      }
+    }
+  })();
+
+  const skus = Catalogue.filter((c) => c.initial > 1000).map((c) => c.sku);
+  const oneSaga = async (i: number): Promise<number> => {
+    const t0 = performance.now();
+    let resolveEnd!: (p: string) => void;
+    const ended = new Promise<string>((r) => (resolveEnd = r));
+    const id = await api.placeOrder({ customerId: `bench-${i % 100}`, items: [{ sku: skus[i % skus.length]!, quantity: 1 }] });
+    const early = endedEarly.get(id);
+    if (early) (endedEarly.delete(id), resolveEnd(early));
+    else waiters.set(id, resolveEnd);
+    const timeout = setTimeout(() => resolveEnd('timeout'), 30_000);
+    const phase = await ended;
+    clearTimeout(timeout);
+    if (phase === 'timeout') throw new Error(`saga ${id} did not end within 30 s`);
+    return performance.now() - t0;
+  };
+
+  say('warm-up: 100 sagas');
+  await runClosedLoop(oneSaga, Math.min(concurrency, 16), 0, 100);
+
+  const jsBefore = await serverStats(platform);
+  const cpuBefore = cpuTimes(platform);
+  say(`measuring: ${concurrency} concurrent clients for ${seconds} s (closed loop)`);
+  const t0 = performance.now();
+  const latencies = await runClosedLoop(oneSaga, concurrency, seconds * 1000, Infinity);
+  const elapsed = (performance.now() - t0) / 1000;
+  const jsAfter = await serverStats(platform);
+  const cpuAfter = cpuTimes(platform);
+  await nc.drain();
+
+  const sagas = latencies.length;
+  const sagaRate = sagas / elapsed;
+  latencies.sort((a, b) => a - b);
+  const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? NaN;
+  const jsPublishesPerSaga = (jsAfter.storedMessages - jsBefore.storedMessages) / sagas;
+  const jsApiPerSaga = (jsAfter.apiCalls - jsBefore.apiCalls) / sagas;
+  const inMsgsPerSaga = (jsAfter.inMsgs - jsBefore.inMsgs) / sagas;
+
+  say('raw JetStream rate of the same nats-server (nats bench)');
+  const pubRate = natsBench(platform, ['bench', 'js', 'pub', 'sync', 'bench.sagamesh', '--msgs', '40000', '--clients', String(concurrency), '--create', '--purge', '--no-progress', '--stream', 'BENCH']);
+  const reqRate = await natsBenchRequestReply(platform, concurrency);
+
+  const jsLimit = pubRate / jsPublishesPerSaga;
+  const ratio = sagaRate / jsLimit;
+  const f = (n: number, d = 0) => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
+  console.log(`
+== sagamesh benchmark (${new Date().toISOString()}, ${concurrency} concurrent clients, ${f(elapsed, 1)} s) ==
+completed order sagas      ${f(sagas)} (${f(sagaRate, 1)} sagas/s)     goal 1,000 sagas/s
+saga latency               p50 ${f(pct(50), 1)} ms   p99 ${f(pct(99), 1)} ms   max ${f(latencies.at(-1) ?? NaN, 1)} ms     goal p99 < 50 ms
+JetStream cost per saga    ${f(jsPublishesPerSaga, 1)} acked publishes (stream + KV writes), ${f(jsApiPerSaga, 1)} JS API calls, ${f(inMsgsPerSaga, 1)} messages into the server
+nats bench (same server)   ${f(pubRate)} acked JetStream publishes/s, ${f(reqRate)} core request/reply/s
+JetStream limit for sagas  ${f(jsLimit, 1)} sagas/s  (= ${f(pubRate)} ÷ ${f(jsPublishesPerSaga, 1)})
+ratio                      ${f(ratio * 100, 1)} % of the JetStream limit     goal ≥ 40 %`);
+
+  console.log('\nwhere the time goes (CPU seconds during the measured run):');
+  const rows = Object.entries(cpuAfter)
+    .map(([name, cpu]) => ({ name, cpu: cpu - (cpuBefore[name] ?? 0) }))
+    .sort((a, b) => b.cpu - a.cpu);
+  const totalCpu = rows.reduce((a, r) => a + r.cpu, 0);
+  for (const r of rows) console.log(`  ${r.name.padEnd(14)} ${f(r.cpu, 2).padStart(7)} s  ${f((r.cpu / totalCpu) * 100, 1).padStart(5)} %  ${f((r.cpu / sagas) * 1e6, 0).padStart(6)} µs/saga`);
+  console.log(`  ${'total'.padEnd(14)} ${f(totalCpu, 2).padStart(7)} s of ${f(elapsed * 2, 1)} s available on 2 cores (${f((totalCpu / (elapsed * 2)) * 100, 0)} % busy)`);
+  const hottest = rows.find((r) => r.name !== 'nats-server' && r.name !== 'bench');
+  await platform.stop();
+  if (profile && hottest) printProfile(profDir, platform, hottest.name);
+} catch (err) {
+  await platform.stop();
+  throw err;
+} finally {
+  rmSync(profDir, { recursive: true, force: true });
+}
+
+async function runClosedLoop(op: (i: number) => Promise<number>, workers: number, durationMs: number, maxOps: number): Promise<number[]> {
+  const out: number[] = [];
+  const end = performance.now() + durationMs;
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: workers }, async () => {
+      while (next < maxOps && (durationMs === 0 || performance.now() < end)) {
+        const i = next++;
+        out.push(await op(i));
+      }
+    }),
+  );
+  return out;
+}
+
+async function serverStats(p: Platform): Promise<{ storedMessages: number; apiCalls: number; inMsgs: number }> {
+  const jsz = (await (await fetch(`${p.natsMonitorUrl}/jsz?streams=true`)).json()) as {
+    api: { total: number };
+    account_details?: { stream_detail?: { name: string; state: { last_seq: number } }[] }[];
+  };
+  const varz = (await (await fetch(`${p.natsMonitorUrl}/varz`)).json()) as { in_msgs: number };
+  const streams = (jsz.account_details ?? []).flatMap((a) => a.stream_detail ?? []);
+  return { storedMessages: streams.reduce((a, s) => a + s.state.last_seq, 0), apiCalls: jsz.api.total, inMsgs: varz.in_msgs };
+}
+
+/** utime+stime in seconds per process, from /proc (Linux). */
+function cpuTimes(p: Platform): Record<string, number> {
+  const out: Record<string, number> = {};
+  const ticks = 100;
+  const read = (pid: number | undefined) => {
+    if (!pid) return 0;
+    try {
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      return (Number(fields[11]) + Number(fields[12])) / ticks;
+    } catch {
+      return 0;
+    }
+  };
+  for (const s of PLATFORM_SERVICES) out[s] = read(p.pid(s));
+  out['nats-server'] = read(p.pid('nats-server'));
+  out.bench = read(process.pid);
+  return out;
+}
+
+function natsBench(p: Platform, benchArgs: string[]): number {
+  const res = spawnSync(toolPath('nats'), ['-s', p.natsUrl, ...benchArgs], { encoding: 'utf8' });
+  const m = /aggregated stats: ([\d,.]+) msgs\/sec/.exec(res.stdout + res.stderr);
+  if (!m) throw new Error(`nats ${benchArgs.join(' ')} printed no rate:\n${res.stdout}${res.stderr}`);
+  return Number(m[1]!.replaceAll(',', ''));
+}
+
+async function natsBenchRequestReply(p: Platform, clients: number): Promise<number> {
+  const server = spawn(toolPath('nats'), ['-s', p.natsUrl, 'bench', 'service', 'serve', 'bench.rr', '--clients', '2', '--no-progress'], { stdio: 'ignore' });
+  await new Promise((r) => setTimeout(r, 500));
+  try {
+    return natsBench(p, ['bench', 'service', 'request', 'bench.rr', '--msgs', '40000', '--clients', String(clients), '--no-progress']);
+  } finally {
+    server.kill('SIGTERM');
+  }
+}
+
+/** The top self-time functions of one service's V8 CPU profile (written when it exited). */
+function printProfile(dir: string, p: Platform, service: string): void {
+  const pid = p.pid(service as (typeof PLATFORM_SERVICES)[number]);
+  const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'));
+  const file = files.find((f) => pid && f.includes(`.${pid}.`)) ?? files[0];
+  if (!file) return void console.log(`\n(no CPU profile was written for ${service})`);
+  const prof = JSON.parse(readFileSync(path.join(dir, file), 'utf8')) as {
+    nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[];
+    samples: number[];
+  };
+  const byId = new Map(prof.nodes.map((n) => [n.id, n]));
+  const self = new Map<string, number>();
+  for (const id of prof.samples) {
+    const cf = byId.get(id)?.callFrame;
+    if (!cf) continue;
+    const where = cf.url ? `${cf.url.replace(/^.*node_modules\//, '').replace(/^file:\/\/.*\/(services|operator)\//, '$1/')}:${cf.lineNumber + 1}` : '';
+    const key = `${cf.functionName || '(anonymous)'} ${where}`.trim();
+    self.set(key, (self.get(key) ?? 0) + 1);
+  }
+  const total = prof.samples.length;
+  console.log(`\nhottest Node process: ${service} — top functions by self time (whole run, ${total} samples):`);
+  for (const [k, n] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 15)) console.log(`  ${((n / total) * 100).toFixed(1).padStart(5)} %  ${k}`);
+}

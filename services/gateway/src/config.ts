@@ -1,0 +1,29 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { Ports } from '@sagamesh/contracts';
+import { CommonConfig } from '@sagamesh/kit';
+
+const ms = (dflt: number, description: string, minimum = 1) => Type.Integer({ minimum, maximum: 600_000, default: dflt, description });
+
+export const GatewayConfigSchema = Type.Object({
+  ...CommonConfig,
+  PORT: Type.Integer({ minimum: 0, maximum: 65535, default: Ports.gateway, description: 'HTTP port (0 = any free port)' }),
+  ORDERS_URL: Type.String({ pattern: '^https?://', default: `http://127.0.0.1:${Ports.orders}`, description: 'Base URL of the orders service' }),
+  API_KEYS: Type.String({ default: '', description: 'Accepted API keys, comma-separated, each at least 16 characters' }),
+  DEV_MODE: Type.Boolean({ default: false, description: 'Also accept the well-known dev key (DEV_API_KEY); never in production' }),
+
+  ORDERS_TIMEOUT_MS: ms(3000, 'Timeout of one HTTP call to orders'),
+  ENGINE_TIMEOUT_MS: ms(1000, 'Timeout of one saga engine request (GET /api/orders/:id degrades past it)'),
+  QUERY_TIMEOUT_MS: ms(2000, 'Timeout of one query.<service>.* request (products, audit)'),
+  JETSTREAM_TIMEOUT_MS: ms(3000, 'Timeout of one JetStream/KV operation (idempotency keys, faults)'),
+  IDEMPOTENCY_WAIT_MS: ms(5000, 'How long a concurrent duplicate waits for the first request before taking over'),
+  PRODUCTS_CACHE_TTL_MS: ms(5000, 'Safety-net TTL of the product cache (stock_changed events invalidate it sooner)', 0),
+
+  RATE_LIMIT_POINTS: Type.Integer({ minimum: 1, default: 2000, description: 'Requests per API key per window' }),
+  RATE_LIMIT_WINDOW_S: Type.Integer({ minimum: 1, maximum: 3600, default: 1, description: 'Rate limit window, seconds' }),
+
+  BREAKER_ERROR_PERCENT: Type.Integer({ minimum: 1, maximum: 100, default: 50, description: 'Failure percentage in the window that opens a breaker' }),
+  BREAKER_VOLUME_THRESHOLD: Type.Integer({ minimum: 0, default: 10, description: 'Calls in the window before a breaker may open' }),
+  BREAKER_WINDOW_MS: ms(10_000, 'Rolling window of the breaker statistics', 100),
+  BREAKER_RESET_MS: ms(5000, 'How long an open breaker waits before letting one trial call through (half-open)'),
+});
+export type GatewayConfig = Static<typeof GatewayConfigSchema>;

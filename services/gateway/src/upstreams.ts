@@ -1,0 +1,183 @@
+import { SpanKind } from '@opentelemetry/api';
+import { headers as natsHeaders, type NatsConnection } from '@nats-io/nats-core';
+import {
+  OrderView,
+  QuerySubjects,
+  validator,
+  ValidationError,
+  type PlaceOrderRequest,
+  type RunView,
+} from '@sagamesh/contracts';
+import { currentTraceparent, EngineClient, EngineRequestError, injectTrace, withSpan } from '@sagamesh/kit';
+import { UpstreamTimeout, type Breakers, type Upstream } from './breakers.ts';
+
+/** A timeout anywhere in the cause chain (fetch's AbortSignal.timeout and nats.js both name it TimeoutError). */
+function isTimeout(err: unknown): boolean {
+  for (let e = err; e instanceof Error; e = e.cause) if (e.name === 'TimeoutError') return true;
+  return false;
+}
+
+/** The upstream answered, but not in the shape the contract promises. */
+export class BadUpstreamReply extends Error {
+  readonly upstream: Upstream;
+  constructor(upstream: Upstream, message: string, opts?: { cause?: unknown }) {
+    super(`${upstream}: ${message}`, opts);
+    this.name = 'BadUpstreamReply';
+    this.upstream = upstream;
+  }
+}
+
+export interface HttpReply {
+  status: number;
+  body: unknown;
+}
+
+/** What the gateway sends orders' `POST /orders`: the order id is the gateway's, so orders can be idempotent by it. */
+export interface CreateOrder {
+  orderId: string;
+  customerId: string;
+  items: PlaceOrderRequest['items'];
+}
+
+const orderView = validator(OrderView, 'order view from orders');
+
+/** The orders service over HTTP, through the `orders` breaker; 5xx, network errors and timeouts count as failures. */
+export class OrdersClient {
+  readonly #baseUrl: string;
+  readonly #timeoutMs: number;
+  readonly #breakers: Breakers;
+
+  constructor(baseUrl: string, timeoutMs: number, breakers: Breakers) {
+    this.#baseUrl = baseUrl.replace(/\/+$/, '');
+    this.#timeoutMs = timeoutMs;
+    this.#breakers = breakers;
+  }
+
+  /** Any 2xx/4xx reply is returned as is (the caller decides); 5xx and no reply throw UpstreamError. */
+  place(order: CreateOrder): Promise<HttpReply> {
+    return this.#request('POST', '/orders', order);
+  }
+
+  /** The order, or undefined when orders does not know it. */
+  async get(orderId: string): Promise<OrderView | undefined> {
+    const reply = await this.#request('GET', `/orders/${encodeURIComponent(orderId)}`);
+    if (reply.status === 404) return undefined;
+    if (reply.status !== 200) throw new BadUpstreamReply('orders', `GET /orders/:id answered ${reply.status}`);
+    try {
+      return orderView.parse(reply.body);
+    } catch (err) {
+      if (err instanceof ValidationError) throw new BadUpstreamReply('orders', err.message, { cause: err });
+      throw err;
+    }
+  }
+
+  #request(method: 'GET' | 'POST', path: string, body?: unknown): Promise<HttpReply> {
+    return this.#breakers.call('orders', () =>
+      withSpan(`${method} orders`, { kind: SpanKind.CLIENT, attributes: { 'http.request.method': method, 'url.path': path } }, async () => {
+        const headers: Record<string, string> = { accept: 'application/json' };
+        if (body !== undefined) headers['content-type'] = 'application/json';
+        const traceparent = currentTraceparent();
+        if (traceparent) headers.traceparent = traceparent;
+        try {
+          const res = await fetch(this.#baseUrl + path, {
+            method,
+            headers,
+            body: body === undefined ? null : JSON.stringify(body),
+            signal: AbortSignal.timeout(this.#timeoutMs),
+          });
+          const text = await res.text();
+          if (res.status >= 500) throw new Error(`${method} ${path} answered ${res.status}`);
+          return { status: res.status, body: parseJsonOrText(text) };
+        } catch (err) {
+          if (isTimeout(err)) throw new UpstreamTimeout(`${method} ${path}: no answer within ${this.#timeoutMs}ms`, { cause: err });
+          throw err;
+        }
+      }),
+    );
+  }
+}
+
+function parseJsonOrText(text: string): unknown {
+  if (text === '') return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+/** Saga progress from the engine (`saga.engine.get`), through the `engine` breaker. */
+export class EngineProgress {
+  readonly #client: EngineClient;
+  readonly #timeoutMs: number;
+  readonly #breakers: Breakers;
+
+  constructor(nc: NatsConnection, timeoutMs: number, breakers: Breakers) {
+    this.#client = new EngineClient(nc, { timeoutMs });
+    this.#timeoutMs = timeoutMs;
+    this.#breakers = breakers;
+  }
+
+  /** The run, or undefined when the engine has none under this id (yet). */
+  get(runId: string): Promise<RunView | undefined> {
+    return this.#breakers.call('engine', async () => {
+      try {
+        return (await this.#client.get({ runId })).run;
+      } catch (err) {
+        if (err instanceof EngineRequestError && err.code === 'not_found') return undefined;
+        if (isTimeout(err)) throw new UpstreamTimeout(`saga.engine.get: no answer within ${this.#timeoutMs}ms`, { cause: err });
+        throw err;
+      }
+    });
+  }
+}
+
+/**
+ * `query.<service>.*` requests over core NATS, each through its service's breaker. An `{error}` reply or a
+ * reply that fails its schema is a BadUpstreamReply (the service is up: it does not trip the breaker).
+ */
+export class Queries {
+  readonly #nc: NatsConnection;
+  readonly #timeoutMs: number;
+  readonly #breakers: Breakers;
+
+  constructor(nc: NatsConnection, timeoutMs: number, breakers: Breakers) {
+    this.#nc = nc;
+    this.#timeoutMs = timeoutMs;
+    this.#breakers = breakers;
+  }
+
+  async request<T>(upstream: Upstream, subject: string, check: { parse(value: unknown): T }): Promise<T> {
+    const data = await this.#breakers.call(upstream, () =>
+      withSpan(`request ${subject}`, { kind: SpanKind.CLIENT, attributes: { 'messaging.destination.name': subject } }, async () => {
+        const h = natsHeaders();
+        injectTrace(h);
+        try {
+          const msg = await this.#nc.request(subject, '{}', { timeout: this.#timeoutMs, headers: h });
+          return msg.string();
+        } catch (err) {
+          if (isTimeout(err)) throw new UpstreamTimeout(`${subject}: no answer within ${this.#timeoutMs}ms`, { cause: err });
+          throw err;
+        }
+      }),
+    );
+    let value: unknown;
+    try {
+      value = JSON.parse(data);
+    } catch (err) {
+      throw new BadUpstreamReply(upstream, `${subject}: reply is not JSON`, { cause: err });
+    }
+    const error = (value as { error?: { code?: unknown; message?: unknown } } | null)?.error;
+    if (error) throw new BadUpstreamReply(upstream, `${subject}: ${String(error.code)}: ${String(error.message)}`);
+    try {
+      return check.parse(value);
+    } catch (err) {
+      if (err instanceof ValidationError) throw new BadUpstreamReply(upstream, `${subject}: ${err.message}`, { cause: err });
+      throw err;
+    }
+  }
+
+  products<T>(check: { parse(value: unknown): T }): Promise<T> {
+    return this.request('inventory', QuerySubjects.products, check);
+  }
+}

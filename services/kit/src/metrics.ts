@@ -1,0 +1,73 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Metrics } from '@sagamesh/contracts';
+
+/** One service's metrics: its own registry (default process metrics unprefixed) and the shared RED/consumer metrics. */
+export interface ServiceMetrics {
+  service: string;
+  /** Register a service's own metrics (saga metrics etc.) here. */
+  registry: Registry;
+  httpRequests: Counter<'service' | 'route' | 'method' | 'code'>;
+  httpDuration: Histogram<'service' | 'route' | 'method'>;
+  messagesHandled: Counter<'service' | 'consumer' | 'outcome'>;
+  messagesRedelivered: Counter<'service' | 'consumer'>;
+  messageDuration: Histogram<'service' | 'consumer'>;
+  consumerPending: Gauge<'stream' | 'consumer'>;
+  requestsRejected: Counter<'service' | 'reason'>;
+}
+
+// Seconds; covers fast in-memory handlers up to step timeouts.
+const DURATION_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+export function createMetrics(service: string): ServiceMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+  return {
+    service,
+    registry,
+    httpRequests: new Counter({
+      name: Metrics.httpRequestsTotal,
+      help: 'HTTP requests served, by route pattern and status code',
+      labelNames: ['service', 'route', 'method', 'code'],
+      registers,
+    }),
+    httpDuration: new Histogram({
+      name: Metrics.httpRequestDurationSeconds,
+      help: 'HTTP request duration, by route pattern',
+      labelNames: ['service', 'route', 'method'],
+      buckets: DURATION_BUCKETS,
+      registers,
+    }),
+    messagesHandled: new Counter({
+      name: Metrics.messagesHandledTotal,
+      help: 'JetStream messages handled, by outcome (ack, nak, dead_letter, term)',
+      labelNames: ['service', 'consumer', 'outcome'],
+      registers,
+    }),
+    messagesRedelivered: new Counter({
+      name: Metrics.messagesRedeliveredTotal,
+      help: 'JetStream messages received on a second or later delivery',
+      labelNames: ['service', 'consumer'],
+      registers,
+    }),
+    messageDuration: new Histogram({
+      name: Metrics.messageProcessingDurationSeconds,
+      help: 'Time spent handling one JetStream message',
+      labelNames: ['service', 'consumer'],
+      buckets: DURATION_BUCKETS,
+      registers,
+    }),
+    consumerPending: new Gauge({
+      name: Metrics.consumerPending,
+      help: 'Messages not yet delivered to the consumer (JetStream consumer info num_pending)',
+      labelNames: ['stream', 'consumer'],
+      registers,
+    }),
+    requestsRejected: new Counter({
+      name: Metrics.requestsRejectedTotal,
+      help: 'Requests rejected before handling, by reason (rate_limit, circuit_open, overload)',
+      labelNames: ['service', 'reason'],
+      registers,
+    }),
+  };
+}
