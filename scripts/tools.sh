@@ -27,7 +27,7 @@ say() { printf '[tools] %s\n' "$*" >&2; }
 die() { printf '[tools] ERROR: %s\n' "$*" >&2; exit 1; }
 
 [[ -f $TOOLS_DIR/versions.env ]] || die "missing $TOOLS_DIR/versions.env"
-# shellcheck source=../tools/versions.env
+# shellcheck source=/dev/null
 source "$TOOLS_DIR/versions.env"
 
 # ---------------------------------------------------------------------------------------
@@ -99,7 +99,7 @@ stamp_for() {
   tool_info "$1"
   local dir=$TOOLS_DIR/$MOD h
   h=$({ printf '%s\n' "$1" "$VERSION" "$PKG" "$TAGS" "$LDFLAGS" "cgo=0 trimpath s w"
-        (cd "$dir" && cat go.mod go.sum $(ls *.go 2>/dev/null | sort)); } | sha256)
+        (cd "$dir" && shopt -s nullglob && files=(go.mod go.sum ./*.go) && cat "${files[@]}"); } | sha256)
   printf '%s %s\n' "$VERSION" "$h"
 }
 
@@ -109,7 +109,8 @@ is_current() {  # tool -> 0 if the binary exists and its stamp matches
   [[ "$(head -n1 "$f")" == "$(stamp_for "$t")" ]] || return 1
   if [[ -L $BIN/$t ]]; then   # reused from PATH: make sure it is still that version
     tool_info "$t"
-    "$BIN/$t" $VERSION_CMD 2>&1 | grep -qF -- "$EXPECT" || return 1
+    # shellcheck disable=SC2086 # VERSION_CMD is words on purpose
+    grep -qF -- "$EXPECT" <<<"$("$BIN/$t" $VERSION_CMD 2>&1)" || return 1
   fi
 }
 
@@ -137,7 +138,8 @@ try_reuse() {
   p=$(PATH=$(printf '%s' "$PATH" | tr ':' '\n' | grep -vxF "$BIN" | paste -sd: -) command -v "$t" 2>/dev/null) || return 1
   [[ -n $p && -x $p ]] || return 1
   tool_info "$t"
-  "$p" $VERSION_CMD 2>&1 | grep -qF -- "$EXPECT" || return 1
+  # shellcheck disable=SC2086
+  grep -qF -- "$EXPECT" <<<"$("$p" $VERSION_CMD 2>&1)" || return 1
   ln -sfn "$p" "$BIN/$t"
   stamp_for "$t" > "$BIN/.$t.version"
   say "$t $VERSION: reusing $p (same version found on PATH; TOOLS_NO_REUSE=1 to build instead)"
@@ -160,8 +162,8 @@ build_tool() {
     printf 'FAILED after %ss\n' $(( $(date +%s) - start )) >&2
     tail -n 25 "$log" | sed 's/^/    /' >&2
     local hint="See $log. Re-run 'scripts/tools.sh $t' once fixed."
-    if grep -qE 'dial tcp|i/o timeout|no such host|proxyconnect|connection refused|403 Forbidden|404 Not Found' "$log"; then
-      hint="Downloading modules failed: the Go module proxy must be reachable (GOPROXY=$(go env GOPROXY)). $hint"
+    if grep -qE 'dial tcp|i/o timeout|no such host|proxyconnect|connection refused|403 Forbidden|404 Not Found|module lookup disabled|unrecognized import path|reading https?://' "$log"; then
+      hint="Downloading modules failed: the Go module proxy must be reachable (GOPROXY=$(go env GOPROXY); the default https://proxy.golang.org,direct works). $hint"
     elif grep -qE 'missing go.sum entry|updates to go.mod needed' "$log"; then
       hint="tools/$MOD/go.mod/go.sum are incomplete: run 'scripts/tools.sh --update $t'. $hint"
     elif grep -qE 'no space left' "$log"; then
@@ -170,6 +172,7 @@ build_tool() {
     rm -f "$BIN/.$t.tmp"
     die "building $t $VERSION failed. $hint"
   fi
+  # shellcheck disable=SC2086
   out=$("$BIN/.$t.tmp" $VERSION_CMD 2>&1 || true)
   if ! grep -qF -- "$EXPECT" <<<"$out"; then
     printf 'FAILED\n' >&2
@@ -211,10 +214,12 @@ update_module() {
         staging=v0.${kv#*.}
         gomod=$(go mod download -json "k8s.io/kubernetes@$KUBERNETES_VERSION" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",*$/\1/p')
         [[ -f $gomod ]] || die "could not download k8s.io/kubernetes@$KUBERNETES_VERSION's go.mod"
+        # shellcheck disable=SC2013 # one module path per line, no spaces
         for m in $(sed -n 's#^[[:space:]]*\(k8s\.io/[^[:space:]]*\) => \./staging/src/.*#\1#p' "$gomod"); do
           go mod edit -replace "$m=$m@$staging"
         done
         # keep kubernetes' own runtime GODEBUG defaults (e.g. default=go1.25)
+        # shellcheck disable=SC2013
         for g in $(sed -n 's/^godebug[[:space:]]\{1,\}\([^([:space:]]\{1,\}\)$/\1/p' "$gomod"); do
           go mod edit -godebug "$g"
         done
@@ -232,7 +237,7 @@ export GOWORK=off GO111MODULE=on CGO_ENABLED=0
 
 mode=build
 case ${1:-} in
-  -h|--help) sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
   --list|--check|--update) mode=${1#--}; shift ;;
   -*) die "unknown option $1 (try --help)" ;;
 esac
@@ -268,12 +273,12 @@ if command -v flock >/dev/null; then   # two concurrent runs (make -j) must not 
 fi
 
 all_start=$(date +%s)
-built=0
+built=0 reused=0
 for t in "${tools[@]}"; do
   tool_info "$t"
   if is_current "$t"; then say "$t $VERSION up to date"; continue; fi
-  try_reuse "$t" && continue
+  if try_reuse "$t"; then reused=$((reused + 1)); continue; fi
   build_tool "$t"
   built=$((built + 1))
 done
-say "$built built, $(( ${#tools[@]} - built )) already current, total $(( $(date +%s) - all_start ))s ($BIN)"
+say "$built built, $reused reused from PATH, $(( ${#tools[@]} - built - reused )) already current; total $(( $(date +%s) - all_start ))s ($BIN)"
