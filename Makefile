@@ -6,11 +6,12 @@ NODE := node_modules/.bin/node
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-node_modules/.bin/node: package-lock.json
-	npm ci
+# A stamp, not node_modules/.bin/node: npm keeps the tarballs' old mtimes.
+node_modules/.installed: package-lock.json
+	npm ci --no-audit --no-fund
 	@touch $@
 
-deps: node_modules/.bin/node ## install npm dependencies (npm ci) if needed
+deps: node_modules/.installed ## install npm dependencies (npm ci) if missing or stale
 
 tools: ## build the pinned Go tools into .tools/bin (only what is missing)
 	bash scripts/tools.sh

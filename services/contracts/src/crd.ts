@@ -11,7 +11,7 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { DURATION_PATTERN } from './duration.ts';
 import { FAULT_TARGET_PATTERN, Fault } from './faults.ts';
 import { ID_PATTERN } from './ids.ts';
-import { SagaDefinitionSpec, SagaPhases, StepError, StepStatuses, ParticipantCommands } from './saga.ts';
+import { SagaDefinitionSpec, SagaPhases, StepError, StepStatuses, StepTarget, ParticipantCommands } from './saga.ts';
 
 export const SAGAMESH_GROUP = 'sagamesh.io';
 export const SAGAMESH_VERSION = 'v1alpha1';
@@ -131,7 +131,6 @@ interface CelRule {
   message?: string;
   messageExpression?: string;
   fieldPath?: string;
-  reason?: 'FieldValueInvalid' | 'FieldValueForbidden' | 'FieldValueRequired' | 'FieldValueDuplicate';
 }
 
 /**
@@ -143,6 +142,7 @@ const friendlyPatterns: Record<string, { maxLength: number; message: string }> =
   [ID_PATTERN]: { maxLength: 128, message: "must be 1-128 letters, digits, '-' or '_' ('.' is reserved as the separator)" },
   [FAULT_TARGET_PATTERN]: { maxLength: 127, message: 'must be <service>.<command>, e.g. payments.charge' },
   [DNS_LABEL_PATTERN]: { maxLength: 63, message: "must be lowercase letters, digits and '-' (a DNS label, no '.')" },
+  [StepTarget.properties.service.pattern]: { maxLength: 63, message: "must be lowercase letters, digits and '-', starting with a letter, e.g. payments or charge" },
 };
 
 /** A CEL single-quoted string literal. */
@@ -160,10 +160,9 @@ const definitionRules: Record<string, CelRule[]> = {
   '': [
     {
       rule: '!has(self.steps) || self.steps.all(s, self.steps.exists_one(t, t.name == s.name))',
-      messageExpression:
-        "'step names must be unique: rename the repeated step ' + self.steps.filter(s, self.steps.filter(t, t.name == s.name).size() > 1).map(s, s.name)[0]",
+      // Naming the repeated step in a messageExpression costs over CEL's budget; the operator's condition names it.
+      message: 'step names must be unique: give every step its own name',
       fieldPath: '.steps',
-      reason: 'FieldValueDuplicate',
     },
   ],
   '.steps[]': [knownCommandRule('action'), knownCommandRule('compensation')],
@@ -204,7 +203,9 @@ export function toStructuralSchema(schema: TSchema, rules: Record<string, CelRul
     const props = s.properties as Record<string, TSchema> | undefined;
     if (props) {
       out.properties = Object.fromEntries(Object.entries(props).map(([k, v]) => [k, toStructuralSchema(v, rules, `${at}.${k}`)]));
-      if (Array.isArray(s.required) && s.required.length > 0) out.required = [...s.required];
+      // The API server applies defaults before it validates: a defaulted field is never missing.
+      const required = ((s.required as string[] | undefined) ?? []).filter((k) => (props[k] as Json).default === undefined);
+      if (required.length > 0) out.required = required;
     } else {
       // Type.Record(String, Unknown): free-form JSON.
       out['x-kubernetes-preserve-unknown-fields'] = true;
@@ -338,7 +339,7 @@ export function definitionProblems(spec: SagaDefinitionSpec): string[] {
   const problems: string[] = [];
   const seen = new Set<string>();
   for (const step of spec.steps) {
-    if (seen.has(step.name)) problems.push(`step names must be unique: rename the repeated step ${step.name}`);
+    if (seen.has(step.name)) problems.push(`step names must be unique: give every step its own name (${step.name} repeats)`);
     seen.add(step.name);
     for (const field of ['action', 'compensation'] as const) {
       const target = step[field];

@@ -4,7 +4,7 @@ import { Type, type Static } from '@sinclair/typebox';
  * The well-known API key the gateway accepts only when DEV_MODE=true (`make dev` prints it, `make load`
  * uses it). Never valid in a deployment without DEV_MODE.
  */
-export const DEV_API_KEY = 'sagamesh-dev-key-not-for-production';
+export const DEV_API_KEY = 'dev-key-sagamesh';
 
 /** `Idempotency-Key` header of `POST /api/orders`: 1–128 characters of [A-Za-z0-9_-] (a UUID fits). */
 export const IDEMPOTENCY_KEY_PATTERN = '^[A-Za-z0-9_-]{1,128}$';

@@ -12,3 +12,5 @@ export * from './saga.ts';
 export * from './validation.ts';
 export * from './gateway.ts';
 export * from './crd.ts';
+export * from './orders.ts';
+export * from './steps.ts';

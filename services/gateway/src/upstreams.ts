@@ -2,10 +2,11 @@ import { SpanKind } from '@opentelemetry/api';
 import { headers as natsHeaders, type NatsConnection } from '@nats-io/nats-core';
 import {
   OrderView,
+  OrdersPaths,
   QuerySubjects,
   validator,
   ValidationError,
-  type PlaceOrderRequest,
+  type InternalPlaceOrderRequest,
   type RunView,
 } from '@sagamesh/contracts';
 import { currentTraceparent, EngineClient, EngineRequestError, injectTrace, withSpan } from '@sagamesh/kit';
@@ -32,13 +33,6 @@ export interface HttpReply {
   body: unknown;
 }
 
-/** What the gateway sends orders' `POST /orders`: the order id is the gateway's, so orders can be idempotent by it. */
-export interface CreateOrder {
-  orderId: string;
-  customerId: string;
-  items: PlaceOrderRequest['items'];
-}
-
 const orderView = validator(OrderView, 'order view from orders');
 
 /** The orders service over HTTP, through the `orders` breaker; 5xx, network errors and timeouts count as failures. */
@@ -54,13 +48,13 @@ export class OrdersClient {
   }
 
   /** Any 2xx/4xx reply is returned as is (the caller decides); 5xx and no reply throw UpstreamError. */
-  place(order: CreateOrder): Promise<HttpReply> {
-    return this.#request('POST', '/orders', order);
+  place(order: InternalPlaceOrderRequest): Promise<HttpReply> {
+    return this.#request('POST', OrdersPaths.place, order);
   }
 
   /** The order, or undefined when orders does not know it. */
   async get(orderId: string): Promise<OrderView | undefined> {
-    const reply = await this.#request('GET', `/orders/${encodeURIComponent(orderId)}`);
+    const reply = await this.#request('GET', OrdersPaths.order(encodeURIComponent(orderId)));
     if (reply.status === 404) return undefined;
     if (reply.status !== 200) throw new BadUpstreamReply('orders', `GET /orders/:id answered ${reply.status}`);
     try {
