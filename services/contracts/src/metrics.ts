@@ -29,7 +29,8 @@ export const Metrics = {
 } as const;
 
 export const SagaOutcomes = ['succeeded', 'compensated', 'failed'] as const;
-export const MessageOutcomes = ['ack', 'nak', 'dead_letter'] as const;
+/** `term`: a handler ended a message on purpose without dead-lettering it (e.g. a stale timer). */
+export const MessageOutcomes = ['ack', 'nak', 'dead_letter', 'term'] as const;
 export const RejectReasons = ['rate_limit', 'circuit_open', 'overload'] as const;
 /** circuit_breaker_state values. */
 export const CircuitState = { closed: 0, halfOpen: 1, open: 2 } as const;

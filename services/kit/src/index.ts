@@ -13,3 +13,4 @@ export { headers, type MsgHdrs, type NatsConnection } from '@nats-io/transport-n
 export type { JetStreamClient, JetStreamManager, JsMsg, PubAck } from '@nats-io/jetstream';
 export type { KV, KvEntry, KvWatchEntry } from '@nats-io/kv';
 export * from './participant.ts';
+export * from './engine-client.ts';

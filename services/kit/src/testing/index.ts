@@ -2,4 +2,3 @@
 export * from './nats-server.ts';
 export * from './tracing.ts';
 export * from './kube-rig.ts';
-export * from './kube-rig.ts';

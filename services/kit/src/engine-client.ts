@@ -1,0 +1,100 @@
+import { headers, type NatsConnection } from '@nats-io/transport-node';
+import {
+  DefineResponse,
+  EngineError,
+  GetResponse,
+  StartResponse,
+  Subjects,
+  validator,
+  type DefineRequest,
+  type EngineErrorCode,
+  type EngineVerb,
+  type RunRef,
+  type StartRequest,
+} from '@sagamesh/contracts';
+import { injectTrace } from './tracing.ts';
+
+/** The engine answered with `{error:{code,message}}`. */
+export class EngineRequestError extends Error {
+  readonly code: EngineErrorCode;
+  readonly verb: EngineVerb;
+  constructor(verb: EngineVerb, code: EngineErrorCode, message: string) {
+    super(`saga engine ${verb}: ${code}: ${message}`);
+    this.name = 'EngineRequestError';
+    this.code = code;
+    this.verb = verb;
+  }
+}
+
+/** The engine could not be asked (no responders, timeout, connection closed) or answered nonsense; retrying may help. */
+export class EngineUnavailableError extends Error {
+  readonly verb: EngineVerb;
+  constructor(verb: EngineVerb, message: string, options?: ErrorOptions) {
+    super(`saga engine ${verb}: ${message}`, options);
+    this.name = 'EngineUnavailableError';
+    this.verb = verb;
+  }
+}
+
+const engineError = validator(EngineError, 'engine error reply');
+const responses = {
+  define: validator(DefineResponse, 'define reply'),
+  start: validator(StartResponse, 'start reply'),
+  cancel: validator(GetResponse, 'cancel reply'),
+  get: validator(GetResponse, 'get reply'),
+};
+
+/**
+ * The saga engine's API over NATS request/reply (`saga.engine.<verb>`). Used by orders and the operator.
+ * Start is idempotent by run id, so a caller may retry it after an EngineUnavailableError.
+ */
+export class EngineClient {
+  readonly #nc: NatsConnection;
+  readonly #timeoutMs: number;
+
+  constructor(nc: NatsConnection, opts: { timeoutMs?: number } = {}) {
+    this.#nc = nc;
+    this.#timeoutMs = opts.timeoutMs ?? 5000;
+  }
+
+  define(req: DefineRequest): Promise<DefineResponse> {
+    return this.#request('define', req);
+  }
+
+  /** Starts a run, or returns the existing one (created=false). */
+  start(req: StartRequest): Promise<StartResponse> {
+    return this.#request('start', req);
+  }
+
+  /** Compensates what the run has done; returns the run as it is then. */
+  cancel(req: RunRef): Promise<GetResponse> {
+    return this.#request('cancel', req);
+  }
+
+  get(req: RunRef): Promise<GetResponse> {
+    return this.#request('get', req);
+  }
+
+  async #request<V extends EngineVerb>(verb: V, body: unknown): Promise<ReturnType<(typeof responses)[V]['parse']>> {
+    const h = headers();
+    injectTrace(h);
+    let text: string;
+    try {
+      const m = await this.#nc.request(Subjects.engine(verb), JSON.stringify(body), { timeout: this.#timeoutMs, headers: h });
+      text = m.string();
+    } catch (err) {
+      throw new EngineUnavailableError(verb, (err as Error)?.message ?? String(err), { cause: err });
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch (err) {
+      throw new EngineUnavailableError(verb, `reply is not JSON: ${text.slice(0, 200)}`, { cause: err });
+    }
+    if (engineError.check(json)) throw new EngineRequestError(verb, json.error.code, json.error.message);
+    if (!responses[verb].check(json)) {
+      throw new EngineUnavailableError(verb, `unexpected reply: ${text.slice(0, 200)}`);
+    }
+    return json as ReturnType<(typeof responses)[V]['parse']>;
+  }
+}

@@ -1,0 +1,189 @@
+import { connect, nanos, type NatsConnection } from '@nats-io/transport-node';
+import {
+  JetStreamApiCodes,
+  JetStreamApiError,
+  RetentionPolicy,
+  StorageType,
+  type JetStreamClient,
+  type JetStreamManager,
+  type StreamConfig,
+} from '@nats-io/jetstream';
+import { Kvm, type KV } from '@nats-io/kv';
+import { DUPLICATE_WINDOW_MS, Streams } from '@sagamesh/contracts';
+import type { Logger } from './logger.ts';
+
+export interface ConnectNatsOptions {
+  /** One URL or several, comma-separated. */
+  servers: string;
+  /** Connection name, shown by the server's monitoring. */
+  name: string;
+  log: Logger;
+  /** Default true: keep trying when the server is not up yet (pods start in any order). */
+  waitOnFirstConnect?: boolean;
+}
+
+/** Connects to NATS, reconnects forever and logs every connection status change. */
+export async function connectNats(opts: ConnectNatsOptions): Promise<NatsConnection> {
+  const servers = opts.servers.split(',').map((s) => s.trim()).filter(Boolean);
+  opts.log.info({ servers }, 'connecting to nats');
+  const nc = await connect({
+    servers,
+    name: opts.name,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 1000,
+    waitOnFirstConnect: opts.waitOnFirstConnect ?? true,
+  });
+  opts.log.info({ server: nc.getServer() }, 'nats connected');
+  void (async () => {
+    for await (const s of nc.status()) {
+      switch (s.type) {
+        case 'disconnect':
+        case 'reconnecting':
+        case 'staleConnection':
+        case 'slowConsumer':
+          opts.log.warn({ status: s }, `nats ${s.type}`);
+          break;
+        case 'error':
+          opts.log.error({ status: s }, 'nats error');
+          break;
+        case 'reconnect':
+          opts.log.info({ status: s }, 'nats reconnected');
+          break;
+        default:
+          opts.log.debug({ status: s }, `nats ${s.type}`);
+      }
+    }
+  })();
+  return nc;
+}
+
+export interface StreamSpec {
+  name: string;
+  subjects: readonly string[];
+  retention?: 'limits' | 'workqueue' | 'interest';
+  /** 0 or absent: kept forever. */
+  maxAgeMs?: number;
+  /** Publish de-dup window (Nats-Msg-Id); default DUPLICATE_WINDOW_MS. */
+  duplicateWindowMs?: number;
+  maxMsgsPerSubject?: number;
+  storage?: 'file' | 'memory';
+}
+
+const retentionOf = { limits: RetentionPolicy.Limits, workqueue: RetentionPolicy.Workqueue, interest: RetentionPolicy.Interest } as const;
+
+function desiredConfig(spec: StreamSpec) {
+  const maxAge = spec.maxAgeMs ?? 0;
+  // The server refuses a de-dup window longer than the max age.
+  const dupMs = Math.min(spec.duplicateWindowMs ?? DUPLICATE_WINDOW_MS, maxAge > 0 ? maxAge : Infinity);
+  return {
+    name: spec.name,
+    subjects: [...spec.subjects],
+    retention: retentionOf[spec.retention ?? 'limits'],
+    storage: spec.storage === 'memory' ? StorageType.Memory : StorageType.File,
+    max_age: nanos(maxAge),
+    duplicate_window: nanos(dupMs),
+    max_msgs_per_subject: spec.maxMsgsPerSubject ?? -1,
+  };
+}
+
+function sameSet(a: readonly string[] = [], b: readonly string[] = []): boolean {
+  return a.length === b.length && [...a].sort().join('\n') === [...b].sort().join('\n');
+}
+
+export function isNotFound(err: unknown, code: number): boolean {
+  return err instanceof JetStreamApiError && err.code === code;
+}
+
+export class StreamConfigError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'StreamConfigError';
+  }
+}
+
+/**
+ * Adds each stream, or updates it when its settings differ (subjects, max age, de-dup window,
+ * per-subject limit); a stream already as specified is left alone. A retention or storage change
+ * cannot be applied in place: that throws, naming the stream.
+ */
+export async function ensureStreams(jsm: JetStreamManager, streams: readonly StreamSpec[]): Promise<void> {
+  for (const spec of streams) {
+    const want = desiredConfig(spec);
+    let have: StreamConfig;
+    try {
+      have = (await jsm.streams.info(spec.name)).config;
+    } catch (err) {
+      if (!isNotFound(err, JetStreamApiCodes.StreamNotFound)) throw err;
+      await jsm.streams.add(want);
+      continue;
+    }
+    if (have.retention !== want.retention || have.storage !== want.storage) {
+      throw new StreamConfigError(
+        `stream ${spec.name} exists with retention=${have.retention} storage=${have.storage}, wanted ` +
+          `retention=${want.retention} storage=${want.storage}: JetStream cannot change these in place; delete the stream to recreate it`,
+      );
+    }
+    const changed =
+      !sameSet(have.subjects, want.subjects) ||
+      have.max_age !== want.max_age ||
+      have.duplicate_window !== want.duplicate_window ||
+      have.max_msgs_per_subject !== want.max_msgs_per_subject;
+    if (!changed) continue;
+    try {
+      await jsm.streams.update(spec.name, {
+        ...have,
+        subjects: want.subjects,
+        max_age: want.max_age,
+        duplicate_window: want.duplicate_window,
+        max_msgs_per_subject: want.max_msgs_per_subject,
+      });
+    } catch (err) {
+      throw new StreamConfigError(`could not update stream ${spec.name}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+}
+
+const HOUR_MS = 60 * 60 * 1000;
+
+/** sagamesh's streams: work queues for commands, replies and timers; events kept 24 h; the order event store kept. */
+export const PlatformStreams: readonly StreamSpec[] = [
+  { ...Streams.commands, retention: 'workqueue' },
+  { ...Streams.replies, retention: 'workqueue' },
+  { ...Streams.timers, retention: 'workqueue' },
+  { ...Streams.sagaEvents, retention: 'limits', maxAgeMs: 24 * HOUR_MS },
+  { ...Streams.domainEvents, retention: 'limits', maxAgeMs: 24 * HOUR_MS },
+  { ...Streams.orders, retention: 'limits' },
+  { ...Streams.deadLetters, retention: 'limits', maxAgeMs: 7 * 24 * HOUR_MS },
+];
+
+/** Declares every platform stream (idempotent; any service may call it at start-up). */
+export function declarePlatformStreams(jsm: JetStreamManager): Promise<void> {
+  return ensureStreams(jsm, PlatformStreams);
+}
+
+export interface KvSpec {
+  /** Values kept per key (1 = latest only). Default 1. */
+  history?: number;
+  /** Entries expire this long after their last write; 0 or absent = never. */
+  ttlMs?: number;
+}
+
+/** Opens a KV bucket, creating it, or updating its history/TTL when they differ from `opts`. */
+export async function ensureKv(js: JetStreamClient, bucket: string, opts: KvSpec = {}): Promise<KV> {
+  const history = opts.history ?? 1;
+  const ttlMs = opts.ttlMs ?? 0;
+  const kv = await new Kvm(js).create(bucket, { history, ttl: ttlMs });
+  const status = await kv.status();
+  if (status.history !== history || status.ttl !== ttlMs) {
+    const jsm = await js.jetstreamManager();
+    const stream = status.streamInfo.config.name;
+    const cfg = status.streamInfo.config;
+    await jsm.streams.update(stream, {
+      ...cfg,
+      max_msgs_per_subject: history,
+      max_age: nanos(ttlMs),
+      duplicate_window: ttlMs > 0 ? Math.min(cfg.duplicate_window, nanos(ttlMs)) : cfg.duplicate_window,
+    });
+  }
+  return kv;
+}

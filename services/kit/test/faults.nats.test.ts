@@ -1,0 +1,57 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { jetstream } from '@nats-io/jetstream';
+import { ValidationError } from '@sagamesh/contracts';
+import { FaultStore } from '@sagamesh/kit';
+import { startNatsServer, waitFor, type NatsServer } from '@sagamesh/kit/testing';
+
+let server: NatsServer;
+let nc1: NatsConnection;
+let nc2: NatsConnection;
+
+before(async () => {
+  server = await startNatsServer();
+  nc1 = await connect({ servers: server.url });
+  nc2 = await connect({ servers: server.url });
+});
+after(async () => {
+  await nc1.close();
+  await nc2.close();
+  await server.stop();
+});
+
+test('put, list and clear are seen by a second store through the watch', async () => {
+  const admin = await FaultStore.open(jetstream(nc1));
+  const participant = await FaultStore.open(jetstream(nc2));
+  assert.deepEqual(participant.list(), []);
+
+  const stored = await admin.put({ target: 'payments.charge', failureRate: 0.2 });
+  assert.deepEqual(stored, { target: 'payments.charge', failureRate: 0.2, latencyMs: 0, crashAfterCommit: false });
+  await admin.put({ target: 'inventory.reserve', failureRate: 0, latencyMs: 100, crashAfterCommit: true });
+  await waitFor(() => participant.list().length === 2, { what: 'the second store to see both faults' });
+  assert.deepEqual(participant.list().map((f) => f.target), ['inventory.reserve', 'payments.charge']);
+  assert.equal(participant.get('payments.charge')?.failureRate, 0.2);
+
+  await admin.put({ target: 'payments.charge', failureRate: 1, latencyMs: 0, crashAfterCommit: false });
+  await waitFor(() => participant.get('payments.charge')?.failureRate === 1, { what: 'the update' });
+
+  // A store opened now starts with the current faults, without waiting for a change.
+  const late = await FaultStore.open(jetstream(nc2));
+  assert.deepEqual(late.list(), participant.list());
+
+  await admin.clear();
+  await waitFor(() => participant.list().length === 0 && late.list().length === 0, { what: 'the clear' });
+  assert.deepEqual(admin.list(), []);
+  await Promise.all([admin.close(), participant.close(), late.close()]);
+});
+
+test('put rejects an invalid fault with the schema reason', async () => {
+  const store = await FaultStore.open(jetstream(nc1));
+  await assert.rejects(store.put({ target: 'Payments charge', failureRate: 2, latencyMs: 0, crashAfterCommit: false }), (err: unknown) => {
+    assert.ok(err instanceof ValidationError);
+    assert.match(err.message, /^invalid fault: \/target: /);
+    return true;
+  });
+  await store.close();
+});
