@@ -102,8 +102,8 @@ export interface ObjectMeta {
   uid?: string;
   generation?: number;
   resourceVersion?: string;
-  creationTimestamp?: string | Date;
-  deletionTimestamp?: string | Date;
+  creationTimestamp?: string;
+  deletionTimestamp?: string;
   finalizers?: string[];
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
@@ -142,7 +142,7 @@ const friendlyPatterns: Record<string, { maxLength: number; message: string }> =
   [ID_PATTERN]: { maxLength: 128, message: "must be 1-128 letters, digits, '-' or '_' ('.' is reserved as the separator)" },
   [FAULT_TARGET_PATTERN]: { maxLength: 127, message: 'must be <service>.<command>, e.g. payments.charge' },
   [DNS_LABEL_PATTERN]: { maxLength: 63, message: "must be lowercase letters, digits and '-' (a DNS label, no '.')" },
-  [StepTarget.properties.service.pattern]: { maxLength: 63, message: "must be lowercase letters, digits and '-', starting with a letter, e.g. payments or charge" },
+  [StepTarget.properties.service.pattern!]: { maxLength: 63, message: "must be lowercase letters, digits and '-', starting with a letter, e.g. payments or charge" },
 };
 
 /** A CEL single-quoted string literal. */

@@ -14,3 +14,4 @@ export * from './gateway.ts';
 export * from './crd.ts';
 export * from './orders.ts';
 export * from './steps.ts';
+export * from './formats.ts';

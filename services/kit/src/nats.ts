@@ -32,6 +32,8 @@ export async function connectNats(opts: ConnectNatsOptions): Promise<NatsConnect
     maxReconnectAttempts: -1,
     reconnectTimeWait: 1000,
     waitOnFirstConnect: opts.waitOnFirstConnect ?? true,
+    // Async stack traces cost two Error objects per request/publish (~20 % CPU under load).
+    noAsyncTraces: true,
   });
   opts.log.info({ server: nc.getServer() }, 'nats connected');
   void (async () => {

@@ -1,0 +1,118 @@
+import type { KV } from '@nats-io/kv';
+import {
+  definitionRevision,
+  DefineRequest,
+  ParticipantCommands,
+  SagaDefinitionSpec,
+  ValidationError,
+  validator,
+  type DefineResponse,
+  type EngineErrorCode,
+} from '@sagamesh/contracts';
+import { resolveDefinition, type ResolvedDefinition } from './core/definition.ts';
+
+/** An engine API failure with its contract code; the API layer turns it into `{error:{code,message}}`. */
+export class EngineApiError extends Error {
+  readonly code: EngineErrorCode;
+  constructor(code: EngineErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'EngineApiError';
+    this.code = code;
+  }
+}
+
+const defineValidator = validator(DefineRequest, 'define request');
+const specValidator = validator(SagaDefinitionSpec, 'saga definition');
+
+/** Checks what the schema cannot: unique step names and (service, command) pairs a participant offers. */
+export function checkSpec(spec: SagaDefinitionSpec): void {
+  const issues: { path: string; message: string }[] = [];
+  const seen = new Set<string>();
+  const offered = ParticipantCommands as Record<string, readonly string[]>;
+  spec.steps.forEach((s, i) => {
+    if (seen.has(s.name)) issues.push({ path: `/steps/${i}/name`, message: `duplicate step name "${s.name}"` });
+    seen.add(s.name);
+    for (const [field, t] of [['action', s.action], ['compensation', s.compensation]] as const) {
+      if (t && !offered[t.service]?.includes(t.command)) {
+        const known = Object.entries(offered).flatMap(([svc, cmds]) => cmds.map((c) => `${svc}.${c}`)).join(', ');
+        issues.push({ path: `/steps/${i}/${field}`, message: `no participant offers ${t.service}.${t.command} (known: ${known})` });
+      }
+    }
+  });
+  if (issues.length > 0) throw new ValidationError('saga definition', issues);
+}
+
+const specKey = (key: string, revision: string) => `spec.${key}.${revision}`;
+const headKey = (key: string) => `head.${key}`;
+
+interface StoredDefinition {
+  key: string;
+  revision: string;
+  /** The spec as defined (its hash is the revision); defaults are applied on resolution. */
+  spec: SagaDefinitionSpec;
+}
+
+/**
+ * Saga definitions in KV saga-definitions: `spec.<key>.<revision>` (immutable: the revision is the
+ * spec's hash) and `head.<key>` → the latest revision. Resolved revisions are cached for good.
+ */
+export class DefinitionStore {
+  readonly #kv: KV;
+  readonly #cache = new Map<string, ResolvedDefinition>();
+
+  constructor(kv: KV) {
+    this.#kv = kv;
+  }
+
+  async define(request: unknown): Promise<DefineResponse> {
+    let req: DefineRequest;
+    try {
+      // Validate with defaults applied, but hash and store the spec as sent: the same spec, the same revision.
+      defineValidator.parse(request);
+      req = request as DefineRequest;
+      checkSpec(req.spec);
+    } catch (err) {
+      if (err instanceof ValidationError) throw new EngineApiError('invalid_request', err.message, { cause: err });
+      throw err;
+    }
+    const revision = definitionRevision(req.spec);
+    const stored: StoredDefinition = { key: req.key, revision, spec: req.spec };
+    const k = specKey(req.key, revision);
+    if (!(await this.#kv.get(k))?.value.length) await this.#kv.put(k, JSON.stringify(stored));
+    const head = await this.#kv.get(headKey(req.key));
+    if (head?.string() !== revision) await this.#kv.put(headKey(req.key), revision);
+    return { key: req.key, revision };
+  }
+
+  /** The pinned definition, or undefined when that key/revision was never defined. */
+  async get(key: string, revision: string): Promise<ResolvedDefinition | undefined> {
+    const id = `${key}@${revision}`;
+    const hit = this.#cache.get(id);
+    if (hit) return hit;
+    const entry = await this.#kv.get(specKey(key, revision));
+    if (!entry || entry.operation !== 'PUT' || entry.value.length === 0) return undefined;
+    const stored = entry.json<StoredDefinition>();
+    const resolved = resolveDefinition(key, revision, specValidator.parse(stored.spec));
+    this.#cache.set(id, resolved);
+    return resolved;
+  }
+
+  /**
+   * The definition a start request names. An empty revision means the latest; a revision that does not
+   * exist is `revision_mismatch` when the key exists, `unknown_definition` otherwise.
+   */
+  async forStart(key: string, revision: string): Promise<ResolvedDefinition> {
+    if (revision) {
+      const d = await this.get(key, revision);
+      if (d) return d;
+    }
+    const head = (await this.#kv.get(headKey(key)))?.string();
+    if (!head) throw new EngineApiError('unknown_definition', `no saga definition "${key}" is defined`);
+    if (revision && revision !== head) {
+      throw new EngineApiError('revision_mismatch', `definition "${key}" has no revision ${revision} (latest is ${head})`);
+    }
+    const d = await this.get(key, head);
+    if (!d) throw new EngineApiError('internal', `definition "${key}" points at revision ${head}, which is missing`);
+    return d;
+  }
+}

@@ -1,0 +1,109 @@
+import type { JetStreamClient, PubAck } from '@nats-io/jetstream';
+import { Type } from '@sinclair/typebox';
+import { CeHeaders, ceType, stepCommandType, Subjects, validator, type RunView, type SagaEvent, type SagaEventName, type StepCommand } from '@sagamesh/contracts';
+import { buildHeaders } from '@sagamesh/kit';
+import type { Effect, RunState, TimerPayload } from './core/types.ts';
+import { toRunView } from './core/view.ts';
+
+export const SOURCE = 'orchestrator';
+export const TIMER_TYPE = ceType('orchestrator', 'timer');
+
+/** The engine's own timer messages (saga.timers.<runId>); only the engine reads them. */
+export const TimerSchema = Type.Object({
+  runId: Type.String({ pattern: '^[A-Za-z0-9_-]{1,128}$' }),
+  kind: Type.Union([Type.Literal('step-timeout'), Type.Literal('retry'), Type.Literal('deadline'), Type.Literal('compensation-retry')]),
+  at: Type.Integer({ minimum: 0 }),
+  step: Type.Optional(Type.String()),
+  action: Type.Optional(Type.Union([Type.Literal('do'), Type.Literal('compensate')])),
+  attempt: Type.Optional(Type.Integer({ minimum: 1 })),
+});
+export const timerValidator = validator(TimerSchema, 'engine timer');
+
+/**
+ * One message the transition decided to send, kept in the run record until published. Events carry no
+ * view: it is the record's own state (same version), so the outbox stays small.
+ */
+export type OutboxEntry =
+  | { type: 'command'; subject: string; msgId: string; command: StepCommand }
+  | { type: 'timer'; id: string; at: number; timer: TimerPayload }
+  | { type: 'event'; msgId: string; event: SagaEventName; step?: string; message?: string };
+
+/** What is persisted under the run id in KV saga-runs. */
+export interface StoredRun {
+  state: RunState;
+  /** The messages of the transition that produced `state.version`; re-publishing them is safe (same msg ids). */
+  outbox: OutboxEntry[];
+  /** ce-id of the input that caused that transition. */
+  causationId?: string;
+}
+
+/** The publishable effects, with deterministic de-dup ids. */
+export function toOutbox(run: RunState, effects: readonly Effect[]): OutboxEntry[] {
+  const out: OutboxEntry[] = [];
+  let n = 0;
+  for (const e of effects) {
+    if (e.type === 'command') out.push({ type: 'command', subject: e.subject, msgId: e.msgId, command: e.command });
+    else if (e.type === 'timer') out.push({ type: 'timer', id: e.id, at: e.at, timer: e.timer });
+    else if (e.type === 'event') {
+      out.push({
+        type: 'event',
+        msgId: `${run.runId}.v${run.version}.${n++}`,
+        event: e.event,
+        ...(e.step !== undefined ? { step: e.step } : {}),
+        ...(e.message !== undefined ? { message: e.message } : {}),
+      });
+    }
+  }
+  return out;
+}
+
+export const encodeRun = (s: StoredRun): string => JSON.stringify(s);
+export function decodeRun(bytes: Uint8Array): StoredRun {
+  const s = JSON.parse(new TextDecoder().decode(bytes)) as StoredRun;
+  if (!s || typeof s !== 'object' || !s.state?.runId || !Array.isArray(s.outbox)) throw new Error('not a run record');
+  return s;
+}
+
+interface Outgoing {
+  type: string;
+  data: unknown;
+  id: string;
+  correlationId: string;
+  causationId?: string;
+  traceparent?: string;
+}
+
+function publish(js: JetStreamClient, subject: string, msg: Outgoing): Promise<PubAck> {
+  const h = buildHeaders({ type: msg.type, source: SOURCE, data: msg.data, id: msg.id, correlationId: msg.correlationId, ...(msg.causationId ? { causationId: msg.causationId } : {}) });
+  // Without an active span (an API request, a sweep) the run's own trace context goes along.
+  if (msg.traceparent && !h.get(CeHeaders.traceparent)) h.set(CeHeaders.traceparent, msg.traceparent);
+  return js.publish(subject, JSON.stringify(msg.data), { headers: h, msgID: msg.id });
+}
+
+/**
+ * Publishes a record's outbox, all messages at once. Every message has a deterministic id, so
+ * publishing the same outbox again is de-duplicated by JetStream (within its duplicate window).
+ */
+export async function publishOutbox(js: JetStreamClient, stored: StoredRun): Promise<number> {
+  const { state, outbox } = stored;
+  const base = { correlationId: state.runId, ...(stored.causationId ? { causationId: stored.causationId } : {}), ...(state.traceparent ? { traceparent: state.traceparent } : {}) };
+  let view: RunView | undefined;
+  await Promise.all(
+    outbox.map((e) => {
+      switch (e.type) {
+        case 'command': {
+          const [, service, command] = e.subject.split('.');
+          return publish(js, e.subject, { ...base, type: stepCommandType(service!, command!), data: e.command, id: e.msgId });
+        }
+        case 'timer':
+          return publish(js, Subjects.timer(state.runId), { ...base, type: TIMER_TYPE, data: e.timer, id: e.id });
+        case 'event': {
+          view ??= toRunView(state);
+          const data: SagaEvent = { event: e.event, ...(e.step ? { step: e.step } : {}), ...(e.message ? { message: e.message } : {}), run: view };
+          return publish(js, Subjects.sagaEvent(state.origin, state.runId), { ...base, type: ceType('saga', e.event), data, id: e.msgId });
+        }
+      }
+    }),
+  );
+  return outbox.length;
+}

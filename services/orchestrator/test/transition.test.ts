@@ -1,0 +1,396 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import { orderFulfillmentDefinition, type SagaDefinitionSpec, type StepReply } from '@sagamesh/contracts';
+import { backoffDelayMs, resolveDefinition } from '../src/core/definition.ts';
+import { transition } from '../src/core/transition.ts';
+import type { EngineInput, TimerPayload } from '../src/core/types.ts';
+import { toRunView } from '../src/core/view.ts';
+import { commands, def, Driver, events, replyTo, simulate, T0, terminal, timers, type Script, type SimStep } from './support/sim.ts';
+
+const order = def(orderFulfillmentDefinition, 'builtin.order-fulfillment');
+const STEPS = ['reserve-inventory', 'charge-payment', 'create-shipment'];
+
+/** Starts a run and lets the first `n` steps succeed; returns the driver and the last effects. */
+function succeedSteps(n: number) {
+  const d = new Driver(order);
+  let fx = d.start();
+  for (let i = 0; i < n; i++) fx = d.apply(replyTo(commands(fx)[0]!.command, 'succeeded'));
+  return { d, fx };
+}
+
+describe('resolveDefinition and backoff', () => {
+  it('applies SagaDefaults to absent fields', () => {
+    const r = resolveDefinition('builtin.x', 'r', { steps: [{ name: 'a', action: { service: 'inventory', command: 'reserve' } }] });
+    assert.equal(r.steps[0]!.timeoutMs, 5000);
+    assert.deepEqual(r.steps[0]!.retry, { attempts: 3, initialMs: 100, maxMs: 5000, multiplier: 2 });
+    assert.equal(r.deadlineMs, 60_000);
+    assert.equal(r.compensationRetry.attempts, 10);
+  });
+  it('grows delays by the multiplier up to the cap', () => {
+    const p = { attempts: 10, initialMs: 100, maxMs: 1000, multiplier: 2 };
+    assert.deepEqual([1, 2, 3, 4, 5, 6].map((n) => backoffDelayMs(p, n)), [100, 200, 400, 800, 1000, 1000]);
+  });
+});
+
+describe('transition: examples', () => {
+  it('happy path: each step in order, then Succeeded', () => {
+    const d = new Driver(order);
+    let fx = d.start({ traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' });
+    assert.equal(d.state.phase, 'Running');
+    assert.deepEqual(events(fx).map((e) => e.event), ['started', 'step_started']);
+    assert.deepEqual(timers(fx).map((t) => t.timer.kind).sort(), ['deadline', 'step-timeout']);
+    assert.equal(timers(fx).find((t) => t.timer.kind === 'deadline')!.at, T0 + 60_000);
+    for (const [i, name] of STEPS.entries()) {
+      const [cmd] = commands(fx);
+      assert.equal(cmd!.command.step, name);
+      assert.equal(cmd!.msgId, `r1.${name}.1`);
+      assert.equal(cmd!.subject, `cmd.${order.steps[i]!.action.service}.${order.steps[i]!.action.command}`);
+      fx = d.apply(replyTo(cmd!.command, 'succeeded', { output: { n: i } }), d.now + 1);
+    }
+    assert.equal(d.state.phase, 'Succeeded');
+    assert.ok(d.state.steps.every((s) => s.status === 'Succeeded' && s.attempts === 1));
+    assert.deepEqual(d.state.steps[2]!.output, { n: 2 });
+    assert.deepEqual(events(fx).map((e) => e.event), ['step_succeeded', 'succeeded']);
+    assert.deepEqual(fx.filter((e) => e.type === 'ended'), [{ type: 'ended', outcome: 'succeeded', durationSeconds: 0.003 }]);
+    assert.equal(commands(d.all).length, 3);
+    const view = toRunView(d.state);
+    assert.equal(view.traceId, '0af7651916cd43dd8448eb211c80319c');
+    assert.equal(view.currentStep, undefined);
+    assert.equal(view.version, d.state.version);
+  });
+
+  for (const failAt of [0, 1, 2]) {
+    it(`failure at step ${failAt} compensates exactly the completed steps in reverse`, () => {
+      const { d, fx } = succeedSteps(failAt);
+      let out = d.apply(replyTo(commands(fx)[0]!.command, 'failed'));
+      const compensated: string[] = [];
+      while (commands(out).length) {
+        const [c] = commands(out);
+        assert.equal(c!.command.action, 'compensate');
+        compensated.push(c!.command.step);
+        out = d.apply(replyTo(c!.command, 'succeeded'));
+      }
+      assert.deepEqual(compensated, STEPS.slice(0, failAt).reverse());
+      assert.equal(d.state.phase, 'Compensated');
+      assert.deepEqual(d.state.steps.map((s) => s.status), [
+        ...Array(failAt).fill('Compensated'), 'Failed', ...Array(2 - failAt).fill('Skipped'),
+      ]);
+      assert.equal(d.state.error?.code, 'step_failed');
+    });
+  }
+
+  it('timeout → retry with backoff → success; the stale reply of attempt 1 is ignored', () => {
+    const d = new Driver(order);
+    const fx = d.start();
+    const timeout = timers(fx).find((t) => t.timer.kind === 'step-timeout')!;
+    assert.equal(timeout.at, T0 + 2000);
+    const afterTimeout = d.fire(timeout);
+    assert.equal(commands(afterTimeout).length, 0);
+    assert.equal(d.state.steps[0]!.status, 'TimedOut');
+    const [retry] = timers(afterTimeout);
+    assert.deepEqual(retry!.timer, { runId: 'r1', kind: 'retry', step: 'reserve-inventory', action: 'do', attempt: 2, at: T0 + 2100 });
+    assert.deepEqual(afterTimeout.filter((e) => e.type === 'step-retried'), [{ type: 'step-retried', step: 'reserve-inventory' }]);
+    const retried = d.fire(retry!);
+    const [cmd] = commands(retried);
+    assert.equal(cmd!.msgId, 'r1.reserve-inventory.2');
+    assert.equal(d.state.steps[0]!.attempts, 2);
+    // The late reply of attempt 1 and the old attempt's timer change nothing.
+    assert.deepEqual(d.apply(replyTo({ ...cmd!.command, attempt: 1 }, 'succeeded')), []);
+    assert.deepEqual(d.fire(timeout), []);
+    const next = d.apply(replyTo(cmd!.command, 'succeeded'));
+    assert.equal(commands(next)[0]!.command.step, 'charge-payment');
+    assert.equal(d.state.steps[0]!.status, 'Succeeded');
+    assert.equal(d.state.steps[0]!.error, undefined);
+  });
+
+  it('a step timing out on every attempt is compensated too (unknown outcome), then the earlier ones', () => {
+    const { d, fx } = succeedSteps(1);
+    let out = fx;
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      assert.equal(commands(out)[0]!.msgId, `r1.charge-payment.${attempt}`);
+      out = d.fire(timers(out).find((t) => t.timer.kind === 'step-timeout')!);
+      if (attempt < 3) out = d.fire(timers(out)[0]!);
+    }
+    assert.equal(d.state.phase, 'Compensating');
+    assert.equal(d.state.error?.code, 'step_timed_out');
+    assert.ok(out.some((e) => e.type === 'step-ended' && e.outcome === 'timed_out'));
+    const compensated: string[] = [];
+    while (commands(out).length) {
+      const [c] = commands(out);
+      compensated.push(c!.command.step);
+      out = d.apply(replyTo(c!.command, 'succeeded'));
+    }
+    assert.deepEqual(compensated, ['charge-payment', 'reserve-inventory']);
+    assert.equal(d.state.phase, 'Compensated');
+    assert.deepEqual(d.state.steps.map((s) => s.status), ['Compensated', 'Compensated', 'Skipped']);
+  });
+
+  it('a failing compensation is retried with backoff up to its cap, then the run is Failed', () => {
+    const { d, fx } = succeedSteps(2);
+    let out = d.apply(replyTo(commands(fx)[0]!.command, 'failed'));
+    const delays: number[] = [];
+    for (let attempt = 1; attempt <= 10; attempt++) {
+      const [c] = commands(out);
+      assert.equal(c!.msgId, `r1.charge-payment.compensate.${attempt}`);
+      // Alternate failures and timeouts: both count against the cap.
+      out = attempt % 2 ? d.apply(replyTo(c!.command, 'failed')) : d.fire(timers(out).find((t) => t.timer.kind === 'step-timeout')!);
+      if (attempt < 10) {
+        const [retry] = timers(out);
+        assert.equal(retry!.timer.kind, 'compensation-retry');
+        delays.push(retry!.at - d.now);
+        out = d.fire(retry!);
+      }
+    }
+    assert.deepEqual(delays, [100, 200, 400, 800, 1600, 2000, 2000, 2000, 2000]);
+    assert.equal(d.state.phase, 'Failed');
+    assert.deepEqual(d.state.steps.map((s) => s.status), ['Succeeded', 'CompensationFailed', 'Failed']);
+    assert.equal(d.state.error?.code, 'compensation_failed');
+    assert.deepEqual(events(out).map((e) => e.event), ['compensation_failed', 'failed']);
+    assert.equal(commands(out).length, 0);
+    assert.deepEqual(out.filter((e) => e.type === 'ended').map((e) => 'outcome' in e && e.outcome), ['failed']);
+  });
+
+  it('the deadline compensates the running step (unknown) and the completed ones', () => {
+    const { d, fx } = succeedSteps(1);
+    const deadline = timers(d.log[0]!.effects).find((t) => t.timer.kind === 'deadline')!;
+    const out = d.fire(deadline);
+    assert.equal(d.state.phase, 'Compensating');
+    assert.equal(d.state.error?.code, 'deadline_exceeded');
+    assert.equal(d.state.steps[1]!.status, 'Compensating');
+    assert.equal(commands(out)[0]!.msgId, 'r1.charge-payment.compensate.1');
+    // The running step's late reply is ignored now.
+    assert.deepEqual(d.apply(replyTo(commands(fx)[0]!.command, 'succeeded')), []);
+    // A deadline while compensating changes nothing.
+    assert.deepEqual(d.fire(deadline), []);
+  });
+
+  it('cancel compensates what is done; a second cancel and cancels of ended runs do nothing', () => {
+    const { d } = succeedSteps(2);
+    const out = d.apply({ type: 'cancel', reason: 'operator asked' });
+    assert.equal(d.state.phase, 'Compensating');
+    assert.equal(d.state.error?.message, 'cancelled: operator asked');
+    assert.deepEqual(commands(out).map((c) => c.command.step), ['create-shipment']);
+    assert.deepEqual(d.apply({ type: 'cancel' }), []);
+    let c = commands(out)[0]!;
+    const order2: string[] = [];
+    for (;;) {
+      order2.push(c.command.step);
+      const next = commands(d.apply(replyTo(c.command, 'succeeded')));
+      if (!next.length) break;
+      c = next[0]!;
+    }
+    assert.deepEqual(order2, ['create-shipment', 'charge-payment', 'reserve-inventory']);
+    assert.equal(d.state.phase, 'Compensated');
+    const v = d.state.version;
+    assert.deepEqual(d.apply({ type: 'cancel' }), []);
+    assert.equal(d.state.version, v);
+  });
+
+  it('cancel before any step completed ends Compensated after compensating the unknown first step', () => {
+    const d = new Driver(order);
+    d.start();
+    const out = d.apply({ type: 'cancel' });
+    assert.deepEqual(commands(out).map((c) => c.msgId), ['r1.reserve-inventory.compensate.1']);
+  });
+
+  it('steps without a compensation are passed over', () => {
+    const spec: SagaDefinitionSpec = {
+      steps: [
+        { name: 'a', action: { service: 's', command: 'a' }, compensation: { service: 's', command: 'undo-a' } },
+        { name: 'b', action: { service: 's', command: 'b' } },
+        { name: 'c', action: { service: 's', command: 'c' } },
+      ],
+    };
+    const d = new Driver(def(spec));
+    let fx = d.start();
+    fx = d.apply(replyTo(commands(fx)[0]!.command, 'succeeded'));
+    fx = d.apply(replyTo(commands(fx)[0]!.command, 'succeeded'));
+    fx = d.apply(replyTo(commands(fx)[0]!.command, 'failed'));
+    assert.deepEqual(commands(fx).map((c) => c.subject), ['cmd.s.undo-a']);
+    d.apply(replyTo(commands(fx)[0]!.command, 'succeeded'));
+    assert.deepEqual(d.state.steps.map((s) => s.status), ['Compensated', 'Succeeded', 'Failed']);
+    assert.equal(d.state.phase, 'Compensated');
+  });
+
+  it('ignores duplicates, wrong actions, wrong steps, other runs and everything once terminal', () => {
+    const d = new Driver(order);
+    const fx = d.start();
+    const cmd = commands(fx)[0]!.command;
+    assert.deepEqual(d.apply(replyTo({ ...cmd, action: 'compensate' }, 'succeeded')), []);
+    assert.deepEqual(d.apply(replyTo({ ...cmd, step: 'charge-payment' }, 'succeeded')), []);
+    assert.deepEqual(d.apply(replyTo({ ...cmd, runId: 'other' }, 'succeeded')), []);
+    assert.deepEqual(d.apply(replyTo({ ...cmd, attempt: 2 }, 'succeeded')), []);
+    assert.equal(d.state.version, 1);
+    assert.equal(commands(d.apply(replyTo(cmd, 'succeeded'))).length, 1);
+    const same = d.state;
+    assert.deepEqual(d.apply(replyTo(cmd, 'succeeded')), []);
+    assert.equal(d.state, same, 'an ignored input returns the very same run');
+    assert.deepEqual(d.apply({ type: 'start', runId: 'r1', origin: 'order', input: {} }), [], 'a second start is a no-op');
+  });
+
+  it('throws on a non-start input without a run', () => {
+    assert.throws(() => transition(undefined, order, { type: 'cancel' }, T0), /does not exist/);
+  });
+});
+
+// ---- Properties over random definitions and random worlds ----
+
+const target = fc.record({ service: fc.constantFrom('inventory', 'payments', 'shipping'), command: fc.constantFrom('a', 'b', 'c') });
+const policy = fc.record({
+  attempts: fc.integer({ min: 1, max: 4 }),
+  backoff: fc.record({ initial: fc.constantFrom('10ms', '100ms'), max: fc.constantFrom('50ms', '1s'), multiplier: fc.constantFrom(1, 2, 3) }),
+});
+const arbSpec: fc.Arbitrary<SagaDefinitionSpec> = fc
+  .array(
+    fc.record(
+      { action: target, compensation: fc.option(target, { nil: undefined }), timeout: fc.constantFrom('100ms', '1s'), retry: policy },
+      { requiredKeys: ['action', 'timeout', 'retry'] },
+    ),
+    { minLength: 1, maxLength: 6 },
+  )
+  .chain((steps) =>
+    fc.record({
+      steps: fc.constant(steps.map((s, i) => ({ name: `s${i}`, ...s, ...(s.compensation ? {} : { compensation: undefined }) }))),
+      deadline: fc.constantFrom('800ms', '5s', '60s', '60s'),
+      compensationRetry: policy,
+    }),
+  )
+  .map((spec) => ({ ...spec, steps: spec.steps.map(({ compensation, ...rest }) => (compensation ? { ...rest, compensation } : rest)) }));
+
+function arbInject(nSteps: number): fc.Arbitrary<EngineInput> {
+  const step = fc.constantFrom(...Array.from({ length: nSteps }, (_, i) => `s${i}`), 'ghost');
+  const action = fc.constantFrom('do' as const, 'compensate' as const);
+  const attempt = fc.integer({ min: 1, max: 5 });
+  const reply: fc.Arbitrary<EngineInput> = fc
+    .record({ runId: fc.constantFrom('r1', 'other'), step, action, attempt, outcome: fc.constantFrom('succeeded' as const, 'failed' as const) })
+    .map((reply: StepReply) => ({ type: 'reply', reply }));
+  const timer: fc.Arbitrary<EngineInput> = fc
+    .record({
+      runId: fc.constantFrom('r1', 'other'),
+      kind: fc.constantFrom('step-timeout' as const, 'retry' as const, 'deadline' as const, 'compensation-retry' as const),
+      step, action, attempt,
+      at: fc.integer({ min: T0, max: T0 + 5000 }),
+    })
+    .map((timer: TimerPayload) => ({ type: 'timer', timer }));
+  return fc.oneof({ weight: 4, arbitrary: reply }, { weight: 4, arbitrary: timer }, { weight: 1, arbitrary: fc.constant<EngineInput>({ type: 'cancel' }) });
+}
+
+const arbWorld = arbSpec.chain((spec) =>
+  fc.record({
+    spec: fc.constant(spec),
+    script: fc.record({
+      steps: fc.array(
+        fc.record(
+          {
+            pick: fc.nat(),
+            dup: fc.constantFrom(false, false, false, true),
+            outcome: fc.constantFrom<SimStep['outcome']>('succeeded', 'succeeded', 'succeeded', 'succeeded', 'succeeded', 'failed', 'drop'),
+            inject: fc.option(arbInject(spec.steps.length), { freq: 3, nil: undefined }),
+          },
+          { requiredKeys: ['pick', 'dup', 'outcome'] },
+        ),
+        { maxLength: 120 },
+      ),
+      drainOutcomes: fc.array(fc.constantFrom<'succeeded' | 'failed'>('succeeded', 'succeeded', 'succeeded', 'succeeded', 'failed'), { minLength: 1, maxLength: 8 }),
+    }) as fc.Arbitrary<Script>,
+  }),
+);
+
+describe('transition: properties', () => {
+  it('holds every saga invariant in random worlds (duplicates, reordering, stale inputs, timers, cancels)', () => {
+    fc.assert(
+      fc.property(arbWorld, ({ spec, script }) => {
+        const d = def(spec);
+        const sim = simulate(d, script, { type: 'start', runId: 'r1', origin: 'k8s', input: { x: 1 } });
+        const all = sim.entries.flatMap((e) => e.effects);
+        const cmds = all.filter((e) => e.type === 'command');
+        const index = (step: string) => Number(step.slice(1));
+
+        // No action or compensation is commanded twice for the same attempt.
+        const ids = cmds.map((c) => c.msgId);
+        assert.equal(new Set(ids).size, ids.length, `duplicate command: ${ids}`);
+        // No action starts after compensation began.
+        const firstComp = cmds.findIndex((c) => c.command.action === 'compensate');
+        if (firstComp >= 0) assert.ok(cmds.slice(firstComp).every((c) => c.command.action === 'compensate'), 'an action after compensation began');
+        // Compensations only for commanded steps, in strict reverse step order, each step's attempts contiguous.
+        const doneSteps = new Set(cmds.filter((c) => c.command.action === 'do').map((c) => c.command.step));
+        const compSeq = cmds.filter((c) => c.command.action === 'compensate');
+        const compSteps: string[] = [];
+        for (const c of compSeq) {
+          assert.ok(doneSteps.has(c.command.step), `compensation of ${c.command.step}, never commanded`);
+          if (compSteps.at(-1) !== c.command.step) compSteps.push(c.command.step);
+        }
+        for (let i = 1; i < compSteps.length; i++) assert.ok(index(compSteps[i]!) < index(compSteps[i - 1]!), `compensation order ${compSteps}`);
+        for (const s of compSteps) {
+          const attempts = compSeq.filter((c) => c.command.step === s).map((c) => c.command.attempt);
+          assert.deepEqual(attempts, attempts.map((_, i) => i + 1), 'compensation attempts are 1, 2, … once each');
+        }
+        // Action attempts of a step are 1, 2, … in order, bounded by its policy.
+        for (const [i, step] of d.steps.entries()) {
+          const attempts = cmds.filter((c) => c.command.action === 'do' && c.command.step === `s${i}`).map((c) => c.command.attempt);
+          assert.deepEqual(attempts, attempts.map((_, k) => k + 1));
+          assert.ok(attempts.length <= step.retry.attempts);
+        }
+
+        // Only the latest commanded attempt's first reply-or-timeout counts; stale and repeated ones are no-ops.
+        const latest = new Map<string, number>();
+        const consumed = new Set<string>();
+        for (const e of sim.entries) {
+          const inp = e.input;
+          const key = inp.type === 'reply' ? inp.reply : inp.type === 'timer' && inp.timer.kind !== 'deadline' ? inp.timer : undefined;
+          if (e.effects.length > 0 && key) {
+            const last = latest.get(`${key.step}.${key.action}`);
+            if (inp.type === 'timer' && inp.timer.kind !== 'step-timeout') assert.equal(key.attempt, (last ?? 0) + 1, 'retry of a non-latest attempt');
+            else {
+              assert.equal(key.attempt, last, `effective input for a stale attempt: ${JSON.stringify(key)}`);
+              const id = `${key.step}.${key.action}.${key.attempt}`;
+              assert.ok(!consumed.has(id), `second effective reply/timeout for ${id}`);
+              consumed.add(id);
+            }
+          }
+          for (const c of e.effects) if (c.type === 'command') latest.set(`${c.command.step}.${c.command.action}`, c.command.attempt);
+        }
+
+        // Exactly one terminal phase, reached once and kept; ignored inputs change nothing; versions grow by one.
+        assert.ok(terminal(sim.final), `ended in ${sim.final.phase}`);
+        const endedAt = sim.entries.findIndex((e) => terminal(e.after));
+        assert.equal(all.filter((e) => e.type === 'ended').length, 1);
+        for (const e of sim.entries.slice(endedAt + 1)) {
+          assert.equal(e.effects.length, 0);
+          assert.equal(e.after, e.before);
+        }
+        for (const e of sim.entries) {
+          if (e.effects.length === 0) assert.equal(e.after, e.before);
+          else assert.equal(e.after.version, (e.before?.version ?? 0) + 1);
+        }
+        const terminalEvents = all.filter((e) => e.type === 'event' && ['succeeded', 'compensated', 'failed'].includes(e.event));
+        assert.equal(terminalEvents.length, 1);
+
+        // Succeeded iff every step succeeded; Compensated means every commanded step with a compensation was undone.
+        const allSucceeded = sim.final.steps.every((s) => s.status === 'Succeeded');
+        assert.equal(sim.final.phase === 'Succeeded', allSucceeded);
+        if (sim.final.phase === 'Succeeded') assert.equal(compSeq.length, 0);
+        if (sim.final.phase === 'Compensated') {
+          for (const [i, s] of sim.final.steps.entries()) {
+            if (d.steps[i]!.compensation && doneSteps.has(s.name) && s.status !== 'Failed') assert.equal(s.status, 'Compensated', `${s.name} not compensated`);
+            if (!doneSteps.has(s.name)) assert.equal(s.status, 'Skipped');
+          }
+        }
+        if (sim.final.phase === 'Failed') assert.equal(sim.final.steps.filter((s) => s.status === 'CompensationFailed').length, 1);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('is deterministic: the same inputs give the same states and effects', () => {
+    fc.assert(
+      fc.property(arbWorld, ({ spec, script }) => {
+        const d = def(spec);
+        const start: EngineInput = { type: 'start', runId: 'r1', origin: 'order', input: {} };
+        assert.deepEqual(simulate(d, script, start), simulate(d, script, start));
+      }),
+      { numRuns: 50 },
+    );
+  });
+});
