@@ -31,3 +31,29 @@ bench: deps tools ## measure sagas/s, p50/p99 and the raw JetStream rate on this
 	npm run bench
 
 .PHONY: dev demo bench
+
+# ---- the kind cluster (scripts/up.sh, scripts/cluster/*, cdk8s/, charts/) ----
+IMAGE_TAG ?= dev
+API_KEY_FILE ?= .dev/cluster/api-key
+
+up: ## build the local kind cluster with everything, idempotently (DRY_RUN=1 prints the plan; IMAGE_TAG=dev)
+	IMAGE_TAG=$(IMAGE_TAG) DRY_RUN=$(DRY_RUN) bash scripts/up.sh
+
+down: ## delete the kind cluster (DRY_RUN=1 prints the command)
+	DRY_RUN=$(DRY_RUN) bash scripts/cluster/down.sh
+
+status: ## show the cluster: nodes, Helm releases, sagamesh pods, HPAs and URLs
+	bash scripts/cluster/status.sh
+
+load: ## drive the gateway with a rising then falling order rate (URL=, RATE=, DURATION=, API_KEY=)
+	@# @: the command line may carry the API key; it is not echoed.
+	@$(NODE) scripts/load.ts $(if $(URL),--url $(URL)) $(if $(RATE),--rate $(RATE)) $(if $(DURATION),--duration $(DURATION)) \
+	  $(if $(API_KEY),--api-key $(API_KEY),$(if $(wildcard $(API_KEY_FILE)),--api-key-file $(API_KEY_FILE)))
+
+synth: ## write the Kubernetes manifests (cdk8s) to cdk8s/dist (IMAGE_TAG=dev)
+	$(NODE) cdk8s/src/main.ts --image-tag $(IMAGE_TAG)
+
+images: ## build the container images sagamesh/<service>:$(IMAGE_TAG) (DRY_RUN=1 prints the commands)
+	IMAGE_TAG=$(IMAGE_TAG) DRY_RUN=$(DRY_RUN) bash scripts/cluster/images.sh
+
+.PHONY: up down status load synth images

@@ -1,0 +1,41 @@
+/**
+ * Where the things the app talks to live in the cluster that `make up` builds (charts/values/*).
+ * One place, so the NetworkPolicies, the Linkerd policy and the charts agree.
+ */
+export interface ClusterRefs {
+  /** Namespace of the app and the operator (meshed). */
+  readonly namespace: string;
+  /** Namespace and client port of the NATS release (charts/values/nats.yaml). */
+  readonly natsNamespace: string;
+  readonly natsService: string;
+  readonly natsPort: number;
+  /** Namespace of kube-prometheus-stack; its Prometheus runs as `prometheusServiceAccount` with `prometheusPodLabels`. */
+  readonly monitoringNamespace: string;
+  readonly prometheusServiceAccount: string;
+  readonly prometheusPodLabels: Readonly<Record<string, string>>;
+  /** Namespace of the Linkerd control plane (identity, destination, policy). */
+  readonly linkerdNamespace: string;
+}
+
+export const DEFAULT_CLUSTER: ClusterRefs = {
+  namespace: 'sagamesh',
+  natsNamespace: 'nats',
+  natsService: 'nats',
+  natsPort: 4222,
+  monitoringNamespace: 'monitoring',
+  prometheusServiceAccount: 'prometheus',
+  prometheusPodLabels: { 'app.kubernetes.io/name': 'prometheus' },
+  linkerdNamespace: 'linkerd',
+};
+
+/** Linkerd proxy ports (linkerd-control-plane `proxy.ports`): traffic between meshed pods enters on `inbound`. */
+export const LinkerdPorts = { inbound: 4143, outbound: 4140, admin: 4191, control: 4190 } as const;
+
+export const PART_OF = 'sagamesh';
+
+/** The label every selector uses: one workload = one name. */
+export const NAME_LABEL = 'app.kubernetes.io/name';
+
+export function natsUrl(c: ClusterRefs): string {
+  return `nats://${c.natsService}.${c.natsNamespace}.svc.cluster.local:${c.natsPort}`;
+}

@@ -1,0 +1,6 @@
+export * from './cluster.ts';
+export * from './mesh.ts';
+export * from './network.ts';
+export * from './operator.ts';
+export * from './platform.ts';
+export * from './service.ts';

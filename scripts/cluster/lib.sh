@@ -1,0 +1,47 @@
+# shellcheck shell=bash disable=SC2034  # variables used by the scripts that source this file
+# Shared helpers of scripts/up.sh and scripts/cluster/*.sh (sourced, not run).
+# DRY_RUN=1: print every command instead of running it.
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+# shellcheck source=/dev/null
+source "$ROOT/tools/versions.env"
+# shellcheck source=/dev/null
+source "$ROOT/charts/versions.env"
+# The pinned kubectl and helm (make tools) win over whatever else is on PATH.
+export PATH="$ROOT/.tools/bin:$PATH"
+
+CLUSTER="${CLUSTER_NAME:-sagamesh}"
+CONTEXT="kind-$CLUSTER"
+NAMESPACE=sagamesh
+IMAGE_TAG="${IMAGE_TAG:-dev}"
+DRY_RUN="${DRY_RUN:-0}"
+STATE="$ROOT/.dev/cluster"   # git-ignored: API key, Linkerd certificates, image ids
+NODE="${NODE:-$ROOT/node_modules/.bin/node}"
+
+STEP=0
+STEPS="${STEPS:-1}"
+BOLD='' PLAIN=''
+if [[ -t 1 ]]; then BOLD=$'\033[1m' PLAIN=$'\033[0m'; fi
+step() {
+  STEP=$((STEP + 1))
+  printf '\n%s[%4ss] (%d/%d) %s%s\n' "$BOLD" "$SECONDS" "$STEP" "$STEPS" "$*" "$PLAIN"
+}
+note() { printf '         %s\n' "$*"; }
+
+# run CMD ARGS...: one command, shown quoted, run unless DRY_RUN=1.
+run() {
+  printf '  + %s\n' "$(printf '%q ' "$@" | sed 's/ $//')"
+  [[ "$DRY_RUN" == 1 ]] || "$@"
+}
+# run_sh 'pipeline || fallback': a shell line (pipes, ||), shown verbatim, run unless DRY_RUN=1.
+run_sh() {
+  printf '  + %s\n' "$1"
+  [[ "$DRY_RUN" == 1 ]] || bash -o pipefail -c "$1"
+}
+
+kc() { run kubectl --context "$CONTEXT" "$@"; }
+
+# The workloads that get an image: the contracts' services plus the operator (one list, in code).
+workloads() {
+  (cd "$ROOT" && "$NODE" --input-type=module -e "const c = await import('@sagamesh/contracts'); console.log([...c.ServiceNames, 'operator'].join(' '))")
+}

@@ -1,0 +1,81 @@
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { parse } from 'yaml';
+import { DEFAULT_CLUSTER } from '../../cdk8s/src/cluster.ts';
+import { type ChartFixture, checkValues } from './values-check.ts';
+import { pinnedCharts, readEnvFile, REPO } from './support.ts';
+
+const charts = pinnedCharts();
+const fixtureOf = (chart: string, version: string): ChartFixture =>
+  JSON.parse(readFileSync(path.join(REPO, 'charts', 'fixtures', `${chart}-${version}.keys.json`), 'utf8'));
+const valuesOf = (chart: string): any => parse(readFileSync(path.join(REPO, 'charts', 'values', `${chart}.yaml`), 'utf8'));
+
+describe('charts: pinned versions, values files and their fixtures', () => {
+  it('pins every chart exactly once, each with a values file and a fixture naming that version', () => {
+    assert.deepEqual(charts.map((c) => c.chart).sort(), ['kube-prometheus-stack', 'linkerd-control-plane', 'linkerd-crds', 'metrics-server', 'nats']);
+    for (const { chart, version } of charts) {
+      assert.match(version, /^\d+\.\d+\.\d+$/, `${chart}: an exact version, not a range`);
+      const fixture = fixtureOf(chart, version);
+      assert.equal(fixture.chart, chart);
+      assert.equal(fixture.version, version);
+      assert.match(fixture.source, new RegExp(version.replaceAll('.', '\\.')), `${chart}: the fixture names where its keys come from, at this version`);
+    }
+    const valueFiles = readdirSync(path.join(REPO, 'charts', 'values')).map((f) => f.replace(/\.yaml$/, '')).sort();
+    assert.deepEqual(valueFiles, charts.map((c) => c.chart).sort(), 'no values file without a pinned chart');
+    const fixtures = readdirSync(path.join(REPO, 'charts', 'fixtures')).sort();
+    assert.deepEqual(fixtures, charts.map((c) => `${c.chart}-${c.version}.keys.json`).sort(), 'no stale fixture of an unpinned version');
+  });
+
+  for (const { chart, version } of charts) {
+    it(`${chart} ${version}: every key the values file sets is documented by the chart, with its type`, () => {
+      assert.deepEqual(checkValues(valuesOf(chart), fixtureOf(chart, version)), []);
+    });
+  }
+
+  it('the checker catches an undocumented key and a wrong type (so the checks above can fail)', () => {
+    const fixture = fixtureOf('nats', readEnvFile('charts/versions.env').NATS_CHART_VERSION!);
+    const problems = checkValues({ config: { jetstream: { enabled: 'yes', fileStorage: {} } }, container: { merge: { anything: 1 } } }, fixture);
+    assert.equal(problems.length, 2, problems.join('\n'));
+    assert.match(problems.join('\n'), /config\/jetstream\/enabled: nats \S+ documents a boolean, the values file has a string/);
+    assert.match(problems.join('\n'), /config\/jetstream\/fileStorage: not a key that nats/);
+  });
+
+  it('the keys scripts/up.sh sets with --set-file are documented by the Linkerd control plane chart', () => {
+    const upSh = readFileSync(path.join(REPO, 'scripts', 'up.sh'), 'utf8');
+    const keys = [...upSh.matchAll(/--set-file ([A-Za-z.]+)=/g)].map((m) => m[1]!);
+    assert.deepEqual(keys, ['identityTrustAnchorsPEM', 'identity.issuer.tls.crtPEM', 'identity.issuer.tls.keyPEM']);
+    const fixture = fixtureOf('linkerd-control-plane', readEnvFile('charts/versions.env').LINKERD_CONTROL_PLANE_CHART_VERSION!);
+    for (const k of keys) assert.equal(fixture.keys[k.replaceAll('.', '/')], 'string', k);
+  });
+});
+
+describe('charts: the values agree with the app and the cluster', () => {
+  const kps = valuesOf('kube-prometheus-stack');
+
+  it('Prometheus runs as the service account the Linkerd policy authorizes, meshed, and selects monitors everywhere', () => {
+    assert.equal(kps.prometheus.serviceAccount.name, DEFAULT_CLUSTER.prometheusServiceAccount);
+    assert.equal(kps.prometheus.prometheusSpec.podMetadata.annotations['linkerd.io/inject'], 'enabled');
+    assert.equal(kps.prometheus.prometheusSpec.podMonitorSelectorNilUsesHelmValues, false);
+    assert.equal(kps.prometheus.prometheusSpec.serviceMonitorSelectorNilUsesHelmValues, false);
+    assert.deepEqual(kps.prometheus.prometheusSpec.podMonitorNamespaceSelector, {});
+  });
+
+  it('Grafana finds the dashboards ConfigMaps the cdk8s app labels, in every namespace, on the NodePort kind maps', () => {
+    const d = kps.grafana.sidecar.dashboards;
+    assert.deepEqual([d.enabled, d.label, d.labelValue, d.searchNamespace], [true, 'grafana_dashboard', '1', 'ALL']);
+    const kind = parse(readFileSync(path.join(REPO, 'kind-config.yaml'), 'utf8'));
+    const mapped = kind.nodes[0].extraPortMappings.map((m: any) => m.containerPort);
+    assert.ok(mapped.includes(kps.grafana.service.nodePort));
+  });
+
+  it('metrics-server trusts kind kubelets; JetStream stores on files; Linkerd leaves the Gateway API CRDs to up.sh', () => {
+    assert.ok(valuesOf('metrics-server').args.includes('--kubelet-insecure-tls'));
+    const nats = valuesOf('nats');
+    assert.equal(nats.config.jetstream.enabled, true);
+    assert.equal(nats.config.jetstream.fileStore.enabled, true);
+    assert.equal(valuesOf('linkerd-crds').installGatewayAPI, false);
+    assert.match(readEnvFile('charts/versions.env').GATEWAY_API_VERSION!, /^v\d+\.\d+\.\d+$/);
+  });
+});

@@ -1,0 +1,169 @@
+/**
+ * `make up` cannot run here (no Docker, so no kind): what can be proven offline is proven here —
+ * the plan `make up DRY_RUN=1` prints (every step, in order, every chart pinned), the kind config,
+ * the Linkerd certificates (really generated with openssl and verified), and `make down`'s plan.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { ServiceNames } from '@sagamesh/contracts';
+import { parse } from 'yaml';
+import { PLATFORM_DEFAULTS } from '../../cdk8s/src/platform.ts';
+import { pinnedCharts, readEnvFile, REPO } from './support.ts';
+
+const run = promisify(execFile);
+const tools = readEnvFile('tools/versions.env');
+const chartVersions = readEnvFile('charts/versions.env');
+
+async function make(...args: string[]): Promise<string> {
+  // A throwaway state dir: the dry run must not touch the real .dev/cluster either.
+  const { stdout } = await run('make', ['--no-print-directory', ...args], { cwd: REPO, env: { ...process.env, TERM: 'dumb' }, maxBuffer: 8 * 1024 * 1024 });
+  return stdout;
+}
+
+describe('make up DRY_RUN=1 (the plan)', async () => {
+  const plan = await make('up', 'DRY_RUN=1');
+  const commands = plan.split('\n').filter((l) => l.startsWith('  + ')).map((l) => l.slice(4));
+  const indexOf = (re: RegExp) => {
+    const i = commands.findIndex((c) => re.test(c));
+    assert.ok(i >= 0, `the plan has a command matching ${re}\n${commands.join('\n')}`);
+    return i;
+  };
+
+  it('prints the steps in order, numbered, with elapsed time, and runs nothing', () => {
+    assert.match(plan, /DRY_RUN=1: printing the plan; nothing is run\./);
+    const steps = [...plan.matchAll(/^\[\s*\d+s\] \((\d+)\/(\d+)\) (.+)$/gm)].map((m) => ({ n: Number(m[1]), of: Number(m[2]), title: m[3]! }));
+    assert.deepEqual(steps.map((s) => s.n), steps.map((_, i) => i + 1));
+    assert.ok(steps.every((s) => s.of === steps.length));
+    const order = ['Preflight', 'kind cluster', 'metrics-server', 'Linkerd', 'Linkerd check', 'NATS', 'kube-prometheus-stack', 'Images', 'Load the images', 'Synthesize', 'Apply', 'Roll out', 'Plan printed'];
+    assert.deepEqual(steps.map((s) => order.filter((o) => s.title.startsWith(o)).sort((a, b) => b.length - a.length)[0]), order);
+  });
+
+  it('preflight reports each tool with its version or an install hint', () => {
+    for (const tool of ['docker', 'kind', 'kubectl', 'helm', 'node', 'openssl']) assert.match(plan, new RegExp(`[✓✗] ${tool}\\s`), tool);
+    assert.match(plan, /✓ kubectl\s+Client Version: v1\.35/, 'the pinned kubectl from .tools/bin');
+    // This machine has no kind: the hint names the pinned version.
+    if (/✗ kind/.test(plan)) assert.match(plan, new RegExp(`go install sigs\\.k8s\\.io/kind@${tools.KIND_VERSION}`));
+  });
+
+  it('installs in order: cluster → metrics-server → Linkerd (certs, CRDs, control plane, check) → NATS → kube-prometheus-stack → images → load → synth → apply → rollout', () => {
+    const seq = [
+      /kind create cluster --name 'sagamesh' --config kind-config\.yaml/,
+      /helm .* upgrade --install metrics-server metrics-server /,
+      /linkerd-certs\.sh /,
+      /gateway-api\/releases\/download\/v[\d.]+\/standard-install\.yaml/,
+      /upgrade --install linkerd-crds linkerd-crds /,
+      /upgrade --install linkerd-control-plane linkerd-control-plane /,
+      /rollout status deploy\/linkerd-proxy-injector/,
+      /mutatingwebhookconfiguration linkerd-proxy-injector-webhook-config/,
+      /upgrade --install nats nats /,
+      /upgrade --install kube-prometheus-stack kube-prometheus-stack /,
+      /docker build --build-arg SERVICE=gateway /,
+      /kind load docker-image --name sagamesh /,
+      /cdk8s\/src\/main\.ts --image-tag dev/,
+      /apply --server-side .* -f cdk8s\/dist\/00-crds\.yaml/,
+      /wait --for=condition=Established .* cdk8s\/dist\/00-crds\.yaml/,
+      /apply --server-side .* -f cdk8s\/dist\/01-namespace\.yaml/,
+      /create secret generic sagamesh-gateway --from-file=api-keys=/,
+      /apply --server-side .* -f cdk8s\/dist\/02-platform\.yaml/,
+      /restart-changed\.sh /,
+      /rollout status deploy\/operator/,
+    ];
+    const positions = seq.map(indexOf);
+    assert.deepEqual(positions, [...positions].sort((a, b) => a - b), 'steps in this order');
+  });
+
+  it('pins every chart version from charts/versions.env, with its values file, waiting for readiness', () => {
+    for (const { chart, version } of pinnedCharts()) {
+      const cmd = commands[indexOf(new RegExp(`upgrade --install \\S+ ${chart} `))]!;
+      assert.match(cmd, new RegExp(`--version ${version.replaceAll('.', '\\.')}( |$)`), chart);
+      assert.match(cmd, new RegExp(`-f charts/values/${chart}\\.yaml`), chart);
+      assert.match(cmd, /--wait --timeout/);
+    }
+    assert.match(commands[indexOf(/standard-install\.yaml/)]!, new RegExp(chartVersions.GATEWAY_API_VERSION!.replaceAll('.', '\\.')));
+  });
+
+  it('builds and loads one image per workload (contracts services + operator) with the tag', () => {
+    const workloads = [...ServiceNames, 'operator'];
+    for (const w of workloads) indexOf(new RegExp(`docker build --build-arg SERVICE=${w} -t sagamesh/${w}:dev -f Dockerfile \\.$`));
+    const load = commands[indexOf(/kind load docker-image/)]!;
+    for (const w of workloads) assert.ok(load.includes(`sagamesh/${w}:dev`), w);
+    for (const w of workloads) indexOf(new RegExp(`rollout status deploy/${w} `));
+  });
+
+  it('is idempotent by construction: reuse the cluster, upgrade --install, server-side apply, never create or delete blindly', () => {
+    assert.match(commands[indexOf(/kind create cluster/)]!, /^kind get clusters \| grep -qx 'sagamesh' \|\| kind create cluster/);
+    assert.ok(commands.filter((c) => /\bhelm\b/.test(c)).every((c) => /upgrade --install/.test(c)));
+    assert.ok(commands.filter((c) => /kubectl .* apply /.test(c)).every((c) => /--server-side/.test(c)));
+    assert.ok(!commands.some((c) => /\b(delete|kubectl create (?!secret generic .* --dry-run=client))\b/.test(c)), 'nothing deleted or created non-idempotently');
+    assert.match(commands[indexOf(/api-key/)]!, /test -s .*api-key' \|\| /, 'the API key is generated once');
+  });
+
+  it('ends with the URLs and the next three commands', () => {
+    assert.match(plan, /Gateway\s+http:\/\/localhost:8080/);
+    assert.match(plan, /Grafana\s+http:\/\/localhost:3000/);
+    const next = plan.slice(plan.indexOf('Next:'));
+    assert.deepEqual([...next.matchAll(/^\s+(\d)\. /gm)].map((m) => m[1]), ['1', '2', '3']);
+    assert.match(next, /POST|\/api\/orders/);
+    assert.match(next, /get sagas -w/);
+    assert.match(next, /make load/);
+  });
+
+  it('`make down DRY_RUN=1` deletes only the kind cluster', async () => {
+    const down = (await make('down', 'DRY_RUN=1')).split('\n').filter((l) => l.startsWith('  + '));
+    assert.deepEqual(down, ['  + kind delete cluster --name sagamesh']);
+  });
+});
+
+describe('kind-config.yaml', () => {
+  const kind = parse(readFileSync(path.join(REPO, 'kind-config.yaml'), 'utf8'));
+
+  it('one control plane and two workers, all on the pinned node image (tools/versions.env KIND_NODE_IMAGE)', () => {
+    assert.equal(kind.kind, 'Cluster');
+    assert.equal(kind.apiVersion, 'kind.x-k8s.io/v1alpha4');
+    assert.deepEqual(kind.nodes.map((n: any) => n.role), ['control-plane', 'worker', 'worker']);
+    for (const n of kind.nodes) assert.equal(n.image, tools.KIND_NODE_IMAGE);
+    assert.match(tools.KIND_NODE_IMAGE!, /^kindest\/node:v1\.35\.\d+@sha256:[0-9a-f]{64}$/);
+    assert.equal(tools.KIND_NODE_IMAGE!.split(':')[1]!.split('.').slice(0, 2).join('.'), tools.KUBERNETES_VERSION!.split('.').slice(0, 2).join('.'), 'same Kubernetes minor as kube-apiserver/kubectl');
+  });
+
+  it('maps the gateway and Grafana NodePorts to localhost:8080 and :3000', () => {
+    const maps = kind.nodes[0].extraPortMappings.map((m: any) => [m.containerPort, m.hostPort, m.listenAddress]);
+    const grafanaNodePort = parse(readFileSync(path.join(REPO, 'charts/values/kube-prometheus-stack.yaml'), 'utf8')).grafana.service.nodePort;
+    assert.deepEqual(maps, [[PLATFORM_DEFAULTS.gatewayNodePort, 8080, '127.0.0.1'], [grafanaNodePort, 3000, '127.0.0.1']]);
+  });
+});
+
+describe('Linkerd certificates (scripts/cluster/linkerd-certs.sh, real openssl)', () => {
+  it('makes an ECDSA P-256 trust anchor and an intermediate issuer Linkerd accepts, and keeps them on a rerun', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'sagamesh-linkerd-'));
+    try {
+      const out = path.join(dir, 'certs');
+      await run('bash', [path.join(REPO, 'scripts/cluster/linkerd-certs.sh'), out]);
+      const text = async (f: string) => (await run('openssl', ['x509', '-in', path.join(out, f), '-noout', '-text'])).stdout;
+      const ca = await text('ca.crt');
+      const issuer = await text('issuer.crt');
+      assert.match(ca, /Subject: CN\s?=\s?root\.linkerd\.cluster\.local/);
+      assert.match(ca, /CA:TRUE/);
+      assert.match(issuer, /Subject: CN\s?=\s?identity\.linkerd\.cluster\.local/);
+      assert.match(issuer, /Issuer: CN\s?=\s?root\.linkerd\.cluster\.local/);
+      assert.match(issuer, /CA:TRUE, pathlen:0/);
+      assert.match(issuer, /Certificate Sign, CRL Sign/);
+      for (const t of [ca, issuer]) assert.match(t, /NIST CURVE: P-256/);
+      assert.match(readFileSync(path.join(out, 'issuer.key'), 'utf8'), /^-----BEGIN EC PRIVATE KEY-----/);
+      assert.equal(statSync(path.join(out, 'issuer.key')).mode & 0o077, 0, 'keys readable by the owner only');
+      const { stdout: verified } = await run('openssl', ['verify', '-CAfile', path.join(out, 'ca.crt'), path.join(out, 'issuer.crt')]);
+      assert.match(verified, /OK/);
+      const before = readFileSync(path.join(out, 'issuer.crt'), 'utf8');
+      const { stdout: again } = await run('bash', [path.join(REPO, 'scripts/cluster/linkerd-certs.sh'), out]);
+      assert.match(again, /reusing/);
+      assert.equal(readFileSync(path.join(out, 'issuer.crt'), 'utf8'), before);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
