@@ -109,6 +109,7 @@ test('projection: any delivery order with redeliveries converges to the replayed
           }
         }
         assert.deepEqual(record?.view, replay(log));
+        assert.equal(record?.seq, log.at(-1)?.seq, 'the record remembers the last sequence folded in');
         assert.deepEqual(books, contribution(replay(log)));
       },
     ),

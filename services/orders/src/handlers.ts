@@ -1,0 +1,82 @@
+/**
+ * The two consumers' handlers.
+ * - orders-projector (on orders.>): the outbox relay. Projects each stored event into the read model,
+ *   then does its side effect: `placed` starts the saga, an end event publishes the public domain
+ *   event. Side effects run on every delivery and are idempotent downstream (the engine by run id,
+ *   JetStream by Nats-Msg-Id), so a crash anywhere after the append never loses a saga or an event.
+ * - orders-saga-events (on saga.events.order.>): a run's end appends the order's end event.
+ */
+import type { JetStreamClient, JsMsg } from '@nats-io/jetstream';
+import {
+  SagaEvent, SagaEventNames, Subjects, ceType, validator,
+  type OrderDomainEvent,
+} from '@sagamesh/contracts';
+import { EngineRequestError, PoisonMessageError, decodeMessage, publishEvent, type HandlerResult, type Logger } from '@sagamesh/kit';
+import type { OrderEvent, OrderSnapshot } from './domain.ts';
+import { OrderRejectedError, SERVICE, decodeOrderEvent, type OrderEventStore } from './event-store.ts';
+import type { ReadModel } from './read-model.ts';
+import { endCommandFor, type SagaStarter } from './saga.ts';
+
+/** An end event whose `placed` is not projected yet waits this long before it is tried again. */
+const WAIT_FOR_PLACED_MS = 500;
+
+/** Msg-Id of a public order event: one per order and type, so a re-projection is de-duplicated. */
+export const domainEventMsgId = (orderId: string, type: string) => `${orderId}.${type}`;
+
+export function projectorHandler(deps: { js: JetStreamClient; readModel: ReadModel; starter: SagaStarter; log: Logger }) {
+  return async (msg: JsMsg): Promise<HandlerResult> => {
+    const { rec, envelope } = decodeOrderEvent(msg, msg.seq);
+    const outcome = await deps.readModel.project(rec);
+    if (outcome.kind === 'wait') return { nak: WAIT_FOR_PLACED_MS };
+    const view = outcome.record.view;
+    if (rec.event.name === 'placed') {
+      // An order that already ended had its saga; a late replay must not start one again (the engine's
+      // run records expire, so its idempotency by run id does not last forever).
+      if (view.status !== 'PENDING') return 'ack';
+      try {
+        const { created, run } = await deps.starter.start(view, envelope.traceparent);
+        deps.log.debug({ orderId: view.orderId, created, phase: run.phase }, 'order saga started');
+      } catch (err) {
+        // A refusal other than `internal` is the same on every retry: dead-letter it with the engine's reason.
+        if (err instanceof EngineRequestError && err.code !== 'internal') throw new PoisonMessageError(`saga start refused: ${err.message}`, { cause: err });
+        throw err;
+      }
+    } else {
+      await publishOrderEnded(deps.js, rec.event, view, envelope.id);
+    }
+    return 'ack';
+  };
+}
+
+async function publishOrderEnded(js: JetStreamClient, event: OrderEvent, view: OrderSnapshot, causationId: string): Promise<void> {
+  const data: OrderDomainEvent = { orderId: view.orderId, customerId: view.customerId, total: view.total, status: view.status as OrderDomainEvent['status'] };
+  if (view.reason !== undefined) data.reason = view.reason;
+  await publishEvent(js, Subjects.domainEvent('order', event.name), {
+    type: ceType('order', event.name),
+    source: SERVICE,
+    data,
+    correlationId: view.orderId,
+    causationId,
+    msgId: domainEventMsgId(view.orderId, event.name),
+  });
+}
+
+const sagaEventValidator = validator(SagaEvent, 'saga event');
+const sagaEventTypes = SagaEventNames.map((n) => ceType('saga', n));
+
+export function sagaEventsHandler(deps: { store: OrderEventStore; log: Logger }) {
+  return async (msg: JsMsg): Promise<HandlerResult> => {
+    const envelope = decodeMessage(msg, sagaEventValidator, sagaEventTypes);
+    const cmd = endCommandFor(envelope.data);
+    if (cmd === undefined) return 'ack';
+    try {
+      const appended = await deps.store.execute(cmd.orderId, cmd, { causationId: envelope.id });
+      deps.log.debug({ orderId: cmd.orderId, event: envelope.data.event, appended: appended.map((e) => e.name) }, 'saga ended');
+    } catch (err) {
+      // A run of origin `order` without an order: nothing to end, and retrying will not create one.
+      if (err instanceof OrderRejectedError) throw new PoisonMessageError(`saga ${envelope.data.event} for run ${cmd.orderId}: ${err.message}`, { cause: err });
+      throw err;
+    }
+    return 'ack';
+  };
+}

@@ -1,0 +1,93 @@
+/**
+ * The orders service: the event-sourced order aggregate (stream ORDERS), its read model (KV
+ * orders-view) with the outbox relay that starts sagas and publishes domain events, the saga-end
+ * listener, the internal HTTP API and the audit query.
+ */
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { Buckets, Consumers, Streams, Subjects } from '@sagamesh/contracts';
+import {
+  EngineClient, Shutdown, connectNats, createHttpServer, createLogger, createMetrics, declarePlatformStreams, ensureKv, runConsumer,
+  type Started,
+} from '@sagamesh/kit';
+import { serveAudit } from './audit.ts';
+import type { OrdersConfig } from './config.ts';
+import { OrderEventStore, SERVICE } from './event-store.ts';
+import { projectorHandler, sagaEventsHandler } from './handlers.ts';
+import { ReadModel, enableAtomicWrites } from './read-model.ts';
+import { rebuildReadModel } from './rebuild.ts';
+import { orderRoutes } from './routes.ts';
+import { SagaStarter } from './saga.ts';
+
+export type { OrdersConfig } from './config.ts';
+export { OrdersConfigSchema } from './config.ts';
+
+/**
+ * Both consumers outlast the platform's default MaxDeliver: a message they give up on is an order
+ * whose saga never starts or never ends. With the kit's backoff (0.5 s doubling to 30 s) 20 deliveries
+ * ride out about seven minutes of engine or JetStream trouble; poison messages still dead-letter at once.
+ */
+const CONSUMER_MAX_DELIVER = 20;
+
+export interface OrdersService extends Started {
+  /** Drops the read model and replays the order stream into it (also `POST /orders/rebuild`). */
+  rebuild(): ReturnType<typeof rebuildReadModel>;
+}
+
+export async function start(config: OrdersConfig): Promise<OrdersService> {
+  const log = createLogger(SERVICE, config.LOG_LEVEL);
+  const metrics = createMetrics(SERVICE);
+  const shutdown = new Shutdown(log);
+  try {
+    const nc = await connectNats({ servers: config.NATS_URL, name: SERVICE, log });
+    shutdown.onShutdown(() => nc.drain(), 'nats');
+    const js = jetstream(nc);
+    const jsm = await jetstreamManager(nc);
+    await declarePlatformStreams(jsm);
+    const kv = await ensureKv(js, Buckets.orderView);
+    await enableAtomicWrites(jsm, kv);
+
+    const store = new OrderEventStore(js, jsm);
+    const readModel = new ReadModel(nc, kv, Buckets.orderView, log);
+    const starter = new SagaStarter(new EngineClient(nc, { timeoutMs: config.ENGINE_TIMEOUT_MS }), log);
+    // Ask early so the first order does not wait for it; an engine that is not up yet is asked again later.
+    starter.revision().catch((err: unknown) => log.warn({ err }, 'saga engine did not answer define yet'));
+    const rebuild = () => rebuildReadModel({ js, jsm, readModel, log });
+
+    const common = { js, jsm, service: SERVICE, log, metrics } as const;
+    const projector = runConsumer({
+      ...common,
+      stream: Streams.orders.name,
+      consumer: { durable: Consumers.ordersProjector, filterSubjects: [Subjects.allOrderStream], maxDeliver: CONSUMER_MAX_DELIVER },
+      concurrency: config.PROJECTOR_CONCURRENCY,
+      handler: projectorHandler({ js, readModel, starter, log }),
+    });
+    shutdown.onShutdown(() => projector.stop(), 'orders-projector');
+    const sagaEvents = runConsumer({
+      ...common,
+      stream: Streams.sagaEvents.name,
+      consumer: { durable: Consumers.ordersSagaEvents, filterSubjects: [Subjects.sagaEventsOf('order')], maxDeliver: CONSUMER_MAX_DELIVER },
+      concurrency: config.SAGA_EVENTS_CONCURRENCY,
+      handler: sagaEventsHandler({ store, log }),
+    });
+    shutdown.onShutdown(() => sagaEvents.stop(), 'orders-saga-events');
+
+    const audit = serveAudit(nc, readModel, log);
+    shutdown.onShutdown(() => audit.drain(), 'audit');
+
+    const http = createHttpServer({
+      service: SERVICE,
+      host: config.HOST,
+      port: config.PORT,
+      log,
+      metrics,
+      ready: () => !nc.isClosed() && projector.ready() && sagaEvents.ready(),
+      routes: orderRoutes({ store, readModel, rebuild }),
+    });
+    const port = await http.listen();
+    shutdown.onShutdown(() => http.close(), 'http');
+    return { port, stop: () => shutdown.run(), rebuild };
+  } catch (err) {
+    await shutdown.run().catch((e: unknown) => log.error({ err: e }, 'cleanup after a failed start failed'));
+    throw err;
+  }
+}

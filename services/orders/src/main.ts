@@ -1,0 +1,5 @@
+import { runMain } from '@sagamesh/kit';
+import { OrdersConfigSchema } from './config.ts';
+import { start } from './index.ts';
+
+await runMain('orders', OrdersConfigSchema, start);

@@ -1,0 +1,49 @@
+/** The internal HTTP API the gateway calls (contracts' OrdersPaths). */
+import { randomBytes } from 'node:crypto';
+import express from 'express';
+import {
+  Catalogue, InternalPlaceOrderRequest, MAX_BODY_BYTES, OrdersPaths, isValidId, validator,
+  type PlaceOrderResponse, type RebuildResponse,
+} from '@sagamesh/contracts';
+import { HttpError } from '@sagamesh/kit';
+import { priceOrder } from './domain.ts';
+import { OrderRejectedError, type OrderEventStore } from './event-store.ts';
+import type { ReadModel } from './read-model.ts';
+
+const placeRequest = validator(InternalPlaceOrderRequest, 'order request');
+
+/** `ord-` and 16 characters of [A-Za-z0-9_-] (96 random bits). */
+export const newOrderId = () => `ord-${randomBytes(12).toString('base64url')}`;
+
+export function orderRoutes(deps: { store: OrderEventStore; readModel: ReadModel; rebuild: () => Promise<RebuildResponse> }) {
+  const { store, readModel } = deps;
+  return (app: express.Express) => {
+    app.post(OrdersPaths.place, express.json({ limit: MAX_BODY_BYTES }), async (req, res) => {
+      const body = placeRequest.parse(req.body ?? null);
+      const priced = priceOrder(body, Catalogue);
+      if (!priced.ok) throw new HttpError(422, 'unknown_sku', `unknown sku(s): ${priced.unknownSkus.join(', ')}`);
+      const orderId = body.orderId ?? newOrderId();
+      try {
+        await store.execute(orderId, { kind: 'place', orderId, customerId: body.customerId, items: priced.items, total: priced.total });
+      } catch (err) {
+        if (err instanceof OrderRejectedError) throw new HttpError(409, err.code, err.message, { cause: err });
+        throw err;
+      }
+      const answer: PlaceOrderResponse = { orderId, status: 'PENDING' };
+      res.status(202).json(answer);
+    });
+
+    app.get(OrdersPaths.order(':orderId'), async (req, res) => {
+      const orderId = req.params.orderId;
+      if (typeof orderId !== 'string' || !isValidId(orderId)) throw new HttpError(404, 'not_found', `no order ${JSON.stringify(orderId)}: order ids are [A-Za-z0-9_-]{1,128}`);
+      // The view lags the append by one projection; an order just placed is read from its events.
+      const view = (await readModel.getView(orderId)) ?? (await store.load(orderId)).state;
+      if (view === undefined) throw new HttpError(404, 'not_found', `no order ${orderId}`);
+      res.json(view);
+    });
+
+    app.post(OrdersPaths.rebuild, async (_req, res) => {
+      res.json(await deps.rebuild());
+    });
+  };
+}

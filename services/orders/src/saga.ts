@@ -1,0 +1,85 @@
+/**
+ * The orders side of the saga engine: starting an order's run (idempotent by run id = order id) and
+ * turning a run's end into an order command.
+ */
+import {
+  ORDER_FULFILLMENT, builtinDefinitionKey, orderFulfillmentDefinition,
+  type SagaEvent, type SagaInput, type StartRequest, type StartResponse,
+} from '@sagamesh/contracts';
+import { EngineRequestError, type EngineClient, type Logger } from '@sagamesh/kit';
+import type { OrderCommand, OrderSnapshot } from './domain.ts';
+
+export const ORDER_DEFINITION_KEY = builtinDefinitionKey(ORDER_FULFILLMENT);
+
+/** The engine's start request for an order's saga. */
+export function sagaStartRequest(order: OrderSnapshot, revision: string, traceparent?: string): StartRequest {
+  const input: SagaInput = {
+    customerId: order.customerId,
+    items: order.items.map(({ sku, quantity }) => ({ sku, quantity })),
+    amountCents: order.total,
+  };
+  return {
+    runId: order.orderId,
+    definitionKey: ORDER_DEFINITION_KEY,
+    revision,
+    origin: 'order',
+    input,
+    ...(traceparent !== undefined ? { traceparent } : {}),
+  };
+}
+
+/** The order command a saga event calls for: only a run's end moves the order. */
+export function endCommandFor(ev: SagaEvent): OrderCommand | undefined {
+  const orderId = ev.run.runId;
+  const reason = ev.run.error ? `${ev.run.error.code}: ${ev.run.error.message}` : (ev.message ?? `saga ${ev.event}`);
+  switch (ev.event) {
+    case 'succeeded':
+      return { kind: 'confirm', orderId };
+    case 'compensated':
+      return { kind: 'cancel', orderId, reason };
+    case 'failed':
+      return { kind: 'fail', orderId, reason };
+    default:
+      return undefined;
+  }
+}
+
+/** Engine answers that mean our cached revision is not (or no longer) the engine's. */
+const STALE_DEFINITION = new Set(['unknown_definition', 'revision_mismatch']);
+
+export class SagaStarter {
+  readonly #engine: EngineClient;
+  readonly #log: Logger;
+  #revision: Promise<string> | undefined;
+
+  constructor(engine: EngineClient, log: Logger) {
+    this.#engine = engine;
+    this.#log = log;
+  }
+
+  /** The built-in definition's revision, as the engine answers `define` (asked once, again after a failure). */
+  revision(): Promise<string> {
+    if (this.#revision) return this.#revision;
+    const asked = this.#engine.define({ key: ORDER_DEFINITION_KEY, spec: orderFulfillmentDefinition }).then((r) => {
+      this.#log.info({ key: r.key, revision: r.revision }, 'order saga defined');
+      return r.revision;
+    });
+    this.#revision = asked;
+    asked.catch(() => {
+      if (this.#revision === asked) this.#revision = undefined;
+    });
+    return asked;
+  }
+
+  /** Starts the order's saga; the engine de-duplicates by run id, so a repeat returns the existing run. */
+  async start(order: OrderSnapshot, traceparent?: string): Promise<StartResponse> {
+    try {
+      return await this.#engine.start(sagaStartRequest(order, await this.revision(), traceparent));
+    } catch (err) {
+      if (!(err instanceof EngineRequestError && STALE_DEFINITION.has(err.code))) throw err;
+      this.#log.warn({ orderId: order.orderId, code: err.code }, 'engine does not know our definition revision: defining again');
+      this.#revision = undefined;
+      return this.#engine.start(sagaStartRequest(order, await this.revision(), traceparent));
+    }
+  }
+}
