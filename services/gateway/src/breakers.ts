@@ -93,11 +93,6 @@ export class Breakers {
     }
   }
 
-  state(upstream: Upstream): 'closed' | 'halfOpen' | 'open' {
-    const cb = this.#breakers.get(upstream)!;
-    return cb.opened ? 'open' : cb.halfOpen ? 'halfOpen' : 'closed';
-  }
-
   shutdown(): void {
     for (const cb of this.#breakers.values()) cb.shutdown();
   }

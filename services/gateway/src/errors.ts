@@ -1,24 +1,4 @@
-import type { ApiError, ValidationError } from '@sagamesh/contracts';
-
-/** An answer the gateway gives on purpose: status, machine-readable code, what to fix. */
-export class HttpError extends Error {
-  readonly status: number;
-  readonly code: string;
-  readonly headers: Readonly<Record<string, string>>;
-  constructor(status: number, code: string, message: string, opts?: { headers?: Record<string, string>; cause?: unknown }) {
-    super(message, opts?.cause === undefined ? undefined : { cause: opts.cause });
-    this.name = 'HttpError';
-    this.status = status;
-    this.code = code;
-    this.headers = opts?.headers ?? {};
-  }
-
-  get body(): ApiError {
-    return { error: { code: this.code, message: this.message } };
-  }
-}
-
-export const invalidRequest = (message: string) => new HttpError(400, 'invalid_request', message);
+import type { ValidationError } from '@sagamesh/contracts';
 
 /** `"<path>: <what to fix>"`, one issue per offending path (the first reason TypeBox gives), at most 5. */
 export function describeIssues(err: ValidationError): string {

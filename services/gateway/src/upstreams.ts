@@ -1,5 +1,3 @@
-import { SpanKind } from '@opentelemetry/api';
-import { headers as natsHeaders, type NatsConnection } from '@nats-io/nats-core';
 import {
   OrderView,
   OrdersPaths,
@@ -9,7 +7,7 @@ import {
   type InternalPlaceOrderRequest,
   type RunView,
 } from '@sagamesh/contracts';
-import { currentTraceparent, EngineClient, EngineRequestError, injectTrace, withSpan } from '@sagamesh/kit';
+import { currentTraceparent, EngineClient, EngineRequestError, headers as natsHeaders, injectTrace, SpanKind, withSpan, type NatsConnection } from '@sagamesh/kit';
 import { UpstreamTimeout, type Breakers, type Upstream } from './breakers.ts';
 
 /** A timeout anywhere in the cause chain (fetch's AbortSignal.timeout and nats.js both name it TimeoutError). */

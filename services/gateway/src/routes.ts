@@ -1,0 +1,290 @@
+import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
+import { RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import {
+  Fault,
+  IDEMPOTENCY_KEY_PATTERN,
+  InventoryAuditPart,
+  isValidId,
+  MAX_BODY_BYTES,
+  OrdersAuditPart,
+  PaymentsAuditPart,
+  PlaceOrderRequest,
+  PlaceOrderResponse,
+  QuerySubjects,
+  ShippingAuditPart,
+  validator,
+  ValidationError,
+  type OrderView,
+  type RunView,
+  type Validator,
+} from '@sagamesh/contracts';
+import { HttpError, sendError, type Logger, type ServiceMetrics } from '@sagamesh/kit';
+import type { Static, TSchema } from '@sinclair/typebox';
+import { assembleAudit } from './audit.ts';
+import type { ApiKeys, Caller } from './auth.ts';
+import { UpstreamError } from './breakers.ts';
+import { describeIssues, retryAfterSeconds } from './errors.ts';
+import { bodyHashOf, kvKeyOf, orderIdFor, type IdempotencyStore, type StoredResponse } from './idempotency.ts';
+import type { ProductCache } from './products.ts';
+import { BadUpstreamReply, type EngineProgress, type HttpReply, type OrdersClient, type Queries } from './upstreams.ts';
+
+/** The fault admin the routes need (the kit's FaultStore). */
+export interface FaultAdmin {
+  list(): Fault[];
+  put(fault: Fault): Promise<unknown>;
+  clear(): Promise<void>;
+}
+
+export interface RouteDeps {
+  log: Logger;
+  metrics: ServiceMetrics;
+  apiKeys: ApiKeys;
+  limiter: RateLimiterAbstract;
+  orders: OrdersClient;
+  engine: EngineProgress;
+  queries: Queries;
+  products: ProductCache;
+  idempotency: IdempotencyStore;
+  faults: FaultAdmin;
+}
+
+const placeOrderRequest = validator(PlaceOrderRequest, 'order request');
+const placeOrderResponse = validator(PlaceOrderResponse, 'orders reply');
+const faultRequest = validator(Fault, 'fault');
+const auditParts = {
+  inventory: validator(InventoryAuditPart, 'inventory audit'),
+  payments: validator(PaymentsAuditPart, 'payments audit'),
+  shipping: validator(ShippingAuditPart, 'shipping audit'),
+  orders: validator(OrdersAuditPart, 'orders audit'),
+};
+const idempotencyKeyRe = new RegExp(IDEMPOTENCY_KEY_PATTERN);
+
+const SERVICE = 'gateway';
+const REPLAYED_HEADER = 'Idempotent-Replayed';
+
+function callerOf(res: Response): Caller {
+  return res.locals.caller as Caller;
+}
+
+function parseBody<T extends TSchema>(v: Validator<T>, body: unknown): Static<T> {
+  try {
+    return v.parse(body);
+  } catch (err) {
+    if (err instanceof ValidationError) throw new HttpError(400, 'invalid_request', describeIssues(err), { cause: err });
+    throw err;
+  }
+}
+
+/** A JSON body or a 4xx, decided before the body is read: 415 for another media type, 400 for no body at all. */
+const requireJson: RequestHandler = (req, _res, next) => {
+  const json = req.is('application/json'); // null: the request has no body
+  if (json === null || req.get('content-length') === '0') return next(new HttpError(400, 'invalid_request', '/: a JSON body is required (Content-Type: application/json)'));
+  if (json) return next();
+  next(new HttpError(415, 'unsupported_media_type', `Content-Type must be application/json (got ${req.get('content-type')})`));
+};
+const jsonBody = express.json({ limit: MAX_BODY_BYTES, strict: true });
+
+/** body-parser's failures as the platform's error codes. */
+function bodyError(err: { type?: string; message?: string; status?: number }): HttpError | undefined {
+  switch (err.type) {
+    case 'entity.parse.failed':
+      return new HttpError(400, 'invalid_request', `/: malformed JSON (${err.message})`);
+    case 'entity.too.large':
+      return new HttpError(413, 'payload_too_large', `body exceeds ${MAX_BODY_BYTES} bytes`);
+    case 'charset.unsupported':
+    case 'encoding.unsupported':
+      return new HttpError(415, 'unsupported_media_type', err.message ?? 'unsupported body encoding');
+    default:
+      return undefined;
+  }
+}
+
+/** orders' reply to `POST /orders` as the public answer (the one an idempotency key replays). */
+function placedResponse(reply: HttpReply, sentOrderId: string | undefined, log: Logger): StoredResponse {
+  if (reply.status >= 200 && reply.status < 300) {
+    if (!placeOrderResponse.check(reply.body) || (sentOrderId !== undefined && reply.body.orderId !== sentOrderId)) {
+      throw new BadUpstreamReply('orders', `POST /orders answered ${reply.status} without the order id${sentOrderId ? ` ${sentOrderId}` : ''}`);
+    }
+    const { orderId } = reply.body;
+    return { status: 202, body: { orderId, status: 'PENDING' }, location: `/api/orders/${orderId}` };
+  }
+  // A final refusal (422 unknown_sku, 409 order_exists): passed on, and replayed like a success.
+  log.info({ orderId: sentOrderId, status: reply.status }, 'orders refused the order');
+  const error = (reply.body as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
+  const body =
+    typeof error?.code === 'string' && typeof error.message === 'string'
+      ? { error: { code: error.code, message: error.message } }
+      : { error: { code: 'order_rejected', message: `orders answered ${reply.status}` } };
+  return { status: reply.status, body };
+}
+
+function send(res: Response, r: StoredResponse): void {
+  if (r.location) res.location(r.location);
+  res.status(r.status).json(r.body);
+}
+
+function publicView(order: OrderView, run: RunView | undefined): OrderView {
+  const view: OrderView = {
+    orderId: order.orderId,
+    customerId: order.customerId,
+    items: order.items.map((i) => ({ sku: i.sku, quantity: i.quantity, unitPrice: i.unitPrice })),
+    total: order.total,
+    status: order.status,
+    createdAt: order.createdAt,
+    updatedAt: order.updatedAt,
+  };
+  if (order.reason !== undefined) view.reason = order.reason;
+  if (run) view.saga = { id: run.runId, phase: run.phase, steps: run.steps.map((s) => ({ name: s.name, status: s.status, attempts: s.attempts })) };
+  return view;
+}
+
+/** The gateway's public API on the kit's express app (which adds /livez, /readyz, /metrics, the JSON 404). */
+export function mountRoutes(app: express.Express, d: RouteDeps): void {
+  const rejected = (reason: 'rate_limit' | 'circuit_open') => d.metrics.requestsRejected.inc({ service: SERVICE, reason });
+
+  const authenticate: RequestHandler = (req, res, next) => {
+    const auth = d.apiKeys.authenticate(req.get('authorization'));
+    if (!auth.ok) {
+      res.set('WWW-Authenticate', 'Bearer');
+      return sendError(res, 401, 'unauthorized', auth.message);
+    }
+    res.locals.caller = auth.caller;
+    next();
+  };
+
+  const rateLimit: RequestHandler = async (_req, res, next) => {
+    try {
+      await d.limiter.consume(callerOf(res).scope);
+    } catch (err) {
+      if (!(err instanceof RateLimiterRes)) return next(err);
+      rejected('rate_limit');
+      res.set('Retry-After', retryAfterSeconds(err.msBeforeNext));
+      return sendError(res, 429, 'rate_limited', 'too many requests for this API key; retry after the Retry-After seconds');
+    }
+    next();
+  };
+
+  app.use(['/api', '/admin'], authenticate, rateLimit);
+
+  /**
+   * Places the order (under `orderId`, or one orders picks) and gives the public answer, or orders' refusal;
+   * throws UpstreamError when orders is unreachable.
+   */
+  const place = async (order: PlaceOrderRequest, orderId?: string): Promise<StoredResponse> =>
+    placedResponse(await d.orders.place(orderId === undefined ? order : { ...order, orderId }), orderId, d.log);
+
+  app.post('/api/orders', requireJson, jsonBody, async (req: Request, res: Response) => {
+    const caller = callerOf(res);
+    const idempotencyKey = req.get('idempotency-key');
+    if (idempotencyKey !== undefined && !idempotencyKeyRe.test(idempotencyKey)) {
+      throw new HttpError(400, 'invalid_request', 'Idempotency-Key: use 1-128 characters of A-Z, a-z, 0-9, _ and - (a UUID fits)');
+    }
+    const order = parseBody(placeOrderRequest, req.body);
+    if (idempotencyKey === undefined) return send(res, await place(order));
+
+    const key = kvKeyOf(caller.scope, idempotencyKey);
+    const orderId = orderIdFor(caller.scope, idempotencyKey);
+    const bodyHash = bodyHashOf(order);
+    const startedAt = Date.now();
+    const begun = await storeCall(res, () => d.idempotency.begin(key, bodyHash, orderId));
+    if (begun.kind === 'mismatch') {
+      throw new HttpError(422, 'idempotency_key_reused', 'this Idempotency-Key was used with a different body; use a new key for a new order');
+    }
+    if (begun.kind === 'replay') {
+      res.set(REPLAYED_HEADER, 'true');
+      return send(res, begun.response);
+    }
+    let response: StoredResponse;
+    try {
+      response = await place(order, orderId);
+    } catch (err) {
+      await d.idempotency.abandon(key, begun.revision);
+      throw err;
+    }
+    await d.idempotency.complete(key, begun.revision, { bodyHash, orderId, startedAt, response });
+    send(res, response);
+  });
+
+  app.get('/api/orders/:orderId', async (req: Request, res: Response) => {
+    const orderId = String(req.params.orderId);
+    if (!isValidId(orderId)) throw new HttpError(400, 'invalid_request', 'orderId: use 1-128 characters of A-Z, a-z, 0-9, _ and -');
+    const [order, run] = await Promise.all([
+      d.orders.get(orderId),
+      // Saga progress is a bonus: without the engine the order is still shown.
+      d.engine.get(orderId).catch((err: unknown) => {
+        const open = err instanceof UpstreamError && err.kind === 'open';
+        d.log[open ? 'debug' : 'warn']({ err, orderId }, 'saga progress unavailable: answering without it');
+        return undefined;
+      }),
+    ]);
+    if (!order) throw new HttpError(404, 'not_found', `no order ${orderId}`);
+    res.json(publicView(order, run));
+  });
+
+  app.get('/api/products', async (_req: Request, res: Response) => {
+    res.json(await d.products.get());
+  });
+
+  app.put('/admin/faults', requireJson, jsonBody, async (req: Request, res: Response) => {
+    const fault = parseBody(faultRequest, req.body);
+    await storeCall(res, () => d.faults.put(fault));
+    d.log.info({ fault, caller: callerOf(res).id }, 'fault set');
+    res.json(fault);
+  });
+  app.get('/admin/faults', (_req: Request, res: Response) => {
+    res.json(d.faults.list());
+  });
+  app.delete('/admin/faults', async (_req: Request, res: Response) => {
+    await storeCall(res, () => d.faults.clear());
+    d.log.info({ caller: callerOf(res).id }, 'faults cleared');
+    res.status(204).end();
+  });
+
+  app.get('/admin/audit', async (_req: Request, res: Response) => {
+    const [inventory, payments, shipping, orders] = await Promise.all([
+      d.queries.request('inventory', QuerySubjects.audit('inventory'), auditParts.inventory),
+      d.queries.request('payments', QuerySubjects.audit('payments'), auditParts.payments),
+      d.queries.request('shipping', QuerySubjects.audit('shipping'), auditParts.shipping),
+      d.queries.request('orders', QuerySubjects.audit('orders'), auditParts.orders),
+    ]);
+    res.json(assembleAudit({ inventory, payments, shipping, orders }));
+  });
+
+  // Errors of the routes above; anything else goes on to the kit's handler (a logged 500).
+  app.use((err: unknown, _req: Request, res: Response, next: NextFunction) => {
+    if (res.headersSent) return next(err);
+    if (err instanceof UpstreamError) {
+      if (err.kind === 'open') {
+        // Once per request while open: debug, or a load test would flood the log.
+        d.log.debug({ upstream: err.upstream }, 'circuit open: request rejected');
+        rejected('circuit_open');
+        res.set('Retry-After', retryAfterSeconds(err.retryAfterMs));
+        return sendError(res, 503, 'upstream_unavailable', `${err.upstream} is unavailable (circuit open); retry later`);
+      }
+      d.log.warn({ upstream: err.upstream, kind: err.kind, err: err.cause ?? err }, 'upstream call failed');
+      if (err.kind === 'timeout') return sendError(res, 504, 'upstream_timeout', `${err.upstream} did not answer in time; retry later`);
+      return sendError(res, 502, 'upstream_error', `${err.upstream} failed; retry later`);
+    }
+    if (err instanceof BadUpstreamReply) {
+      d.log.error({ err }, 'upstream broke its contract');
+      return sendError(res, 502, 'upstream_error', `${err.upstream} gave an invalid answer`);
+    }
+    if (err instanceof HttpError) {
+      if (err.status >= 500) d.log.warn({ err: err.cause ?? err }, err.message);
+      return sendError(res, err.status, err.code, err.message);
+    }
+    const mapped = bodyError(err as { type?: string });
+    if (mapped) return sendError(res, mapped.status, mapped.code, mapped.message);
+    next(err);
+  });
+}
+
+/** A JetStream/KV call on behalf of a request: when NATS is unavailable, a 503 the client may retry. */
+async function storeCall<T>(res: Response, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    res.set('Retry-After', '1');
+    throw new HttpError(503, 'store_unavailable', 'the gateway cannot reach its store right now; retry later', { cause: err });
+  }
+}
