@@ -24,7 +24,7 @@ after(async () => {
   await platform?.stop();
 });
 
-test(`${ORDERS} concurrent orders with ${STEP_FAILURE_RATE * 100}% failures per step keep the books right`, async (t) => {
+test(`${ORDERS} concurrent orders with ${Math.round(STEP_FAILURE_RATE * 100)}% failures per step keep the books right`, async (t) => {
   for (const target of ['inventory.reserve', 'payments.charge', 'shipping.create'])
     await api.putFault({ target, failureRate: STEP_FAILURE_RATE, latencyMs: 0, crashAfterCommit: false });
 
@@ -40,6 +40,8 @@ test(`${ORDERS} concurrent orders with ${STEP_FAILURE_RATE * 100}% failures per 
   await api.clearFaults();
   const byStatus = Object.groupBy(views, (o) => o.status);
   t.diagnostic(`CONFIRMED ${byStatus.CONFIRMED?.length ?? 0}, CANCELLED ${byStatus.CANCELLED?.length ?? 0}, FAILED ${byStatus.FAILED?.length ?? 0}`);
+  const reasons = Object.entries(Object.groupBy(byStatus.CANCELLED ?? [], (o) => (o.reason ?? '?').replace(/[0-9a-f-]{8,}/g, '…')));
+  t.diagnostic(`cancel reasons: ${reasons.map(([r, os]) => `${os?.length} × ${r}`).join('; ')}`);
   assert.deepEqual(statusMismatches(views), [], 'every order status matches its saga phase');
   assert.ok((byStatus.CANCELLED?.length ?? 0) > 0, 'some sagas compensated (faults were injected)');
   assert.ok((byStatus.CONFIRMED?.length ?? 0) > 0, 'some sagas succeeded');
