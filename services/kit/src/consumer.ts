@@ -10,7 +10,7 @@ import {
   type JetStreamManager,
   type JsMsg,
 } from '@nats-io/jetstream';
-import { CeHeaders, MAX_DELIVER, Subjects } from '@sagamesh/contracts';
+import { CeHeaders, MAX_DELIVER, MessageOutcomes, Subjects } from '@sagamesh/contracts';
 import type { Logger } from './logger.ts';
 import { PoisonMessageError } from './messages.ts';
 import type { ServiceMetrics } from './metrics.ts';
@@ -153,6 +153,10 @@ export function runConsumer(opts: RunConsumerOptions): ConsumerHandle {
   let stopped: Promise<void> | undefined;
 
   const outcome = (o: 'ack' | 'nak' | 'dead_letter' | 'term') => metrics.messagesHandled.inc({ ...labels, outcome: o });
+  // Zero from the start: rate()/increase() ignore a series' first sample, so a counter born at 1 would hide
+  // the first dead letter or redelivery from the dashboards and the DeadLettersGrowing alert.
+  for (const o of MessageOutcomes) metrics.messagesHandled.inc({ ...labels, outcome: o }, 0);
+  metrics.messagesRedelivered.inc(labels, 0);
 
   async function deadLetter(m: JsMsg, reason: string): Promise<void> {
     const h = deadLetterHeaders(m.headers, reason, stream, durable);
@@ -231,7 +235,8 @@ export function runConsumer(opts: RunConsumerOptions): ConsumerHandle {
     // abort_on_missing_resource: a deleted consumer or stream ends the iterator with an error, so we recreate it.
     const messages = await consumer.consume({ max_messages: concurrency, abort_on_missing_resource: true });
     current = messages;
-    if (stopping) await messages.close();
+    // close() resolves only when the iteration below ends: stop now, let the loop run out.
+    if (stopping) messages.stop();
     consuming = true;
     log.info({ concurrency }, 'consuming');
     void refreshPending();

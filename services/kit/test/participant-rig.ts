@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { connect } from '@nats-io/transport-node';
-import { JetStreamApiCodes, JetStreamApiError, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { JetStreamApiCodes, JetStreamApiError, jetstream, jetstreamManager, type MsgRequest } from '@nats-io/jetstream';
 import {
   STEP_REPLY_TYPE,
   Streams,
@@ -19,6 +19,13 @@ import {
 import { declarePlatformStreams, publishEvent, type JetStreamClient, type JetStreamManager, type NatsConnection } from '../src/index.ts';
 import { startNatsServer, waitFor, type NatsServer } from '../src/testing/index.ts';
 
+export interface StoredReply {
+  reply: StepReply;
+  type: string;
+  /** '' when the reply carries no trace context. */
+  traceparent: string;
+}
+
 export interface Rig {
   server: NatsServer;
   nc: NatsConnection;
@@ -27,7 +34,7 @@ export interface Rig {
   /** Publishes a command to `cmd.<service>.<command>` (a new Nats-Msg-Id each time unless given). */
   send(service: string, command: string, cmd: StepCommand, msgId?: string): Promise<void>;
   /** The replies of a run as JetStream stored them (de-duplicated), oldest first. */
-  replies(runId: string): Promise<{ reply: StepReply; type: string }[]>;
+  replies(runId: string): Promise<StoredReply[]>;
   /** Waits until the run has `n` stored replies and returns them. */
   waitReplies(runId: string, n: number, timeoutMs?: number): Promise<StepReply[]>;
   /** A core-NATS request with a JSON answer. */
@@ -44,14 +51,16 @@ export async function startRig(): Promise<Rig> {
   const jsm = await jetstreamManager(nc);
   await declarePlatformStreams(jsm);
 
-  async function replies(runId: string): Promise<{ reply: StepReply; type: string }[]> {
-    const out: { reply: StepReply; type: string }[] = [];
+  async function replies(runId: string): Promise<StoredReply[]> {
+    const out: StoredReply[] = [];
     let seq = 1;
     for (;;) {
       try {
-        const m = await jsm.streams.getMessage(Streams.replies.name, { seq, next_by_subj: Subjects.reply(runId) });
+        // The server's STREAM.MSG.GET takes next_by_subj; nats.js types it only for direct gets (not enabled here).
+        const req = { seq, next_by_subj: Subjects.reply(runId) } as unknown as MsgRequest;
+        const m = await jsm.streams.getMessage(Streams.replies.name, req);
         if (!m) break;
-        out.push({ reply: m.json<StepReply>(), type: m.header.get('ce-type') });
+        out.push({ reply: m.json<StepReply>(), type: m.header.get('ce-type'), traceparent: m.header.get('traceparent') });
         seq = m.seq + 1;
       } catch (err) {
         if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.NoMessageFound) break;
@@ -139,6 +148,12 @@ export function fakeCrash(onCrash: () => void): () => never {
     onCrash();
     throw new FakeCrash();
   };
+}
+
+/** Waits until a service's /readyz answers 200 (its consumers are running). */
+export async function waitReady<T extends { port: number }>(svc: T): Promise<T> {
+  await waitFor(async () => (await fetch(`http://127.0.0.1:${svc.port}/readyz`)).ok, { what: `/readyz of the service on port ${svc.port}` });
+  return svc;
 }
 
 let runCounter = 0;

@@ -167,7 +167,7 @@ export class Engine implements RunCounts {
         this.#remember(runId, revision, stored);
         await publishOutbox(this.#js, stored);
         this.#markPublished(stored.state);
-        if (!cur) this.#metrics?.started(def.key);
+        if (!cur) this.#metrics?.started(def.key, def.steps.map((s) => s.name));
         this.#metrics?.record(def.key, effects);
         return { run, created: !cur, changed: true };
       }

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import { Metrics } from '@sagamesh/contracts';
+import { Metrics, SagaOutcomes } from '@sagamesh/contracts';
 import type { Effect } from './core/types.ts';
 
 export interface RunCounts {
@@ -20,6 +20,8 @@ export class SagaMetrics {
   readonly #compensations: Counter<'definition' | 'step'>;
   /** Definitions with runs seen here: their gauges report 0 rather than vanish once their runs end. */
   readonly #seen = new Set<string>();
+  /** Definitions whose ended counters exist at 0 for every outcome. */
+  readonly #zeroed = new Set<string>();
 
   constructor(registry: Registry, runs: RunCounts) {
     const registers = [registry];
@@ -46,8 +48,19 @@ export class SagaMetrics {
     gauge(Metrics.sagaStuck, 'Non-terminal saga runs past their deadline (from the run store)', (c) => c.stuck);
   }
 
-  started(definition: string): void {
+  /** A run of `definition` (whose steps are `steps`) started here. */
+  started(definition: string, steps: readonly string[] = []): void {
     this.#seen.add(definition);
+    if (!this.#zeroed.has(definition)) {
+      // rate()/increase() ignore a series' first sample: a counter born at 1 would hide the first failed run
+      // from the SagaFailed alert, and a first burst of retries or compensations from the dashboards.
+      this.#zeroed.add(definition);
+      for (const outcome of SagaOutcomes) this.#ended.inc({ definition, outcome }, 0);
+      for (const step of steps) {
+        this.#retries.inc({ definition, step }, 0);
+        this.#compensations.inc({ definition, step }, 0);
+      }
+    }
     this.#started.inc({ definition });
   }
 

@@ -1,0 +1,5 @@
+import { runMain } from '@sagamesh/kit';
+import { PaymentsConfigSchema } from './config.ts';
+import { start } from './index.ts';
+
+await runMain('payments', PaymentsConfigSchema, start);

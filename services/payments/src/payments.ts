@@ -1,0 +1,48 @@
+/**
+ * Payments' commands: `charge` records the amount under the step's key (one KV create: the record is
+ * the charge), `refund` gives back what that record charged (nothing when it never happened, leaving
+ * the tombstone that refuses a late charge). The books sum the records, per origin.
+ */
+import { Type } from '@sinclair/typebox';
+import { RunOrigins, type PaymentsAuditPart } from '@sagamesh/contracts';
+import { defineAction, defineCompensation, type CommandHandler, type StepLedger, type StepRecord, type Tally } from '@sagamesh/kit';
+
+export const ChargeInput = Type.Object({ amountCents: Type.Integer({ minimum: 0, description: 'What to charge, in cents.' }) });
+export interface Charge {
+  amountCents: number;
+}
+export type PaymentRecord = StepRecord<Charge>;
+
+/** Cents a record has charged and refunded: a refund returns exactly what its charge took, if anything. */
+export function paymentBooks(rec: PaymentRecord): { charged: number; refunded: number } {
+  const charged = rec.action?.outcome === 'succeeded' ? (rec.data?.amountCents ?? 0) : 0;
+  const refunded = rec.compensation?.outcome === 'succeeded' ? charged : 0;
+  return { charged, refunded };
+}
+
+export function paymentCommands(ledger: StepLedger<Charge>): Record<string, CommandHandler> {
+  return {
+    charge: defineAction(ChargeInput, {
+      handle: (ctx) => {
+        const { amountCents } = ctx.input;
+        return ledger.act(ctx, { outcome: 'succeeded', output: { chargedCents: amountCents } }, { amountCents });
+      },
+      fail: (ctx, error) => ledger.act(ctx, { outcome: 'failed', error }),
+    }),
+    refund: defineCompensation(Type.Object({}), (ctx) =>
+      ledger.compensate(ctx, (rec) => ({ outcome: 'succeeded', output: { refundedCents: rec ? paymentBooks(rec).charged : 0 } })),
+    ),
+  };
+}
+
+/** A record's contribution to the books, keyed `<origin>.<counter>` (for KvTally). */
+export function paymentContribution(_key: string, value: unknown): Tally {
+  const rec = value as PaymentRecord;
+  const { charged, refunded } = paymentBooks(rec);
+  return { [`${rec.origin}.charged`]: charged, [`${rec.origin}.refunded`]: refunded };
+}
+
+export function paymentsAudit(t: Tally): PaymentsAuditPart {
+  const [order, k8s] = RunOrigins.map((o) => ({ charged: t[`${o}.charged`] ?? 0, refunded: t[`${o}.refunded`] ?? 0 }));
+  return { order: order!, k8s: k8s! };
+}

@@ -1,0 +1,5 @@
+import { runMain } from '@sagamesh/kit';
+import { ShippingConfigSchema } from './config.ts';
+import { start } from './index.ts';
+
+await runMain('shipping', ShippingConfigSchema, start);
