@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { Metrics } from '@sagamesh/contracts';
+import { Metrics, RejectReasons } from '@sagamesh/contracts';
 
 /** One service's metrics: its own registry (default process metrics unprefixed) and the shared RED/consumer metrics. */
 export interface ServiceMetrics {
@@ -22,7 +22,7 @@ export function createMetrics(service: string): ServiceMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const registers = [registry];
-  return {
+  const metrics: ServiceMetrics = {
     service,
     registry,
     httpRequests: new Counter({
@@ -70,4 +70,8 @@ export function createMetrics(service: string): ServiceMetrics {
       registers,
     }),
   };
+  // Zero from the start: rate() ignores a series' first sample, so a burst of rejections inside one scrape
+  // interval would otherwise never show.
+  for (const reason of RejectReasons) metrics.requestsRejected.inc({ service, reason }, 0);
+  return metrics;
 }

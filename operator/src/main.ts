@@ -1,0 +1,4 @@
+import { runMain } from '@sagamesh/kit';
+import { OperatorConfig, start } from './index.ts';
+
+await runMain('operator', OperatorConfig, start);
