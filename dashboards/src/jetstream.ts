@@ -1,0 +1,113 @@
+/** JetStream consumers: backlog, redeliveries, outcomes, dead letters and processing time. */
+import { RowBuilder, type DashboardBuilder } from '@grafana/grafana-foundation-sdk/dashboard';
+import { Consumers, Metrics } from '@sagamesh/contracts';
+import { baseDashboard, datasourceVariable, namespaceVariable, q, serviceVariable, stat, steps, timeseries } from './lib.ts';
+
+const sel = 'namespace=~"$namespace", service=~"$service"';
+const handled = (extra = '') => `${Metrics.messagesHandledTotal}{${sel}${extra}}`;
+// consumer_pending comes from JetStream consumer info: every replica reports the same number, so max().
+const pending = `max by (stream, consumer) (${Metrics.consumerPending}{${sel}})`;
+const quantiles = [0.5, 0.95, 0.99] as const;
+// The engine's timers are scheduled by nak-with-delay: their naks and redeliveries are normal.
+const TIMERS_NOTE = `${Consumers.engineTimers} naks a timer that is not yet due with its remaining delay, so its naks and redeliveries are the engine's schedule, not failures.`;
+
+export function jetstream(): DashboardBuilder {
+  return baseDashboard(
+    'sagamesh-jetstream',
+    'sagamesh / JetStream',
+    'The durable JetStream consumers of every service: how far behind they are, how messages end (ack, nak, dead letter), redeliveries and how long handling takes.',
+  )
+    .withVariable(datasourceVariable())
+    .withVariable(namespaceVariable())
+    .withVariable(serviceVariable(Metrics.messagesHandledTotal))
+    .withRow(new RowBuilder('Now'))
+    .withPanel(
+      stat({
+        title: 'Pending messages',
+        description: 'Messages in the streams not yet delivered to their consumers, summed over consumers (from consumer info, refreshed every few seconds).',
+        unit: 'short',
+        span: 6,
+        thresholds: steps('green', [100, 'orange'], [1000, 'red']),
+        queries: [q(`sum(${pending})`, 'pending')],
+      }),
+    )
+    .withPanel(
+      stat({
+        title: 'Handled',
+        description: 'Messages handled per second over all consumers, whatever the outcome.',
+        unit: 'ops',
+        span: 6,
+        queries: [q(`sum(rate(${handled()}[$__rate_interval]))`, 'handled / s')],
+      }),
+    )
+    .withPanel(
+      stat({
+        title: 'Dead letters (time range)',
+        description: 'Messages moved to the DEAD_LETTERS stream over the time range (poison, or still failing on the last of MaxDeliver deliveries). Read them with `nats stream view DEAD_LETTERS`.',
+        unit: 'short',
+        span: 6,
+        thresholds: steps('green', [1, 'red']),
+        queries: [q(`sum(increase(${handled(', outcome="dead_letter"')}[$__range])) or vector(0)`, 'dead letters')],
+      }),
+    )
+    .withPanel(
+      stat({
+        title: 'Redeliveries',
+        description: `Messages received on a second or later delivery, per second: a handler failed (nak), a process died holding the message, or AckWait passed. ${TIMERS_NOTE}`,
+        unit: 'ops',
+        span: 6,
+        queries: [q(`sum(rate(${Metrics.messagesRedeliveredTotal}{${sel}}[$__rate_interval])) or vector(0)`, 'redeliveries / s')],
+      }),
+    )
+    .withRow(new RowBuilder('Consumers'))
+    .withPanel(
+      timeseries({
+        title: 'Consumer pending',
+        description: 'Undelivered messages per consumer (num_pending from JetStream consumer info). Growing while the rate handled stays flat means the consumer cannot keep up (ConsumerLagGrowing).',
+        unit: 'short',
+        axis: 'messages',
+        min: 0,
+        queries: [q(pending, '{{stream}} / {{consumer}}')],
+      }),
+    )
+    .withPanel(
+      timeseries({
+        title: 'Handled by outcome',
+        description: `Messages handled per second per consumer, by outcome: ack (done), nak (redelivered later), dead_letter (given up, moved to DEAD_LETTERS), term (dropped on purpose). ${TIMERS_NOTE}`,
+        unit: 'ops',
+        axis: 'messages / s',
+        queries: [q(`sum by (consumer, outcome) (rate(${handled()}[$__rate_interval]))`, '{{consumer}} {{outcome}}')],
+      }),
+    )
+    .withPanel(
+      timeseries({
+        title: 'Redeliveries',
+        description: `Messages received again per second, per consumer (delivery count above 1). ${TIMERS_NOTE}`,
+        unit: 'ops',
+        axis: 'messages / s',
+        queries: [q(`sum by (service, consumer) (rate(${Metrics.messagesRedeliveredTotal}{${sel}}[$__rate_interval]))`, '{{consumer}}')],
+      }),
+    )
+    .withPanel(
+      timeseries({
+        title: 'Dead letters',
+        description: 'Messages dead-lettered per consumer in each interval: poison messages (bad JSON, schema failure, unknown type or version) and messages still failing on the last delivery (DeadLettersGrowing).',
+        unit: 'short',
+        axis: 'messages',
+        min: 0,
+        queries: [q(`sum by (service, consumer) (increase(${handled(', outcome="dead_letter"')}[$__rate_interval]))`, '{{consumer}}')],
+      }),
+    )
+    .withPanel(
+      timeseries({
+        title: 'Processing duration p50 / p95 / p99',
+        description: 'Time one message spends in its handler, per consumer (includes injected latency and the publish of the reply before the ack).',
+        unit: 's',
+        axis: 'duration',
+        span: 24,
+        queries: quantiles.map((p) =>
+          q(`histogram_quantile(${p}, sum by (consumer, le) (rate(${Metrics.messageProcessingDurationSeconds}_bucket{${sel}}[$__rate_interval])))`, `{{consumer}} p${p * 100}`),
+        ),
+      }),
+    );
+}
