@@ -55,6 +55,8 @@ const BODY_ERRORS: Record<string, string> = {
   'request.aborted': 'request_aborted',
 };
 
+const UNTRACED_PATHS = new Set(['/livez', '/readyz', '/healthz', '/metrics']);
+
 /**
  * An express app with /livez, /readyz, /metrics, RED metrics by route pattern, a SERVER span per
  * request (parent from W3C headers), a JSON 404 and a JSON error handler. Routes go in `routes`.
@@ -66,6 +68,17 @@ export function createHttpServer(opts: HttpServerOptions): HttpServer {
 
   app.use((req: Request, res: Response, next: NextFunction) => {
     const start = process.hrtime.bigint();
+    // Probes and scrapes are measured but not traced: one trace per scrape would drown the real ones.
+    const recordRed = (): string => {
+      const route = routeLabel(req);
+      metrics.httpRequests.inc({ service, route, method: req.method, code: String(res.statusCode) });
+      metrics.httpDuration.observe({ service, route, method: req.method }, Number(process.hrtime.bigint() - start) / 1e9);
+      return route;
+    };
+    if (UNTRACED_PATHS.has(req.path)) {
+      res.on('finish', recordRed);
+      return next();
+    }
     const parent = propagation.extract(ROOT_CONTEXT, req.headers);
     const span = trace.getTracer('@sagamesh/kit').startSpan(
       req.method,
@@ -73,10 +86,7 @@ export function createHttpServer(opts: HttpServerOptions): HttpServer {
       parent,
     );
     res.on('finish', () => {
-      const route = routeLabel(req);
-      const code = String(res.statusCode);
-      metrics.httpRequests.inc({ service, route, method: req.method, code });
-      metrics.httpDuration.observe({ service, route, method: req.method }, Number(process.hrtime.bigint() - start) / 1e9);
+      const route = recordRed();
       span.updateName(`${req.method} ${route}`);
       span.setAttributes({ 'http.route': route, 'http.response.status_code': res.statusCode });
       if (res.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
