@@ -1,6 +1,7 @@
 import { Ports, type ServiceName } from '@sagamesh/contracts';
 import { ApiObject, App, Chart } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
+import { parse as parseYaml } from 'yaml';
 import { type ClusterRefs, DEFAULT_CLUSTER, natsUrl, PART_OF } from './cluster.ts';
 import { defaultDenyPolicy } from './network.ts';
 import { SagaOperator } from './operator.ts';
@@ -11,6 +12,13 @@ export interface Dashboard {
   readonly name: string;
   /** The dashboard JSON, as written in dashboards/<name>.json. */
   readonly json: string;
+}
+
+/** One Prometheus rule file (monitoring/rules/*.yml), as written. */
+export interface RuleFile {
+  /** File name, e.g. `sagamesh.yml`. */
+  readonly file: string;
+  readonly yaml: string;
 }
 
 export interface PlatformConfig {
@@ -24,10 +32,12 @@ export interface PlatformConfig {
   readonly crds: readonly Record<string, unknown>[];
   /** Grafana dashboards (dashboards/*.json), shipped as ConfigMaps for the Grafana sidecar. */
   readonly dashboards: readonly Dashboard[];
+  /** Recording and alerting rules (monitoring/rules/*.yml), shipped as one PrometheusRule. @default none: no PrometheusRule */
+  readonly ruleFiles?: readonly RuleFile[];
   readonly cluster: ClusterRefs;
 }
 
-export const PLATFORM_DEFAULTS: Omit<PlatformConfig, 'crds' | 'dashboards'> = {
+export const PLATFORM_DEFAULTS: Omit<PlatformConfig, 'crds' | 'dashboards' | 'ruleFiles'> = {
   imageTag: 'dev',
   gatewayNodePort: 30080,
   apiKeySecret: { name: 'sagamesh-gateway', key: 'api-keys' },
@@ -36,6 +46,9 @@ export const PLATFORM_DEFAULTS: Omit<PlatformConfig, 'crds' | 'dashboards'> = {
 
 /** The ConfigMap every workload reads its NATS connection from. */
 export const NATS_CONFIGMAP = 'sagamesh-nats';
+
+/** The PrometheusRule carrying monitoring/rules/*.yml. */
+export const PROMETHEUS_RULE = 'sagamesh';
 
 /**
  * Who talks to whom over HTTP (everything else goes through NATS). One table, from which the
@@ -69,6 +82,37 @@ export interface SynthFile {
 }
 
 const DASHBOARD_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+/**
+ * The rule groups of every file, in file order. The operator writes one PrometheusRule into one rule
+ * file, and Prometheus refuses a file with two groups of the same name: refused here, naming both files.
+ */
+export function ruleGroups(files: readonly RuleFile[]): Record<string, unknown>[] {
+  const groups: Record<string, unknown>[] = [];
+  const seen = new Map<string, string>();
+  for (const f of files) {
+    const where = `monitoring/rules/${f.file}`;
+    let doc: unknown;
+    try {
+      doc = parseYaml(f.yaml);
+    } catch (err) {
+      throw new Error(`${where} is not valid YAML: ${(err as Error).message}`, { cause: err });
+    }
+    const list = doc && typeof doc === 'object' ? (doc as { groups?: unknown }).groups : undefined;
+    if (!Array.isArray(list)) throw new Error(`${where} is not a Prometheus rule file (no "groups" list)`);
+    list.forEach((g: unknown, i) => {
+      const group = g as { name?: unknown; rules?: unknown } | null;
+      if (!group || typeof group !== 'object' || typeof group.name !== 'string' || !Array.isArray(group.rules)) {
+        throw new Error(`${where}: groups[${i}] needs a "name" and a "rules" list`);
+      }
+      const other = seen.get(group.name);
+      if (other) throw new Error(`rule group "${group.name}" is in both monitoring/rules/${other} and ${where}: rename one (Prometheus refuses duplicate group names)`);
+      seen.set(group.name, f.file);
+      groups.push(group as Record<string, unknown>);
+    });
+  }
+  return groups;
+}
 
 /** Builds the whole app into charts (pure: config in, constructs out). */
 export function buildPlatform(app: App, config: PlatformConfig): { crds: Chart; namespace: Chart; platform: Chart } {
@@ -126,6 +170,22 @@ export function buildPlatform(app: App, config: PlatformConfig): { crds: Chart; 
         annotations: { grafana_folder: 'sagamesh' },
       },
       data: { [`${d.name}.json`]: d.json },
+    });
+  }
+
+  const groups = ruleGroups(config.ruleFiles ?? []);
+  if (groups.length > 0) {
+    new ApiObject(platform, 'prometheus-rule', {
+      apiVersion: 'monitoring.coreos.com/v1',
+      kind: 'PrometheusRule',
+      metadata: {
+        name: PROMETHEUS_RULE,
+        namespace: ns,
+        // No selector label needed: kube-prometheus-stack's Prometheus selects rules by any label in every
+        // namespace (ruleSelectorNilUsesHelmValues: false, charts/values/kube-prometheus-stack.yaml).
+        labels: { 'app.kubernetes.io/part-of': PART_OF, 'app.kubernetes.io/component': 'monitoring', 'app.kubernetes.io/managed-by': 'cdk8s' },
+      },
+      spec: { groups },
     });
   }
   return { crds, namespace, platform };

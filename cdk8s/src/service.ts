@@ -191,6 +191,11 @@ export function validateServiceProps(p: SagameshServiceProps): string[] {
   return out;
 }
 
+/** The Kubernetes service-discovery meta label of a pod label (`app.kubernetes.io/name` → `__meta_kubernetes_pod_label_app_kubernetes_io_name`). */
+export function podLabelMeta(label: string): string {
+  return `__meta_kubernetes_pod_label_${label.replace(/[^a-zA-Z0-9_]/g, '_')}`;
+}
+
 export function serviceLabels(name: string, component: string): Record<string, string> {
   return { [NAME_LABEL]: name, 'app.kubernetes.io/part-of': PART_OF, 'app.kubernetes.io/component': component, 'app.kubernetes.io/managed-by': 'cdk8s' };
 }
@@ -368,7 +373,18 @@ export class SagameshService extends Construct {
       metadata: meta(),
       spec: {
         selector: { matchLabels: selector },
-        podMetricsEndpoints: [{ port: 'http', path: '/metrics', interval: props.scrapeInterval ?? SERVICE_DEFAULTS.scrapeInterval, honorLabels: true }],
+        podMetricsEndpoints: [
+          {
+            port: 'http',
+            path: '/metrics',
+            interval: props.scrapeInterval ?? SERVICE_DEFAULTS.scrapeInterval,
+            // The app's own labels (service, route, …) win over the target's, as under the local Prometheus.
+            honorLabels: true,
+            // Dashboards and alerts group by `service`: give it to the series the app does not label
+            // (process metrics, `up`), from the pod's name label. The operator still adds namespace/pod.
+            relabelings: [{ sourceLabels: [podLabelMeta(NAME_LABEL)], targetLabel: 'service' }],
+          },
+        ],
       },
     });
   }

@@ -1,7 +1,14 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { sagameshCrds } from '@sagamesh/contracts';
 import * as models from 'kubernetes-models';
 import * as promOperator from '@kubernetes-models/prometheus-operator';
+import { readRuleFiles } from '../src/main.ts';
 import { PLATFORM_DEFAULTS, type PlatformConfig, synthPlatform } from '../src/platform.ts';
+
+export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+/** The real rule files: the schema checks and the PrometheusRule tests run on what ships. */
+export const RULES_DIR = path.join(REPO, 'monitoring', 'rules');
 
 export type K8sObject = {
   apiVersion: string;
@@ -14,7 +21,13 @@ export type K8sObject = {
 export const SAMPLE_DASHBOARD = JSON.stringify({ title: 'Golden signals', schemaVersion: 39, panels: [] });
 
 export function testConfig(overrides: Partial<PlatformConfig> = {}): PlatformConfig {
-  return { ...PLATFORM_DEFAULTS, crds: sagameshCrds(), dashboards: [{ name: 'golden-signals', json: SAMPLE_DASHBOARD }], ...overrides };
+  return {
+    ...PLATFORM_DEFAULTS,
+    crds: sagameshCrds(),
+    dashboards: [{ name: 'golden-signals', json: SAMPLE_DASHBOARD }],
+    ruleFiles: readRuleFiles(RULES_DIR),
+    ...overrides,
+  };
 }
 
 export function synthAll(config: PlatformConfig = testConfig()): K8sObject[] {

@@ -15,7 +15,7 @@ import { promisify } from 'node:util';
 import { sagameshCrds } from '@sagamesh/contracts';
 import { startKubeRig, type KubeRig } from '@sagamesh/kit/testing';
 import { Yaml } from 'cdk8s';
-import { readDashboards } from '../src/main.ts';
+import { readDashboards, readRuleFiles } from '../src/main.ts';
 import { PLATFORM_DEFAULTS, synthPlatform, type SynthFile } from '../src/platform.ts';
 
 const run = promisify(execFile);
@@ -44,7 +44,12 @@ describe('manifests on a real kube-apiserver (server-side dry-run)', () => {
   before(async () => {
     rig = await startKubeRig({ crds: false });
     dir = mkdtempSync(path.join(tmpdir(), 'sagamesh-manifests-'));
-    files = synthPlatform({ ...PLATFORM_DEFAULTS, crds: sagameshCrds(), dashboards: readDashboards(path.join(REPO, 'dashboards')) });
+    files = synthPlatform({
+      ...PLATFORM_DEFAULTS,
+      crds: sagameshCrds(),
+      dashboards: readDashboards(path.join(REPO, 'dashboards')),
+      ruleFiles: readRuleFiles(path.join(REPO, 'monitoring', 'rules')),
+    });
   });
   after(async () => {
     await rig?.stop();
@@ -86,6 +91,8 @@ describe('manifests on a real kube-apiserver (server-side dry-run)', () => {
       t.diagnostic(`not server-checked: ${kind} (${names.length}: ${names.join(', ')}) — ${why}`);
     }
     assert.ok(unchecked.every((o) => /^(policy\.linkerd\.io|monitoring\.coreos\.com)\//.test(o.apiVersion)), 'only CRD-backed third-party kinds may be unchecked');
+    const uncheckedMonitoring = new Set(unchecked.filter((o) => o.apiVersion === 'monitoring.coreos.com/v1').map((o) => o.kind));
+    assert.deepEqual([...uncheckedMonitoring].sort(), ['PodMonitor', 'PrometheusRule'], 'the PodMonitors and the PrometheusRule are listed as not server-checked');
     assert.equal(checkable.filter((o) => o.kind === 'Deployment').length, 8, 'every workload is server-checked');
     const out = await dryRun(write('02-platform-checkable.yaml', checkable));
     const applied = out.split('\n').filter((l) => l.includes('serverside-applied (server dry run)'));

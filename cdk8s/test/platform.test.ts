@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { describe, it } from 'node:test';
 import { Ports, ServiceNames } from '@sagamesh/contracts';
 import { LinkerdPorts } from '../src/cluster.ts';
 import { synthPlatform } from '../src/platform.ts';
-import { byKind, find, type K8sObject, modelFor, NO_SCHEMA_GROUPS, selects, synthAll, testConfig } from './helpers.ts';
+import { parse } from 'yaml';
+import { byKind, find, type K8sObject, modelFor, NO_SCHEMA_GROUPS, RULES_DIR, selects, synthAll, testConfig } from './helpers.ts';
 
 const objects = synthAll();
 const deployments = byKind(objects, 'Deployment');
@@ -31,6 +34,14 @@ describe('synthesized platform: schemas', () => {
     d.spec.template.spec.containers[0].ports[0].containerPort = 'eighty';
     const Model = modelFor(d.apiVersion, d.kind)!;
     assert.throws(() => new Model(d).validate(), /containerPort must be integer/);
+  });
+
+  it('the PodMonitors and the PrometheusRule are checked against the prometheus-operator schema, which rejects a broken rule', () => {
+    for (const kind of ['PodMonitor', 'PrometheusRule']) assert.ok(modelFor('monitoring.coreos.com/v1', kind), kind);
+    const rule = structuredClone(find(objects, 'PrometheusRule', 'sagamesh'));
+    delete rule.spec.groups[0].name;
+    const Model = modelFor(rule.apiVersion, rule.kind)!;
+    assert.throws(() => new Model(rule).validate(), /spec\/groups\/0 must have required property name/);
   });
 
   it('writes CRDs, then the namespace, then the rest; every namespaced object is in the sagamesh namespace', () => {
@@ -155,6 +166,28 @@ describe('synthesized platform: hardening on every workload', () => {
     const deny = find(objects, 'NetworkPolicy', 'default-deny-all');
     assert.deepEqual(deny.spec, { podSelector: {}, policyTypes: ['Ingress', 'Egress'] });
   });
+});
+
+describe('synthesized platform: monitoring', () => {
+  const podMonitors = byKind(objects, 'PodMonitor');
+  const serviceRelabel = { sourceLabels: ['__meta_kubernetes_pod_label_app_kubernetes_io_name'], targetLabel: 'service' };
+
+  it('one PodMonitor per workload', () => {
+    assert.deepEqual(podMonitors.map((p) => p.metadata.name).sort(), [...workloads].sort());
+  });
+
+  for (const pm of podMonitors) {
+    const name = pm.metadata.name;
+    it(`${name}: its PodMonitor sets \`service\` from the pod label that names the service, keeping honorLabels and the operator's namespace/pod`, () => {
+      const podLabels = find(objects, 'Deployment', name).spec.template.metadata.labels;
+      assert.equal(podLabels['app.kubernetes.io/name'], name, 'the source label carries the service name');
+      for (const e of pm.spec.podMetricsEndpoints) {
+        assert.equal(e.honorLabels, true);
+        assert.deepEqual(e.relabelings, [serviceRelabel]);
+        assert.ok(!e.relabelings.some((r: any) => ['namespace', 'pod'].includes(r.targetLabel)), 'namespace and pod stay the operator defaults');
+      }
+    });
+  }
 });
 
 describe('synthesized platform: the paths the architecture uses, and no others', () => {
@@ -285,6 +318,31 @@ describe('synthesized platform: config', () => {
     const crds = testConfig().crds;
     assert.deepEqual(synthPlatform(testConfig())[0]!.objects, crds);
     assert.throws(() => synthPlatform(testConfig({ crds: [{ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'x' } }] })), /not a CustomResourceDefinition/);
+  });
+
+  it('ships monitoring/rules/*.yml as one PrometheusRule in the namespace, its groups equal to the files', () => {
+    const files = readdirSync(RULES_DIR).filter((f) => f.endsWith('.yml')).sort();
+    assert.ok(files.length > 0, 'monitoring/rules has rule files');
+    const expected = files.flatMap((f) => parse(readFileSync(path.join(RULES_DIR, f), 'utf8')).groups);
+    const rules = byKind(objects, 'PrometheusRule');
+    assert.equal(rules.length, 1);
+    const rule = rules[0]!;
+    assert.equal(rule.apiVersion, 'monitoring.coreos.com/v1');
+    assert.equal(rule.metadata.namespace, 'sagamesh');
+    assert.equal(rule.metadata.labels!['app.kubernetes.io/part-of'], 'sagamesh');
+    assert.deepEqual(rule.spec.groups, expected);
+    const names = rule.spec.groups.flatMap((g: any) => g.rules.map((r: any) => r.alert ?? r.record));
+    assert.ok(names.includes('SagaStuck') && names.includes('sagamesh:saga_success_ratio:rate5m'), names.join(', '));
+  });
+
+  it('refuses a broken rule file with its name; no rule files means no PrometheusRule', () => {
+    const withRules = (...ruleFiles: { file: string; yaml: string }[]) => () => synthAll(testConfig({ ruleFiles }));
+    assert.throws(withRules({ file: 'bad.yml', yaml: 'groups: [' }), /monitoring\/rules\/bad\.yml is not valid YAML/);
+    assert.throws(withRules({ file: 'none.yml', yaml: 'rules: []' }), /monitoring\/rules\/none\.yml is not a Prometheus rule file/);
+    assert.throws(withRules({ file: 'anon.yml', yaml: 'groups: [{ rules: [] }]' }), /anon\.yml: groups\[0\] needs a "name" and a "rules" list/);
+    const group = 'groups: [{ name: g, rules: [{ record: "a:b", expr: "1" }] }]';
+    assert.throws(withRules({ file: 'a.yml', yaml: group }, { file: 'b.yml', yaml: group }), /rule group "g" is in both monitoring\/rules\/a\.yml and monitoring\/rules\/b\.yml/);
+    assert.equal(byKind(synthAll(testConfig({ ruleFiles: [] })), 'PrometheusRule').length, 0);
   });
 
   it('synthesis is deterministic', () => {

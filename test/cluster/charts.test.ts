@@ -4,6 +4,8 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { DEFAULT_CLUSTER } from '../../cdk8s/src/cluster.ts';
+import { readRuleFiles } from '../../cdk8s/src/main.ts';
+import { PLATFORM_DEFAULTS, synthPlatform } from '../../cdk8s/src/platform.ts';
 import { type ChartFixture, checkValues } from './values-check.ts';
 import { pinnedCharts, readEnvFile, REPO } from './support.ts';
 
@@ -60,6 +62,19 @@ describe('charts: the values agree with the app and the cluster', () => {
     assert.equal(kps.prometheus.prometheusSpec.podMonitorSelectorNilUsesHelmValues, false);
     assert.equal(kps.prometheus.prometheusSpec.serviceMonitorSelectorNilUsesHelmValues, false);
     assert.deepEqual(kps.prometheus.prometheusSpec.podMonitorNamespaceSelector, {});
+  });
+
+  it('Prometheus loads the PrometheusRule the cdk8s app ships: rules with any labels, from every namespace', () => {
+    const spec = kps.prometheus.prometheusSpec;
+    // true (the chart default) would select only rules labelled release=<release name>; the cdk8s rule sets no such label.
+    assert.equal(spec.ruleSelectorNilUsesHelmValues, false);
+    // Unset: the Prometheus gets ruleSelector {} (every rule) and the chart's ruleNamespaceSelector {} (every namespace).
+    assert.equal(spec.ruleSelector, undefined);
+    assert.ok(spec.ruleNamespaceSelector === undefined || Object.keys(spec.ruleNamespaceSelector).length === 0);
+    const rules = synthPlatform({ ...PLATFORM_DEFAULTS, crds: [], dashboards: [], ruleFiles: readRuleFiles(path.join(REPO, 'monitoring', 'rules')) })
+      .flatMap((f) => f.objects)
+      .filter((o) => o.kind === 'PrometheusRule');
+    assert.equal(rules.length, 1, 'the cdk8s app ships the rules');
   });
 
   it('Grafana finds the dashboards ConfigMaps the cdk8s app labels, in every namespace, on the NodePort kind maps', () => {
