@@ -1,48 +1,36 @@
 /**
- * `make load` against the real gateway: a real nats-server, the orders service and the gateway started
- * in-process with `start()` (the gateway's upstreams: orders over HTTP, NATS for idempotency keys and
- * faults), then `make load` for a few seconds at a low rate. Once with the right API key (every request
- * a 202), once with a wrong one (every request a 401): the summary reports what it sent and saw.
+ * `make load` against `make dev`: the whole platform as processes on a real nats-server (the same
+ * supervisor `make dev` uses, on free ports), then `make load` for a few seconds at a low rate. Once
+ * with the right API key (every request a 202), once with a wrong one (every request a 401): the
+ * summary reports what it sent and saw.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { GatewayConfigSchema, start as startGateway } from '@sagamesh/gateway';
-import { loadConfig, type Started } from '@sagamesh/kit';
-import { startNatsServer, type NatsServer } from '@sagamesh/kit/testing';
-import { OrdersConfigSchema, start as startOrders } from '@sagamesh/orders';
+import { startPlatform, type Platform } from '../../scripts/lib/platform.ts';
 import { REPO } from './support.ts';
 
 const run = promisify(execFile);
-const API_KEY = 'load-test-key-0123456789abcdef';
 
-let nats: NatsServer;
-let orders: Started;
-let gateway: Started;
+let platform: Platform;
 
 async function makeLoad(apiKey: string): Promise<string> {
-  const { stdout } = await run('make', ['--no-print-directory', 'load', `URL=http://127.0.0.1:${gateway.port}`, 'RATE=4', 'DURATION=3', `API_KEY=${apiKey}`], { cwd: REPO, timeout: 60_000 });
+  const { stdout } = await run('make', ['--no-print-directory', 'load', `URL=${platform.gatewayUrl}`, 'RATE=4', 'DURATION=3', `API_KEY=${apiKey}`], { cwd: REPO, timeout: 60_000 });
   return stdout;
 }
 const row = (out: string, name: string) => Number(new RegExp(`\\| ${name}\\s+\\| (\\d+)`).exec(out)?.[1]);
 
-describe('make load against the real gateway', () => {
+describe('make load against make dev (the whole platform)', () => {
   before(async () => {
-    nats = await startNatsServer();
-    orders = await startOrders(loadConfig(OrdersConfigSchema, { NATS_URL: nats.url, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'silent' }));
-    gateway = await startGateway(
-      loadConfig(GatewayConfigSchema, { NATS_URL: nats.url, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'silent', API_KEYS: API_KEY, ORDERS_URL: `http://127.0.0.1:${orders.port}` }),
-    );
+    platform = await startPlatform({ ports: 'free' });
   });
   after(async () => {
-    await gateway?.stop();
-    await orders?.stop();
-    await nats?.stop();
+    await platform?.stop();
   });
 
   it('places orders at the offered rate and reports requests sent, no errors, p50/p99', async (t) => {
-    const out = await makeLoad(API_KEY);
+    const out = await makeLoad(platform.apiKey);
     t.diagnostic(out.trim());
     assert.match(out, /rate 2→4→2\/s \(3 steps\)/);
     assert.match(out, /no cluster answers kubectl .*HPA column off/);
