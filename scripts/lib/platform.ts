@@ -144,10 +144,13 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Platfor
     starts[svc] = (starts[svc] ?? 0) + 1;
     pipeLines(child.stdout, (l) => log(svc, l));
     pipeLines(child.stderr, (l) => log(svc, l));
+    const startedAt = Date.now();
     child.on('exit', (code, signal) => {
       if (p.stopping || opts.restart === false) return;
+      // Back off on a crash loop, not on a crash after a good run (crash-after-commit does that on purpose).
+      if (Date.now() - startedAt > 10_000) p.restarts = 0;
       p.restarts++;
-      const delay = Math.min(200 * 2 ** Math.min(p.restarts, 5), 5000);
+      const delay = Math.min(100 * 2 ** Math.min(p.restarts, 6), 5000);
       log(svc, `exited (code ${code}, signal ${signal}); restarting in ${delay} ms`);
       setTimeout(() => !p.stopping && launch(p), delay);
     });
