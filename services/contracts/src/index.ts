@@ -15,3 +15,4 @@ export * from './crd.ts';
 export * from './orders.ts';
 export * from './steps.ts';
 export * from './formats.ts';
+export * from './saga-ends.ts';

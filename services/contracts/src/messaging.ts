@@ -46,7 +46,8 @@ export const Streams = {
   commands: { name: 'COMMANDS', subjects: ['cmd.>'] },
   replies: { name: 'SAGA_REPLIES', subjects: ['saga.replies.>'] },
   timers: { name: 'SAGA_TIMERS', subjects: ['saga.timers.>'] },
-  sagaEvents: { name: 'SAGA_EVENTS', subjects: ['saga.events.>'] },
+  /** Progress events, and each run's end once more on `saga.ended.<origin>.<runId>` (see SagaEndSubjects). */
+  sagaEvents: { name: 'SAGA_EVENTS', subjects: ['saga.events.>', 'saga.ended.>'] },
   orders: { name: 'ORDERS', subjects: ['orders.>'] },
   domainEvents: { name: 'EVENTS', subjects: ['events.>'] },
   deadLetters: { name: 'DEAD_LETTERS', subjects: ['dlq.>'] },

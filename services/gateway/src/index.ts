@@ -57,6 +57,9 @@ export async function start(config: GatewayConfig): Promise<Started> {
     const faults = await FaultStore.open(js, { log });
     shutdown.onShutdown(() => faults.close(), 'faults');
 
+    const orders = new OrdersClient(config.ORDERS_URL, config.ORDERS_TIMEOUT_MS, breakers);
+    shutdown.onShutdown(() => orders.close(), 'orders client');
+
     const http = createHttpServer({
       service: SERVICE,
       host: config.HOST,
@@ -70,7 +73,7 @@ export async function start(config: GatewayConfig): Promise<Started> {
           metrics,
           apiKeys,
           limiter: new RateLimiterMemory({ keyPrefix: SERVICE, points: config.RATE_LIMIT_POINTS, duration: config.RATE_LIMIT_WINDOW_S }),
-          orders: new OrdersClient(config.ORDERS_URL, config.ORDERS_TIMEOUT_MS, breakers),
+          orders,
           engine: new EngineProgress(nc, config.ENGINE_TIMEOUT_MS, breakers),
           queries,
           products,

@@ -1,3 +1,5 @@
+import http from 'node:http';
+import https from 'node:https';
 import {
   OrderView,
   OrdersPaths,
@@ -33,16 +35,41 @@ export interface HttpReply {
 
 const orderView = validator(OrderView, 'order view from orders');
 
+/**
+ * One HTTP exchange over a keep-alive agent (node:http, not fetch: fetch's streams, AbortSignal
+ * timers and per-request objects cost about as much CPU as the whole gateway route at load).
+ * Rejects with UpstreamTimeout past `timeoutMs`.
+ */
+function exchange(agent: http.Agent, url: URL, method: string, headers: Record<string, string>, body: string | undefined, timeoutMs: number): Promise<{ status: number; text: string }> {
+  const request = url.protocol === 'https:' ? https.request : http.request;
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method, headers, agent }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('error', (err) => (clearTimeout(timer), reject(err)));
+      res.on('end', () => {
+        clearTimeout(timer);
+        resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') });
+      });
+    });
+    const timer = setTimeout(() => req.destroy(new UpstreamTimeout(`${method} ${url.pathname}: no answer within ${timeoutMs}ms`)), timeoutMs);
+    req.on('error', (err) => (clearTimeout(timer), reject(err)));
+    req.end(body);
+  });
+}
+
 /** The orders service over HTTP, through the `orders` breaker; 5xx, network errors and timeouts count as failures. */
 export class OrdersClient {
   readonly #baseUrl: string;
   readonly #timeoutMs: number;
   readonly #breakers: Breakers;
+  readonly #agent: http.Agent;
 
   constructor(baseUrl: string, timeoutMs: number, breakers: Breakers) {
     this.#baseUrl = baseUrl.replace(/\/+$/, '');
     this.#timeoutMs = timeoutMs;
     this.#breakers = breakers;
+    this.#agent = baseUrl.startsWith('https:') ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true });
   }
 
   /** Any 2xx/4xx reply is returned as is (the caller decides); 5xx and no reply throw UpstreamError. */
@@ -63,27 +90,25 @@ export class OrdersClient {
     }
   }
 
+  /** Closes the idle keep-alive connections (shutdown). */
+  close(): void {
+    this.#agent.destroy();
+  }
+
   #request(method: 'GET' | 'POST', path: string, body?: unknown): Promise<HttpReply> {
     return this.#breakers.call('orders', () =>
       withSpan(`${method} orders`, { kind: SpanKind.CLIENT, attributes: { 'http.request.method': method, 'url.path': path } }, async () => {
         const headers: Record<string, string> = { accept: 'application/json' };
-        if (body !== undefined) headers['content-type'] = 'application/json';
+        const payload = body === undefined ? undefined : JSON.stringify(body);
+        if (payload !== undefined) {
+          headers['content-type'] = 'application/json';
+          headers['content-length'] = String(Buffer.byteLength(payload));
+        }
         const traceparent = currentTraceparent();
         if (traceparent) headers.traceparent = traceparent;
-        try {
-          const res = await fetch(this.#baseUrl + path, {
-            method,
-            headers,
-            body: body === undefined ? null : JSON.stringify(body),
-            signal: AbortSignal.timeout(this.#timeoutMs),
-          });
-          const text = await res.text();
-          if (res.status >= 500) throw new Error(`${method} ${path} answered ${res.status}`);
-          return { status: res.status, body: parseJsonOrText(text) };
-        } catch (err) {
-          if (isTimeout(err)) throw new UpstreamTimeout(`${method} ${path}: no answer within ${this.#timeoutMs}ms`, { cause: err });
-          throw err;
-        }
+        const res = await exchange(this.#agent, new URL(this.#baseUrl + path), method, headers, payload, this.#timeoutMs);
+        if (res.status >= 500) throw new Error(`${method} ${path} answered ${res.status}`);
+        return { status: res.status, body: parseJsonOrText(res.text) };
       }),
     );
   }

@@ -542,6 +542,8 @@ describe('admin', () => {
       });
     } finally {
       for (const p of parts) p.sub.unsubscribe();
+      // The server must have the unsubscriptions before the next test asks: else it routes to them, and times out.
+      await nc.flush();
     }
   });
 

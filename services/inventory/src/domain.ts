@@ -1,7 +1,7 @@
 /**
  * Inventory's decisions, pure: how a reservation changes the per-sku counters, what a command does
- * given the reservation record it finds, and how a round of changes is planned into one atomic
- * write (store.ts commits it: every record and counter of the round is stored, or none).
+ * given the reservation record it finds, and how a round of changes is planned: one record write per
+ * change, each carrying the counters it leaves behind (store.ts commits them in one chained sequence).
  */
 import { StepErrorCodes, type RunOrigin, type StepError, type StepResult } from '@sagamesh/contracts';
 
@@ -150,21 +150,16 @@ export type Change =
   | { kind: 'release'; key: string; record: Reservation; expect: number; result: StepResult }
   | { kind: 'sell'; key: string; record: Reservation; expect: number };
 
-/** The skus a change may touch. */
-export function skusOf(c: Change): string[] {
-  switch (c.kind) {
-    case 'reserve':
-      return mergeItems(c.items).map((i) => i.sku);
-    case 'release':
-    case 'sell':
-      return c.record.items.map((i) => i.sku);
-    default:
-      return [];
-  }
-}
-
 export type Planned =
-  | { ok: true; record: Reservation; expect: number; result?: StepResult; refusal: boolean }
+  | {
+      ok: true;
+      record: Reservation;
+      expect: number;
+      result?: StepResult;
+      refusal: boolean;
+      /** The counters of the skus this change moves, right after it (none when it moves no stock). */
+      stock?: Map<string, SkuStock>;
+    }
   | { ok: false; error: BooksCorruptError };
 
 export interface Plan {
@@ -192,7 +187,7 @@ export function planRound(stocks: Stocks, changes: readonly Change[]): Plan {
         if (d.ok) {
           take(d.stocks);
           const result: StepResult = { outcome: 'succeeded', output: { reservation: c.key, items } };
-          return { ok: true, record: { origin: c.origin, items, status: 'reserved', action: result }, expect: 0, result, refusal: false };
+          return { ok: true, record: { origin: c.origin, items, status: 'reserved', action: result }, expect: 0, result, refusal: false, stock: d.stocks };
         }
         const result: StepResult = { outcome: 'failed', error: d.error };
         return { ok: true, record: { origin: c.origin, items, status: 'failed', action: result }, expect: 0, result, refusal: true };
@@ -205,8 +200,9 @@ export function planRound(stocks: Stocks, changes: readonly Change[]): Plan {
         return { ok: true, record: { origin: c.origin, items: [], status: 'tombstone', compensation: c.result }, expect: 0, result: c.result, refusal: false };
       case 'release':
       case 'sell': {
+        let moved: Map<string, SkuStock>;
         try {
-          const moved = c.kind === 'release' ? releaseStocks(current, c.record.items) : sellStocks(current, c.record.items, c.record.origin);
+          moved = c.kind === 'release' ? releaseStocks(current, c.record.items) : sellStocks(current, c.record.items, c.record.origin);
           take(moved);
         } catch (err) {
           if (err instanceof BooksCorruptError) return { ok: false, error: err };
@@ -214,7 +210,7 @@ export function planRound(stocks: Stocks, changes: readonly Change[]): Plan {
         }
         const record: Reservation =
           c.kind === 'release' ? { ...c.record, status: 'released', compensation: c.result } : { ...c.record, status: 'sold' };
-        return { ok: true, record, expect: c.expect, ...(c.kind === 'release' ? { result: c.result } : {}), refusal: false };
+        return { ok: true, record, expect: c.expect, ...(c.kind === 'release' ? { result: c.result } : {}), refusal: false, stock: moved };
       }
     }
   });

@@ -3,7 +3,7 @@
  * (a succeeded run's reservation becomes a sale), product and audit queries.
  */
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { CeHeaders, Consumers, QuerySubjects, SagaEvent, Streams, Subjects, ceType, validator } from '@sagamesh/contracts';
+import { CeHeaders, Consumers, QuerySubjects, SagaEndSubjects, SagaEvent, Streams, ceType, validator } from '@sagamesh/contracts';
 import {
   Shutdown,
   answerQueries,
@@ -13,6 +13,7 @@ import {
   createMetrics,
   declarePlatformStreams,
   decodeMessage,
+  JetStreamPublisher,
   runConsumer,
   runParticipant,
   type HandlerResult,
@@ -32,7 +33,7 @@ const SERVICE = 'inventory';
 const SUCCEEDED = ceType('saga', 'succeeded');
 const sagaEventValidator = validator(SagaEvent, 'saga event');
 
-/** Sells the reservations of every run that succeeded; other saga events are acked unread. */
+/** Sells the reservations of every run that succeeded; other ends are acked unread. */
 export function saleHandler(inventory: Inventory) {
   return async (msg: JsMsg): Promise<HandlerResult> => {
     if (msg.headers?.get(CeHeaders.type) !== SUCCEEDED) return 'ack';
@@ -50,9 +51,11 @@ export async function start(config: InventoryConfig, seams: ParticipantSeams = {
     const nc = await connectNats({ servers: config.NATS_URL, name: SERVICE, log });
     shutdown.onShutdown(() => nc.drain(), 'nats');
     const js = jetstream(nc);
+    const publisher = new JetStreamPublisher(nc);
+    shutdown.onShutdown(() => publisher.close(), 'publisher');
     const jsm = await jetstreamManager(nc);
     await declarePlatformStreams(jsm);
-    const store = await InventoryStore.open(nc, js, jsm);
+    const store = await InventoryStore.open(js, jsm, { publisher });
     const changes = new StockChanges(js, log, config.STOCK_EVENT_INTERVAL_MS);
     shutdown.onShutdown(() => changes.stop(), 'stock-changes');
     const inventory = new Inventory(store, changes, log);
@@ -65,6 +68,7 @@ export async function start(config: InventoryConfig, seams: ParticipantSeams = {
     const participant = await runParticipant({
       service: SERVICE,
       js,
+      publisher,
       jsm,
       log,
       metrics,
@@ -78,7 +82,7 @@ export async function start(config: InventoryConfig, seams: ParticipantSeams = {
       js,
       jsm,
       stream: Streams.sagaEvents.name,
-      consumer: { durable: Consumers.inventorySagaEvents, filterSubjects: [Subjects.allSagaEvents] },
+      consumer: { durable: Consumers.inventorySagaEvents, filterSubjects: [SagaEndSubjects.allEnded] },
       concurrency: config.CONCURRENCY,
       service: SERVICE,
       log,

@@ -140,7 +140,7 @@ export class Inventory {
   /** Returns a reservation's stock; before its reserve, leaves the tombstone that refuses it. */
   async release(key: string, origin: RunOrigin): Promise<Handled> {
     for (let round = 0; round < MAX_DECISIONS; round++) {
-      const existing = await this.#store.reservation(key);
+      const existing = await this.#store.reservation(key, round > 0);
       const step = onRelease(existing?.value);
       if (step.kind === 'replay' || step.kind === 'refuse' || step.kind === 'noop') return { result: step.result, committed: false };
       const applied = await this.#store.apply(
@@ -160,7 +160,7 @@ export class Inventory {
   /** A succeeded run's reservation becomes a sale (per origin); a repeated call finds it sold. true when sold now. */
   async sell(key: string): Promise<boolean> {
     for (let round = 0; round < MAX_DECISIONS; round++) {
-      const existing = await this.#store.reservation(key);
+      const existing = await this.#store.reservation(key, round > 0);
       if (!existing || !toSell(existing.value)) return false;
       if ((await this.#store.apply({ kind: 'sell', key, record: existing.value, expect: existing.revision })).committed) return true;
     }

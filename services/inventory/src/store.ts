@@ -1,17 +1,31 @@
 /**
- * Inventory's state in its KV bucket: `stock.<sku>` (the sku's counters) and `res.<runId>.<step>` (one
- * record per reserve key). Changes are committed in rounds: every change queued while a round is in
- * flight goes into the next one, whose records and final counters are written in ONE atomic
- * JetStream batch, each message with the revision it expects. All are stored or none, so a crash
- * never leaves stock taken without its record (or the reverse), and concurrent writers (other
- * replicas) never oversell: a refused round is decided again on fresh counters. Rounds share one
- * commit (about 2 ms on nats-server 2.15, far more than a plain put) among all waiting changes.
+ * Inventory's state in its KV bucket, kept as one ordered log: `res.<runId>.<step>` (one record per
+ * reserve key) and `stock.<sku>` (checkpoints of a sku's counters).
+ *
+ * Every change is ONE message: the reservation record, carrying the counters of the skus it moves as
+ * they are right after it (`stock`). So a record and its stock move are stored together or not at
+ * all, and a sku's current counters are those of the newest message (highest stream sequence) that
+ * carries them: when a record is replaced in the bucket, its replacement moves the same skus.
+ *
+ * A writer decides on the counters it holds in memory and commits in the bucket's order: the first
+ * message of a commit expects the stream's last sequence as this process knows it, each next one
+ * the message id of the one before (Nats-Expected-Last-Msg-Id). Anything written in between (another
+ * replica) breaks the chain from that point: the process reads what it missed and decides again, so
+ * no decision is ever stored on stale counters and two replicas never oversell. Every change queued
+ * while a commit is in flight goes into the next one (a round); a commit is one round trip however
+ * many messages it has, with no atomic batch (on a file-backed stream each is an fsync'd staging
+ * store, ~7 ms, serialised per stream).
+ *
+ * `stock.<sku>` checkpoints (written at seeding and every `checkpointEvery` changes, for every sku)
+ * bound what a starting process reads: the log from the oldest checkpoint on. Records written before
+ * this layout (no `stock` field, counters in `stock.<sku>`) read correctly: their moves are in the
+ * checkpoints already.
  */
-import { randomUUID } from 'node:crypto';
-import { Buckets } from '@sagamesh/contracts';
-import { ensureKv, headers, isWrongLastSequence, type JetStreamClient, type JetStreamManager, type KV, type NatsConnection } from '@sagamesh/kit';
-import { planRound, skusOf, type Change, type Planned, type Reservation, type SkuStock } from './domain.ts';
-import type { StepResult } from '@sagamesh/contracts';
+import { DeliverPolicy, type JetStreamManager } from '@nats-io/jetstream';
+import { nuid } from '@nats-io/transport-node';
+import { Buckets, type StepResult } from '@sagamesh/contracts';
+import { ensureKv, type JetStreamClient, type KV, type Publisher } from '@sagamesh/kit';
+import { planRound, type Change, type Planned, type Reservation, type SkuStock } from './domain.ts';
 
 export const stockKey = (sku: string) => `stock.${sku}`;
 export const reservationKey = (actionKey: string) => `res.${actionKey}`;
@@ -21,28 +35,30 @@ export interface Versioned<T> {
   revision: number;
 }
 
-/** One KV write of a batch: `expect` is the key's current revision (0 = the key must not exist). */
-export interface Write {
-  key: string;
-  value: unknown;
-  expect: number;
-}
+/** A reservation record as stored: with the counters its change left behind. */
+type StoredReservation = Reservation & { stock?: Record<string, SkuStock> };
 
-/** A batch the server refused for a reason other than a changed key. */
-export class BatchError extends Error {
+/** The stream refused a write for a reason other than a broken chain or a moved record. */
+export class WriteError extends Error {
   readonly code: number | undefined;
-  constructor(message: string, code: number | undefined) {
-    super(message);
-    this.name = 'BatchError';
+  constructor(message: string, code: number | undefined, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'WriteError';
     this.code = code;
   }
 }
 
-const WRONG_LAST_SEQUENCE = [10071, 10164];
-/** Changes per round (an atomic batch holds at most 1000 messages: records plus counters). */
+/** Wrong last sequence (10071: of the stream or of the record) or wrong last message id (10070). */
+const CHAIN_BROKEN = new Set([10070, 10071, 10164]);
+const isChainBroken = (err: unknown) => CHAIN_BROKEN.has((err as { code?: number })?.code ?? 0);
+/** Changes per round. */
 const MAX_GROUP = 64;
 /** A round refused this often in a row is stuck: its changes fail, their messages are redelivered. */
 const MAX_ATTEMPTS = 50;
+/** Messages read per direct-get batch while catching up. */
+const READ_BATCH = 1024;
+/** Held reservations remembered at most (the oldest are forgotten first: they are read again if needed). */
+const HELD_MAX = 50_000;
 
 export class ContentionError extends Error {
   constructor(keys: readonly string[]) {
@@ -60,49 +76,136 @@ interface Pending {
   reject(err: unknown): void;
 }
 
-export const valuesOf = (m: ReadonlyMap<string, Versioned<SkuStock>>) => new Map([...m].map(([sku, v]) => [sku, v.value]));
+interface Message {
+  key: string;
+  data: unknown;
+  /** The key's revision the write expects (0: absent; -1: any). */
+  expect: number;
+  /** The counters the message carries (this process holds them once it is stored). */
+  stock?: ReadonlyMap<string, SkuStock>;
+}
+
+const valuesOf = (m: ReadonlyMap<string, Versioned<SkuStock>>) => new Map([...m].map(([sku, v]) => [sku, v.value]));
+
+export interface InventoryStoreOptions {
+  bucket?: string;
+  /** Writes go through it; default the JetStream client. */
+  publisher?: Publisher;
+  timeoutMs?: number;
+  /** Checkpoint every sku's counters after this many changes (default 5000). */
+  checkpointEvery?: number;
+}
 
 export class InventoryStore {
   readonly kv: KV;
-  readonly #nc: NatsConnection;
+  readonly #publisher: Publisher;
+  readonly #jsm: JetStreamManager;
+  readonly #stream: string;
   readonly #subjectPrefix: string;
-  /** The last revision this process wrote or read per sku: a batch expects it, and a refusal drops it. */
-  readonly #stockCache = new Map<string, Versioned<SkuStock>>();
   readonly #timeoutMs: number;
+  readonly #checkpointEvery: number;
+  /** Every sku's counters, with the sequence of the message they come from. */
+  readonly #stock = new Map<string, Versioned<SkuStock>>();
+  /** The stream's last sequence as this process knows it (what it wrote and read). */
+  #lastSeq = 0;
+  /**
+   * Reservations this process stored that still hold stock, as stored: their sale or release needs no
+   * read. Any message of the key this process reads (another writer's) drops it; a stale one would
+   * only be refused (its revision moved), and the caller then reads fresh.
+   */
+  readonly #held = new Map<string, Versioned<Reservation>>();
+  #sinceCheckpoint = 0;
+  #reading: Promise<void> | undefined;
   #queue: Pending[] = [];
   #draining = false;
 
-  private constructor(nc: NatsConnection, kv: KV, bucket: string, timeoutMs: number) {
-    this.#nc = nc;
+  private constructor(js: JetStreamClient, jsm: JetStreamManager, kv: KV, bucket: string, opts: InventoryStoreOptions) {
+    this.#publisher = opts.publisher ?? js;
+    this.#jsm = jsm;
     this.kv = kv;
+    this.#stream = `KV_${bucket}`;
     this.#subjectPrefix = `$KV.${bucket}.`;
-    this.#timeoutMs = timeoutMs;
+    this.#timeoutMs = opts.timeoutMs ?? 5000;
+    this.#checkpointEvery = opts.checkpointEvery ?? 5000;
   }
 
-  /** Opens the bucket (creating it) and enables atomic batches on its stream. */
-  static async open(nc: NatsConnection, js: JetStreamClient, jsm: JetStreamManager, opts: { bucket?: string; timeoutMs?: number } = {}): Promise<InventoryStore> {
+  /** Opens the bucket (creating it) and reads the counters: the checkpoints, then the log after them. */
+  static async open(js: JetStreamClient, jsm: JetStreamManager, opts: InventoryStoreOptions = {}): Promise<InventoryStore> {
     const bucket = opts.bucket ?? Buckets.inventory;
     const kv = await ensureKv(js, bucket, { history: 1 });
-    const stream = `KV_${bucket}`;
-    const { config } = await jsm.streams.info(stream);
-    if (!config.allow_atomic) {
-      try {
-        await jsm.streams.update(stream, { ...config, allow_atomic: true });
-      } catch (err) {
-        throw new Error(`inventory needs atomic batch publish on stream ${stream} (nats-server 2.12 or later): ${(err as Error).message}`, { cause: err });
+    const store = new InventoryStore(js, jsm, kv, bucket, opts);
+    await store.#load();
+    return store;
+  }
+
+  async #load(): Promise<void> {
+    let from = Infinity;
+    try {
+      // The last message of every stock.<sku> subject: the checkpoints.
+      const checkpoints = await this.#jsm.direct.getLastMessagesFor(this.#stream, { multi_last: [this.#subjectPrefix + stockKey('>')] });
+      for await (const m of checkpoints) {
+        this.#see(m.subject, m.seq, m.data);
+        from = Math.min(from, m.seq);
       }
+    } catch (err) {
+      if (!/not found/i.test((err as Error)?.message ?? '')) throw err; // none yet
     }
-    return new InventoryStore(nc, kv, bucket, opts.timeoutMs ?? 5000);
+    this.#lastSeq = Number.isFinite(from) ? from - 1 : 0;
+    await this.#catchUp();
+  }
+
+  /** Folds one stored message into the counters (only what is newer than what they hold). */
+  #see(subject: string, seq: number, data: Uint8Array): void {
+    this.#lastSeq = Math.max(this.#lastSeq, seq);
+    const key = subject.slice(this.#subjectPrefix.length);
+    this.#held.delete(key);
+    if (data.length === 0) return; // a delete or purge marker
+    let stock: Record<string, SkuStock> | undefined;
+    try {
+      const value = JSON.parse(new TextDecoder().decode(data)) as unknown;
+      stock = key.startsWith(stockKey('')) ? { [key.slice(stockKey('').length)]: value as SkuStock } : (value as StoredReservation).stock;
+    } catch {
+      return; // not ours to read; the record's own reader reports it
+    }
+    for (const [sku, value] of Object.entries(stock ?? {})) {
+      if ((this.#stock.get(sku)?.revision ?? 0) < seq) this.#stock.set(sku, { value, revision: seq });
+    }
+  }
+
+  /** Reads the log from what this process knows to the stream's end (one reader at a time). */
+  #catchUp(): Promise<void> {
+    this.#reading ??= this.#read().finally(() => (this.#reading = undefined));
+    return this.#reading;
+  }
+
+  async #read(): Promise<void> {
+    const { last_seq: target, messages } = (await this.#jsm.streams.info(this.#stream)).state;
+    while (messages > 0 && this.#lastSeq < target) {
+      let got = 0;
+      try {
+        const batch = await this.#jsm.direct.getBatch(this.#stream, { seq: this.#lastSeq + 1, batch: READ_BATCH });
+        for await (const m of batch) {
+          this.#see(m.subject, m.seq, m.data);
+          got++;
+        }
+      } catch (err) {
+        // Nothing stored after lastSeq (what followed was removed): the log is read to its end.
+        if (!/not found/i.test((err as Error)?.message ?? '')) throw err;
+      }
+      if (got < READ_BATCH) break;
+    }
+    // Messages up to the target that were not delivered had been removed (a newer one replaced them).
+    this.#lastSeq = Math.max(this.#lastSeq, target);
   }
 
   /** Creates a sku's counters unless they exist; true when this call created them. */
   async seed(sku: string, stock: SkuStock): Promise<boolean> {
-    try {
-      await this.kv.put(stockKey(sku), JSON.stringify(stock), { previousSeq: 0 });
-      return true;
-    } catch (err) {
-      if (isWrongLastSequence(err)) return false;
-      throw err;
+    for (let attempt = 1; ; attempt++) {
+      if (this.#stock.has(sku)) return false;
+      const [result] = await this.#commit([{ key: stockKey(sku), data: stock, expect: 0, stock: new Map([[sku, stock]]) }]);
+      if (result === 'ok') return true;
+      if (attempt >= MAX_ATTEMPTS) throw new ContentionError([stockKey(sku)]);
+      await this.#catchUp();
     }
   }
 
@@ -130,6 +233,7 @@ export class InventoryStore {
         }
         this.#queue = later;
         await this.#round(round);
+        if (this.#sinceCheckpoint >= this.#checkpointEvery) await this.#checkpoint();
       }
     } finally {
       this.#draining = false;
@@ -141,32 +245,34 @@ export class InventoryStore {
     try {
       let fresh = false;
       for (let attempt = 0; attempt < MAX_ATTEMPTS && ops.length > 0; attempt++) {
-        const skus = [...new Set(ops.flatMap((o) => skusOf(o.change)))];
-        const stocks = await this.stocks(skus, fresh);
-        const { planned, stocks: changed } = planRound(valuesOf(stocks), ops.map((o) => o.change));
-        // A refusal or an impossible move decided on cached counters is checked on fresh ones first.
-        if (!fresh && planned.some((p) => !p.ok || p.refusal)) {
+        const { planned } = planRound(valuesOf(this.#stock), ops.map((o) => o.change));
+        // A move that cannot apply may be decided on counters another replica has moved: read first.
+        if (!fresh && planned.some((p) => !p.ok)) {
           fresh = true;
+          await this.#catchUp();
           continue;
         }
-        const writes: Write[] = [];
         const kept: [Pending, Extract<Planned, { ok: true }>][] = [];
         planned.forEach((p, i) => {
           const op = ops[i]!;
           if (!p.ok) return op.reject(p.error);
-          writes.push({ key: reservationKey(op.change.key), value: p.record, expect: p.expect });
           kept.push([op, p]);
         });
-        for (const [sku, s] of changed) writes.push({ key: stockKey(sku), value: s, expect: stocks.get(sku)!.revision });
-        if (writes.length === 0) return;
-        if (await this.commit(writes)) {
-          for (const [op, p] of kept) op.resolve({ committed: true, result: p.result });
-          return;
-        }
-        // Refused: a change whose record moved goes back to its caller; the others retry on fresh counters.
-        const revisions = await Promise.all(kept.map(([op]) => this.#revisionOf(op.change.key)));
+        if (kept.length === 0) return;
+        const results = await this.#commit(
+          kept.map(([op, p]): Message => {
+            const data: StoredReservation = p.stock ? { ...p.record, stock: Object.fromEntries(p.stock) } : p.record;
+            return { key: reservationKey(op.change.key), data, expect: p.expect, ...(p.stock ? { stock: p.stock } : {}) };
+          }),
+        );
         ops = [];
-        kept.forEach(([op, p], i) => (revisions[i] === p.expect ? ops.push(op) : op.resolve({ committed: false })));
+        const refused: [Pending, Extract<Planned, { ok: true }>][] = [];
+        kept.forEach(([op, p], i) => (results[i] === 'ok' ? op.resolve({ committed: true, result: p.result }) : refused.push([op, p])));
+        this.#sinceCheckpoint += kept.length - refused.length;
+        if (refused.length === 0) return;
+        // Refused: a change whose record moved goes back to its caller; the others are decided again on fresh counters.
+        const [revisions] = await Promise.all([Promise.all(refused.map(([op]) => this.#revisionOf(op.change.key))), this.#catchUp()]);
+        refused.forEach(([op, p], i) => (revisions[i] === p.expect ? ops.push(op) : op.resolve({ committed: false })));
         fresh = true;
       }
       if (ops.length > 0) {
@@ -174,8 +280,17 @@ export class InventoryStore {
         for (const op of ops) op.reject(err);
       }
     } catch (err) {
-      for (const op of ops) op.reject(err); // a settled promise ignores this
+      for (const op of pending) op.reject(err); // a settled promise ignores this
     }
+  }
+
+  /** Writes every sku's counters as they are now, so that a starting process reads the log from here. */
+  async #checkpoint(): Promise<void> {
+    const messages = [...this.#stock].map(([sku, v]): Message => ({ key: stockKey(sku), data: v.value, expect: -1, stock: new Map([[sku, v.value]]) }));
+    const results = await this.#commit(messages).catch(() => []);
+    // A refused checkpoint (another writer in between) is simply taken again after the next changes.
+    if (results.length > 0 && results.every((r) => r === 'ok')) this.#sinceCheckpoint = 0;
+    else await this.#catchUp().catch(() => undefined);
   }
 
   async #revisionOf(key: string): Promise<number> {
@@ -183,92 +298,76 @@ export class InventoryStore {
     return e && e.operation === 'PUT' ? e.revision : 0;
   }
 
-  /** The skus' counters: from this process's cache unless `fresh`; a sku without counters is left out. */
-  async stocks(skus: readonly string[], fresh: boolean): Promise<Map<string, Versioned<SkuStock>>> {
-    const out = new Map<string, Versioned<SkuStock>>();
-    await Promise.all(
-      skus.map(async (sku) => {
-        const cached = fresh ? undefined : this.#stockCache.get(sku);
-        if (cached) {
-          out.set(sku, cached);
-          return;
-        }
-        const e = await this.kv.get(stockKey(sku));
-        if (!e || e.operation !== 'PUT') return;
-        const v = { value: e.json<SkuStock>(), revision: e.revision };
-        this.#stockCache.set(sku, v);
-        out.set(sku, v);
-      }),
+  /**
+   * Writes the messages as one chain after the stream's last sequence this process knows, all sent at
+   * once. Per message: 'ok' (stored: the counters it carries are applied), or 'refused' (the chain
+   * broke before or at it, or its record was not at the expected revision; nothing of it is stored).
+   * `expect: -1` writes the key whatever its revision. Other failures throw.
+   */
+  async #commit(messages: readonly Message[]): Promise<('ok' | 'refused')[]> {
+    const ids = messages.map(() => nuid.next());
+    const acks = await Promise.allSettled(
+      messages.map((m, i) =>
+        this.#publisher.publish(this.#subjectPrefix + m.key, JSON.stringify(m.data), {
+          msgID: ids[i]!,
+          timeout: this.#timeoutMs,
+          expect: {
+            ...(i === 0 ? { lastSequence: this.#lastSeq } : { lastMsgID: ids[i - 1]! }),
+            ...(m.expect >= 0 ? { lastSubjectSequence: m.expect } : {}),
+          },
+        }),
+      ),
     );
+    const out: ('ok' | 'refused')[] = [];
+    let failure: unknown;
+    acks.forEach((a, i) => {
+      if (a.status === 'fulfilled') {
+        const m = messages[i]!;
+        for (const [sku, value] of m.stock ?? []) this.#stock.set(sku, { value, revision: a.value.seq });
+        this.#hold(m, a.value.seq);
+        this.#lastSeq = Math.max(this.#lastSeq, a.value.seq);
+        out.push('ok');
+      } else {
+        if (!isChainBroken(a.reason)) failure ??= a.reason;
+        out.push('refused');
+      }
+    });
+    if (failure !== undefined) {
+      // Unknown outcome (a timeout, the connection): whatever was stored is read back before anyone decides again.
+      await this.#catchUp().catch(() => undefined);
+      throw new WriteError(`inventory write failed: ${(failure as Error)?.message ?? String(failure)}`, (failure as { code?: number })?.code, { cause: failure });
+    }
     return out;
   }
 
-  async reservation(key: string): Promise<Versioned<Reservation> | undefined> {
+  #hold(m: Message, revision: number): void {
+    this.#held.delete(m.key);
+    const rec = m.data as StoredReservation;
+    if (!m.key.startsWith(reservationKey('')) || rec.status !== 'reserved') return;
+    const { stock: _counters, ...value } = rec;
+    this.#held.set(m.key, { value, revision });
+    if (this.#held.size > HELD_MAX) this.#held.delete(this.#held.keys().next().value!);
+  }
+
+  /** The skus' counters: as this process holds them, or (`fresh`) after reading what others wrote. */
+  async stocks(skus: readonly string[], fresh: boolean): Promise<Map<string, Versioned<SkuStock>>> {
+    if (fresh) await this.#catchUp();
+    const out = new Map<string, Versioned<SkuStock>>();
+    for (const sku of skus) {
+      const v = this.#stock.get(sku);
+      if (v) out.set(sku, v);
+    }
+    return out;
+  }
+
+  /** The record under a reserve key: remembered from this process's own write unless `fresh`, else read. */
+  async reservation(key: string, fresh = false): Promise<Versioned<Reservation> | undefined> {
+    const held = fresh ? undefined : this.#held.get(reservationKey(key));
+    if (held) return held;
     const e = await this.kv.get(reservationKey(key));
     if (!e || e.operation !== 'PUT') return undefined;
-    return { value: e.json<Reservation>(), revision: e.revision };
-  }
-
-  /**
-   * Writes all or nothing. false = a key was not at its expected revision (cached sku counters are
-   * dropped, so the caller re-reads and decides again).
-   */
-  async commit(writes: readonly Write[]): Promise<boolean> {
-    let firstSeq: number;
-    if (writes.length === 1) {
-      const [w] = writes as [Write];
-      try {
-        firstSeq = await this.kv.put(w.key, JSON.stringify(w.value), { previousSeq: w.expect });
-      } catch (err) {
-        if (!isWrongLastSequence(err)) throw err;
-        this.#forget(writes);
-        return false;
-      }
-    } else {
-      const ack = await this.#atomicBatch(writes);
-      if (!ack.ok) {
-        this.#forget(writes);
-        return false;
-      }
-      // A batch is stored at consecutive sequences, in order.
-      firstSeq = ack.lastSeq - writes.length + 1;
-    }
-    writes.forEach((w, i) => {
-      if (w.key.startsWith('stock.')) this.#stockCache.set(w.key.slice('stock.'.length), { value: w.value as SkuStock, revision: firstSeq + i });
-    });
-    return true;
-  }
-
-  #forget(writes: readonly Write[]): void {
-    for (const w of writes) if (w.key.startsWith('stock.')) this.#stockCache.delete(w.key.slice('stock.'.length));
-  }
-
-  // JetStream atomic batch publish (nats-server ≥ 2.12, stream allow_atomic), by hand: nats.js's Batch
-  // makes an extra round trip for the first message and drops the server's error code on failure.
-  async #atomicBatch(writes: readonly Write[]): Promise<{ ok: true; lastSeq: number } | { ok: false }> {
-    const id = randomUUID();
-    let reply: { seq?: number; error?: { err_code?: number; description?: string } } = {};
-    for (let i = 0; i < writes.length; i++) {
-      const w = writes[i]!;
-      const h = headers();
-      h.set('Nats-Batch-Id', id);
-      h.set('Nats-Batch-Sequence', String(i + 1));
-      h.set('Nats-Expected-Last-Subject-Sequence', String(w.expect));
-      const subject = this.#subjectPrefix + w.key;
-      const data = JSON.stringify(w.value);
-      if (i < writes.length - 1) {
-        this.#nc.publish(subject, data, { headers: h });
-      } else {
-        h.set('Nats-Batch-Commit', '1');
-        const r = await this.#nc.request(subject, data, { headers: h, timeout: this.#timeoutMs });
-        reply = r.json();
-      }
-    }
-    if (!reply.error) {
-      if (typeof reply.seq !== 'number') throw new BatchError(`atomic batch: unexpected reply ${JSON.stringify(reply)}`, undefined);
-      return { ok: true, lastSeq: reply.seq };
-    }
-    if (reply.error.err_code !== undefined && WRONG_LAST_SEQUENCE.includes(reply.error.err_code)) return { ok: false };
-    throw new BatchError(`atomic batch refused: ${reply.error.description ?? 'no description'}`, reply.error.err_code);
+    // The counters it carried are history, not part of the record a later change starts from.
+    const { stock: _counters, ...value } = e.json<StoredReservation>();
+    return { value, revision: e.revision };
   }
 }

@@ -3,6 +3,7 @@ import { after, before, test } from 'node:test';
 import {
   Catalogue,
   QuerySubjects,
+  SagaEndSubjects,
   StepErrorCodes,
   Streams,
   Subjects,
@@ -48,7 +49,10 @@ async function succeeded(run: string, origin: RunOrigin, output: unknown): Promi
       version: 5,
     },
   };
-  await publishEvent(rig.js, Subjects.sagaEvent(origin, run), { type: ceType('saga', 'succeeded'), source: 'test-engine', data, correlationId: run });
+  // As the engine does: on the run's progress subject, and once more on its saga.ended subject.
+  const ev = { type: ceType('saga', 'succeeded'), source: 'test-engine', data, correlationId: run, id: `${run}.succeeded` };
+  await publishEvent(rig.js, Subjects.sagaEvent(origin, run), ev);
+  await publishEvent(rig.js, SagaEndSubjects.ended(origin, run), ev);
 }
 
 before(async () => {

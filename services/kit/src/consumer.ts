@@ -152,11 +152,15 @@ export function runConsumer(opts: RunConsumerOptions): ConsumerHandle {
   let current: ConsumerMessages | undefined;
   let stopped: Promise<void> | undefined;
 
-  const outcome = (o: 'ack' | 'nak' | 'dead_letter' | 'term') => metrics.messagesHandled.inc({ ...labels, outcome: o });
+  // The labelled series, looked up once rather than per message.
+  const handled = new Map(MessageOutcomes.map((o) => [o, metrics.messagesHandled.labels({ ...labels, outcome: o })]));
+  const redelivered = metrics.messagesRedelivered.labels(labels);
+  const duration = metrics.messageDuration.labels(labels);
+  const outcome = (o: 'ack' | 'nak' | 'dead_letter' | 'term') => handled.get(o)!.inc();
   // Zero from the start: rate()/increase() ignore a series' first sample, so a counter born at 1 would hide
   // the first dead letter or redelivery from the dashboards and the DeadLettersGrowing alert.
-  for (const o of MessageOutcomes) metrics.messagesHandled.inc({ ...labels, outcome: o }, 0);
-  metrics.messagesRedelivered.inc(labels, 0);
+  for (const series of handled.values()) series.inc(0);
+  redelivered.inc(0);
 
   async function deadLetter(m: JsMsg, reason: string): Promise<void> {
     const h = deadLetterHeaders(m.headers, reason, stream, durable);
@@ -183,8 +187,8 @@ export function runConsumer(opts: RunConsumerOptions): ConsumerHandle {
 
   async function handle(m: JsMsg): Promise<void> {
     const deliveryCount = m.info.deliveryCount;
-    if (deliveryCount > 1) metrics.messagesRedelivered.inc(labels);
-    const endTimer = metrics.messageDuration.startTimer(labels);
+    if (deliveryCount > 1) redelivered.inc();
+    const endTimer = duration.startTimer();
     const last = deliveryCount >= maxDeliver;
     const attributes = {
       'messaging.system': 'nats',

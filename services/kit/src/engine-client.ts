@@ -1,4 +1,4 @@
-import { headers, type NatsConnection } from '@nats-io/transport-node';
+import { headers, type Msg, type NatsConnection } from '@nats-io/transport-node';
 import {
   DefineResponse,
   EngineError,
@@ -12,6 +12,7 @@ import {
   type RunRef,
   type StartRequest,
 } from '@sagamesh/contracts';
+import type { RequestMux } from './publisher.ts';
 import { injectTrace } from './tracing.ts';
 
 /** The engine answered with `{error:{code,message}}`. */
@@ -49,11 +50,13 @@ const responses = {
  * Start is idempotent by run id, so a caller may retry it after an EngineUnavailableError.
  */
 export class EngineClient {
-  readonly #nc: NatsConnection;
+  readonly #send: (subject: string, body: string, opts: { timeout: number; headers: ReturnType<typeof headers> }) => Promise<Msg>;
   readonly #timeoutMs: number;
 
-  constructor(nc: NatsConnection, opts: { timeoutMs?: number } = {}) {
-    this.#nc = nc;
+  /** `mux`: send the requests through it (cheaper per request than nc.request, for a busy caller). */
+  constructor(nc: NatsConnection, opts: { timeoutMs?: number; mux?: Pick<RequestMux, 'request'> } = {}) {
+    const mux = opts.mux;
+    this.#send = mux ? (subject, body, o) => mux.request(subject, body, o) : (subject, body, o) => nc.request(subject, body, o);
     this.#timeoutMs = opts.timeoutMs ?? 5000;
   }
 
@@ -80,7 +83,7 @@ export class EngineClient {
     injectTrace(h);
     let text: string;
     try {
-      const m = await this.#nc.request(Subjects.engine(verb), JSON.stringify(body), { timeout: this.#timeoutMs, headers: h });
+      const m = await this.#send(Subjects.engine(verb), JSON.stringify(body), { timeout: this.#timeoutMs, headers: h });
       text = m.string();
     } catch (err) {
       throw new EngineUnavailableError(verb, (err as Error)?.message ?? String(err), { cause: err });

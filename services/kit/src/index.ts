@@ -8,6 +8,7 @@ export * from './tracing.ts';
 export * from './nats.ts';
 export * from './messages.ts';
 export * from './consumer.ts';
+export * from './publisher.ts';
 export * from './faults.ts';
 export { headers, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
 export type { JetStreamClient, JetStreamManager, JsMsg, PubAck } from '@nats-io/jetstream';

@@ -65,7 +65,7 @@ function encode(data: unknown): string {
 }
 
 /** Publishes `ev` to JetStream as a CloudEvent (JSON data); resolves with the stream's ack. */
-export function publishEvent(js: JetStreamClient, subject: string, ev: OutgoingEvent): Promise<PubAck> {
+export function publishEvent(js: Pick<JetStreamClient, 'publish'>, subject: string, ev: OutgoingEvent): Promise<PubAck> {
   const opts: Partial<JetStreamPublishOptions> = { headers: buildHeaders(ev) };
   if (ev.msgId) opts.msgID = ev.msgId;
   if (ev.expectLastSubjectSequence !== undefined) opts.expect = { lastSubjectSequence: ev.expectLastSubjectSequence };
@@ -119,7 +119,8 @@ export function decodeMessage<T extends TSchema>(
   }
   let data: Static<T>;
   try {
-    data = v.parse(json);
+    // The value was just parsed here: nobody else holds it, so defaults need no copy.
+    data = v.parseOwned ? v.parseOwned(json) : v.parse(json);
   } catch (err) {
     if (err instanceof ValidationError) throw new PoisonMessageError(`schema check failed for ${type}: ${err.message}`, { cause: err });
     throw err;

@@ -37,6 +37,7 @@ import { FaultStore, applyFault } from './faults.ts';
 import type { Logger } from './logger.ts';
 import { PoisonMessageError, decodeMessage, publishEvent, type Envelope } from './messages.ts';
 import type { ServiceMetrics } from './metrics.ts';
+import { kvWrite, type Publisher } from './publisher.ts';
 
 // ---- Handlers ----
 
@@ -93,6 +94,8 @@ export function failedResult(code: string, message: string): StepResult {
 export interface ParticipantOptions {
   service: string;
   js: JetStreamClient;
+  /** Publishes the replies; default `js` (a JetStreamPublisher costs less per reply). */
+  publisher?: Publisher;
   jsm: JetStreamManager;
   log: Logger;
   metrics: ServiceMetrics;
@@ -149,6 +152,7 @@ function heartbeatSleep(working: () => void, sliceMs: number) {
 /** Starts consuming the service's commands (durable `<service>-commands`). */
 export async function runParticipant(opts: ParticipantOptions): Promise<ConsumerHandle> {
   const { service, js, commands, log } = opts;
+  const publisher = opts.publisher ?? js;
   const ackWaitMs = opts.ackWaitMs ?? 30_000;
   const ownFaults = opts.faults ? undefined : await FaultStore.open(js, { log });
   const faults = opts.faults ?? ownFaults!;
@@ -158,7 +162,7 @@ export async function runParticipant(opts: ParticipantOptions): Promise<Consumer
   async function reply(address: ReplyAddress, result: StepResult, causationId: string | undefined): Promise<void> {
     const { runId, step, action, attempt } = address;
     const data: StepReply = { runId, step, action, attempt, ...result };
-    await publishEvent(js, Subjects.reply(address.runId), {
+    await publishEvent(publisher, Subjects.reply(address.runId), {
       type: STEP_REPLY_TYPE,
       source: service,
       data,
@@ -204,12 +208,16 @@ export async function runParticipant(opts: ParticipantOptions): Promise<Consumer
       return refuse(m, command, StepErrorCodes.invalidInput, `${service}.${name}: ${err.message}`);
     }
     const { runId, step, action, attempt } = command;
+    let stepLog: Logger | undefined;
     const ctx: StepContext = {
       command,
       input,
       key: stepKey(runId, step, action),
       actionKey: stepKey(runId, step, 'do'),
-      log: log.child({ runId, step, command: name, attempt }),
+      // Made on first use: most commands log nothing at the usual levels.
+      get log() {
+        return (stepLog ??= log.child({ runId, step, command: name, attempt }));
+      },
     };
     const target = `${service}.${name}`;
     const fault = effectiveFault(target, command.faults, faults.list());
@@ -230,8 +238,8 @@ export async function runParticipant(opts: ParticipantOptions): Promise<Consumer
     if (handled.committed) decision.crashAfterCommit();
     const { result } = handled;
     const logCtx = { outcome: result.outcome, error: result.error, replayed: !handled.committed, deliveryCount: hctx.deliveryCount };
-    if (result.outcome === 'failed') ctx.log.info(logCtx, 'step failed');
-    else ctx.log.debug(logCtx, 'step done');
+    const level = result.outcome === 'failed' ? 'info' : 'debug';
+    if (log.isLevelEnabled(level)) ctx.log[level](logCtx, result.outcome === 'failed' ? 'step failed' : 'step done');
     await reply(command, result, env.id);
     return 'ack';
   }
@@ -286,8 +294,11 @@ export const COMPENSATED_BEFORE_ACTION: StepResult = failedResult(
  */
 export class StepLedger<D> {
   readonly kv: KV;
-  constructor(kv: KV) {
+  readonly #write: (key: string, value: string, previousSeq: number) => Promise<number>;
+  /** Writes go through `via.publisher` (to bucket `via.bucket`) when given, else through `kv`. */
+  constructor(kv: KV, via?: { publisher: Publisher; bucket: string }) {
     this.kv = kv;
+    this.#write = via ? (key, value, previousSeq) => kvWrite(via.publisher, via.bucket, key, value, previousSeq) : (key, value, previousSeq) => kv.put(key, value, { previousSeq });
   }
 
   static keyOf(actionKey: string): string {
@@ -300,7 +311,7 @@ export class StepLedger<D> {
     const rec: StepRecord<D> = { origin: ctx.command.origin, action: result, ...(data === undefined ? {} : { data }) };
     try {
       // previousSeq 0 = create (records are never deleted), without kv.create's extra read on conflict.
-      await this.kv.put(key, JSON.stringify(rec), { previousSeq: 0 });
+      await this.#write(key, JSON.stringify(rec), 0);
       return { result, committed: true };
     } catch (err) {
       if (!isWrongLastSequence(err)) throw err;
@@ -323,7 +334,7 @@ export class StepLedger<D> {
       const result = decide(existing?.rec);
       const rec: StepRecord<D> = existing ? { ...existing.rec, compensation: result } : { origin: ctx.command.origin, compensation: result };
       try {
-        await this.kv.put(key, JSON.stringify(rec), { previousSeq: existing?.revision ?? 0 });
+        await this.#write(key, JSON.stringify(rec), existing?.revision ?? 0);
         return { result, committed: true };
       } catch (err) {
         if (!isWrongLastSequence(err)) throw err;
@@ -358,6 +369,8 @@ export class KvTally {
   #revision = 0;
   #watch: QueuedIterator<KvWatchEntry> | undefined;
   #starting: Promise<void> | undefined;
+  /** Bumped by reset(): a watch of an older generation no longer touches the tally. */
+  #generation = 0;
   #waiters: { revision: number; resolve: () => void }[] = [];
 
   constructor(kv: KV, bucket: string, contribute: (key: string, value: unknown) => Tally, log: Logger) {
@@ -368,10 +381,14 @@ export class KvTally {
   }
 
   async totals(timeoutMs = 10_000): Promise<Tally> {
-    this.#starting ??= this.#start();
-    await this.#starting;
-    const last = (await this.#kv.status()).streamInfo.state.last_seq;
-    if (this.#revision < last) {
+    for (let generation = -1; generation !== this.#generation; ) {
+      generation = this.#generation;
+      this.#starting ??= this.#start();
+      await this.#starting;
+    }
+    const { last_seq: last, messages } = (await this.#kv.status()).streamInfo.state;
+    // An empty bucket (purged) has nothing to wait for, whatever its last sequence.
+    if (this.#revision < last && messages > 0) {
       const caughtUp = new Promise<void>((resolve) => this.#waiters.push({ revision: last, resolve }));
       const ac = new AbortController();
       const timeout = sleepFor(timeoutMs, undefined, { signal: ac.signal, ref: false }).then(() => {
@@ -388,6 +405,21 @@ export class KvTally {
 
   stop(): void {
     this.#watch?.stop();
+  }
+
+  /** Forgets everything; the next totals() reads the bucket again (after it was purged and refilled). */
+  reset(): void {
+    this.#generation++;
+    this.#watch?.stop();
+    this.#forget();
+  }
+
+  #forget(): void {
+    this.#watch = undefined;
+    this.#starting = undefined;
+    this.#byKey.clear();
+    this.#totals = {};
+    this.#revision = 0;
   }
 
   #apply(e: KvWatchEntry): void {
@@ -409,19 +441,21 @@ export class KvTally {
   }
 
   async #start(): Promise<void> {
+    const generation = this.#generation;
     const watch = await this.#kv.watch();
+    if (generation !== this.#generation) {
+      watch.stop();
+      return;
+    }
     this.#watch = watch;
     void (async () => {
       try {
-        for await (const e of watch) this.#apply(e);
+        for await (const e of watch) if (generation === this.#generation) this.#apply(e);
       } catch (err) {
         this.#log.warn({ err }, 'books watch failed; it restarts on the next query');
       }
       // Ended (stopped or failed): forget everything, the next totals() rebuilds from the bucket.
-      this.#starting = undefined;
-      this.#byKey.clear();
-      this.#totals = {};
-      this.#revision = 0;
+      if (generation === this.#generation) this.#forget();
     })();
   }
 }

@@ -1,7 +1,10 @@
 /** The notifications service: one notification per order end event (confirmed, cancelled, failed). */
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Buckets, Consumers, Streams } from '@sagamesh/contracts';
-import { Shutdown, connectNats, createHttpServer, createLogger, createMetrics, declarePlatformStreams, ensureKv, runConsumer, type Started } from '@sagamesh/kit';
+import {
+  JetStreamPublisher, Shutdown, connectNats, createHttpServer, createLogger, createMetrics, declarePlatformStreams, ensureKv, kvWrite, runConsumer,
+  type Started,
+} from '@sagamesh/kit';
 import type { NotificationsConfig } from './config.ts';
 import { notificationHandler, notificationSubjects } from './notifications.ts';
 
@@ -20,7 +23,9 @@ export async function start(config: NotificationsConfig): Promise<Started> {
     const js = jetstream(nc);
     const jsm = await jetstreamManager(nc);
     await declarePlatformStreams(jsm);
-    const kv = await ensureKv(js, Buckets.notifications, { history: 1 });
+    await ensureKv(js, Buckets.notifications, { history: 1 });
+    const publisher = new JetStreamPublisher(nc);
+    shutdown.onShutdown(() => publisher.close(), 'publisher');
 
     const consumer = runConsumer({
       js,
@@ -31,7 +36,7 @@ export async function start(config: NotificationsConfig): Promise<Started> {
       service: SERVICE,
       log,
       metrics,
-      handler: notificationHandler(kv, log),
+      handler: notificationHandler((key, value) => kvWrite(publisher, Buckets.notifications, key, value, 0), log),
     });
     shutdown.onShutdown(() => consumer.stop(), 'order-events');
 

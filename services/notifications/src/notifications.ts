@@ -4,7 +4,7 @@
  * or duplicated event notifies nobody twice.
  */
 import { DomainEvents, OrderDomainEvent, Subjects, ceType, isValidId, parseCeType, validator } from '@sagamesh/contracts';
-import { PoisonMessageError, decodeMessage, isWrongLastSequence, type HandlerResult, type JsMsg, type KV, type Logger } from '@sagamesh/kit';
+import { PoisonMessageError, decodeMessage, isWrongLastSequence, type HandlerResult, type JsMsg, type Logger } from '@sagamesh/kit';
 
 const ORDER_END_EVENTS = [DomainEvents.orderConfirmed, DomainEvents.orderCancelled, DomainEvents.orderFailed];
 export const notificationSubjects = ORDER_END_EVENTS.map((e) => Subjects.domainEvent(e.aggregate, e.type));
@@ -21,7 +21,8 @@ export interface Notification {
 
 export const notificationKey = (orderId: string, type: string) => `${orderId}.${type}`;
 
-export function notificationHandler(kv: KV, log: Logger) {
+/** `create` stores a record under a key that must not exist yet (a compare-and-set refusal otherwise). */
+export function notificationHandler(create: (key: string, value: string) => Promise<unknown>, log: Logger) {
   return async (msg: JsMsg): Promise<HandlerResult> => {
     const env = decodeMessage(msg, eventValidator, eventTypes);
     const type = parseCeType(env.type)!.name;
@@ -29,7 +30,7 @@ export function notificationHandler(kv: KV, log: Logger) {
     if (!isValidId(orderId)) throw new PoisonMessageError(`order id "${orderId}" is not a valid id ([A-Za-z0-9_-]{1,128})`);
     const rec: Notification = { orderId, type, eventId: env.id, sentAt: new Date().toISOString() };
     try {
-      await kv.put(notificationKey(orderId, type), JSON.stringify(rec), { previousSeq: 0 });
+      await create(notificationKey(orderId, type), JSON.stringify(rec));
     } catch (err) {
       if (!isWrongLastSequence(err)) throw err;
       log.debug({ orderId, type }, 'notification already sent');

@@ -1,25 +1,31 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { JetStreamApiCodes, JetStreamApiError, type JetStreamClient } from '@nats-io/jetstream';
+import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import type { KV, KvWatchEntry } from '@nats-io/kv';
 import type { QueuedIterator } from '@nats-io/transport-node';
 import { isTerminalPhase, type StartRequest } from '@sagamesh/contracts';
-import type { Logger } from '@sagamesh/kit';
+import { kvWrite, type Logger, type Publisher } from '@sagamesh/kit';
 import type { ResolvedDefinition } from './core/definition.ts';
-import { transition } from './core/transition.ts';
-import type { EngineInput, RunState } from './core/types.ts';
+import { timerId, transition } from './core/transition.ts';
+import type { EngineInput, RunState, TimerPayload } from './core/types.ts';
 import type { DefinitionStore } from './definitions.ts';
 import { forEachLimit, KeyedLock } from './keyed-lock.ts';
 import type { RunCounts, SagaMetrics } from './metrics.ts';
 import { decodeRun, encodeRun, publishOutbox, toOutbox, type StoredRun } from './outbox.ts';
 
 export interface EngineOptions {
-  js: JetStreamClient;
-  /** KV saga-runs. */
+  /** Publishes the outboxes and writes the run records (a JetStreamPublisher in production). */
+  js: Publisher;
+  /** KV saga-runs, read here; written through `js`. */
   runs: KV;
+  runsBucket: string;
   definitions: DefinitionStore;
   log: Logger;
   metrics?: SagaMetrics;
-  /** A run untouched this long whose outbox this replica has not published is re-published by the sweep. */
+  /**
+   * A run untouched this long whose outbox this replica has not published is re-published by the sweep;
+   * and a due timer of a run another replica (or an earlier process) wrote fires this much late here,
+   * in case its writer is gone.
+   */
   sweepGraceMs: number;
   /** Clock (epoch ms); tests may move it. */
   now?: () => number;
@@ -58,10 +64,17 @@ function isConflict(err: unknown): boolean {
  * replica or input won: re-read, re-decide), then publish the outbox, then let the caller ack the
  * input. A crash between the write and the publish leaves the outbox in the record: it is published
  * when the input comes back (redelivery) or by the sweep, with the same de-dup ids.
+ *
+ * Durable timers are the record's own `timers` (written with the state by the same compare-and-set):
+ * the replica that wrote a run wakes it in memory when a timer is due; every replica also learns all
+ * runs' timers from its watch of the bucket and fires those of runs it did not write `sweepGraceMs`
+ * late, so a run whose writer died (or restarted) is woken all the same. A timer fired twice, or
+ * after the run moved on, changes nothing (the transition ignores a timer that is not live).
  */
 export class Engine implements RunCounts {
-  readonly #js: JetStreamClient;
+  readonly #js: Publisher;
   readonly #kv: KV;
+  readonly #bucket: string;
   readonly #defs: DefinitionStore;
   readonly #log: Logger;
   readonly #metrics: SagaMetrics | undefined;
@@ -78,6 +91,9 @@ export class Engine implements RunCounts {
   readonly #index = new Map<string, IndexEntry>();
   /** KV revisions this replica wrote, so the watch need not decode them again. */
   readonly #ownWrites = new Map<string, number>();
+  /** Run id → the in-memory wake-up for its earliest timer. */
+  readonly #wakeups = new Map<string, { at: number; handle: NodeJS.Timeout; timers: TimerPayload[]; graceMs: number }>();
+  #timersStopped = false;
   #watch: QueuedIterator<KvWatchEntry> | undefined;
   #watching: Promise<void> | undefined;
   #watchOpen = false;
@@ -87,6 +103,7 @@ export class Engine implements RunCounts {
   constructor(opts: EngineOptions) {
     this.#js = opts.js;
     this.#kv = opts.runs;
+    this.#bucket = opts.runsBucket;
     this.#defs = opts.definitions;
     this.#log = opts.log;
     this.#metrics = opts.metrics;
@@ -156,7 +173,7 @@ export class Engine implements RunCounts {
         const stored: StoredRun = { state: run, outbox: toOutbox(run, effects), ...(causationId ? { causationId } : {}) };
         let revision: number;
         try {
-          revision = cur ? await this.#kv.update(runId, encodeRun(stored), cur.revision) : await this.#kv.create(runId, encodeRun(stored));
+          revision = await kvWrite(this.#js, this.#bucket, runId, encodeRun(stored), cur?.revision ?? 0);
         } catch (err) {
           if (!isConflict(err) || attempt >= MAX_CAS_ATTEMPTS) throw err;
           this.#log.debug({ runId, attempt }, 'run changed under us; re-reading');
@@ -165,6 +182,7 @@ export class Engine implements RunCounts {
           continue;
         }
         this.#remember(runId, revision, stored);
+        this.#schedule(run, 0);
         await publishOutbox(this.#js, stored);
         this.#markPublished(stored.state);
         if (!cur) this.#metrics?.started(def.key, def.steps.map((s) => s.name));
@@ -192,6 +210,7 @@ export class Engine implements RunCounts {
 
   #markPublished(state: RunState): void {
     if (isTerminalPhase(state.phase)) {
+      this.#unschedule(state.runId);
       this.#published.delete(state.runId);
       this.#cache.delete(state.runId);
       this.#finished.add(state.runId);
@@ -204,6 +223,64 @@ export class Engine implements RunCounts {
   #indexState(state: RunState): void {
     if (isTerminalPhase(state.phase)) this.#index.delete(state.runId);
     else this.#index.set(state.runId, { definitionKey: state.definitionKey, deadlineAt: state.deadlineAt, version: state.version, updatedAtMs: state.updatedAtMs });
+  }
+
+  // ---- durable timers, woken in memory ----
+
+  /** Plans the wake-up of a run from its (stored) state: at its earliest live timer, `graceMs` late. */
+  #schedule(state: RunState, graceMs: number): void {
+    this.#plan(state.runId, isTerminalPhase(state.phase) ? [] : (state.timers ?? []), graceMs);
+  }
+
+  /** Wakes the run at its earliest timer + `graceMs`, but not before `notBefore` (epoch ms). */
+  #plan(runId: string, timers: TimerPayload[], graceMs: number, notBefore = 0): void {
+    if (timers.length === 0 || this.#timersStopped) return this.#unschedule(runId);
+    const at = Math.max(notBefore, Math.min(...timers.map((t) => t.at)) + graceMs);
+    const prev = this.#wakeups.get(runId);
+    if (prev && prev.at === at) {
+      prev.timers = timers;
+      prev.graceMs = graceMs;
+      return;
+    }
+    if (prev) clearTimeout(prev.handle);
+    const handle = setTimeout(() => void this.#wake(runId), Math.max(0, at - this.#now()));
+    handle.unref();
+    this.#wakeups.set(runId, { at, handle, timers, graceMs });
+  }
+
+  #unschedule(runId: string): void {
+    const prev = this.#wakeups.get(runId);
+    if (!prev) return;
+    clearTimeout(prev.handle);
+    this.#wakeups.delete(runId);
+  }
+
+  /** Fires the run's due timers, oldest first; a firing that writes the run plans its next wake-up. */
+  async #wake(runId: string): Promise<void> {
+    const w = this.#wakeups.get(runId);
+    if (!w || this.#timersStopped) return;
+    this.#wakeups.delete(runId);
+    const now = this.#now();
+    const due = w.timers.filter((t) => t.at + w.graceMs <= now).sort((a, b) => a.at - b.at);
+    // The timers not due yet stay planned (a write below replaces the plan with the new state's).
+    this.#plan(runId, w.timers.filter((t) => t.at + w.graceMs > now), w.graceMs);
+    for (const [i, timer] of due.entries()) {
+      try {
+        await this.input(runId, { type: 'timer', timer }, timerId(timer));
+      } catch (err) {
+        // The store is unavailable: fire the rest a second later, as a redelivery would.
+        this.#log.warn({ err, runId, timer: timer.kind }, 'firing a timer failed; trying again in 1 s');
+        this.#plan(runId, [...due.slice(i), ...(this.#wakeups.get(runId)?.timers ?? [])], w.graceMs, this.#now() + 1000);
+        return;
+      }
+    }
+  }
+
+  /** Cancels every wake-up (shutdown): the records keep the timers for whoever runs next. */
+  stopTimers(): void {
+    this.#timersStopped = true;
+    for (const w of this.#wakeups.values()) clearTimeout(w.handle);
+    this.#wakeups.clear();
   }
 
   // ---- the run index: a watch of the whole bucket ----
@@ -252,9 +329,11 @@ export class Engine implements RunCounts {
       this.#index.delete(runId);
       this.#cache.delete(runId);
       this.#published.delete(runId);
+      this.#unschedule(runId);
       return;
     }
     const stored = decodeRun(e.value);
+    this.#schedule(stored.state, this.#graceMs);
     const cached = this.#cache.get(runId);
     if (isTerminalPhase(stored.state.phase)) {
       // Ended elsewhere: drop what we hold (whoever ended it publishes its outbox).

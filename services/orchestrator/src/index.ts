@@ -21,6 +21,7 @@ import {
   decodeMessage,
   ensureKv,
   isNotFound,
+  JetStreamPublisher,
   PoisonMessageError,
   runConsumer,
   Shutdown,
@@ -74,6 +75,8 @@ export async function start(config: OrchestratorConfig): Promise<Started> {
     const nc = await connectNats({ servers: config.NATS_URL, name: SERVICE, log });
     shutdown.onShutdown(() => nc.drain(), 'nats');
     const js = jetstream(nc);
+    const publisher = new JetStreamPublisher(nc);
+    shutdown.onShutdown(() => publisher.close(), 'publisher');
     const jsm = await jetstreamManager(nc);
     await declarePlatformStreams(jsm);
     const runsKv = await ensureKv(js, Buckets.sagaRuns, { history: 1, ttlMs: config.RUNS_TTL_MS });
@@ -83,9 +86,10 @@ export async function start(config: OrchestratorConfig): Promise<Started> {
 
     let engine!: Engine;
     const sagaMetrics = new SagaMetrics(metrics.registry, { counts: (now) => engine.counts(now) });
-    engine = new Engine({ js, runs: runsKv, definitions, log, metrics: sagaMetrics, sweepGraceMs: config.SWEEP_GRACE_MS });
+    engine = new Engine({ js: publisher, runs: runsKv, runsBucket: Buckets.sagaRuns, definitions, log, metrics: sagaMetrics, sweepGraceMs: config.SWEEP_GRACE_MS });
     await engine.startWatch();
     shutdown.onShutdown(() => engine.stopWatch(), 'run watch');
+    shutdown.onShutdown(() => engine.stopTimers(), 'timers');
 
     const common = { js, jsm, service: SERVICE, log, metrics };
     const replies = runConsumer({
@@ -104,6 +108,7 @@ export async function start(config: OrchestratorConfig): Promise<Started> {
     });
     shutdown.onShutdown(() => replies.stop(), 'replies consumer');
 
+    // Timers live in the run records now; this consumer handles those an older engine published.
     await ensureTimersConsumer(jsm, config.CONSUMER_ACK_WAIT_MS, config.TIMER_MAX_ACK_PENDING);
     const timers = runConsumer({
       ...common,

@@ -1,14 +1,18 @@
-import type { JetStreamClient, PubAck } from '@nats-io/jetstream';
+import type { PubAck } from '@nats-io/jetstream';
 import { Type } from '@sinclair/typebox';
-import { CeHeaders, ceType, stepCommandType, Subjects, validator, type RunView, type SagaEvent, type SagaEventName, type StepCommand } from '@sagamesh/contracts';
-import { buildHeaders } from '@sagamesh/kit';
+import { CeHeaders, ceType, isSagaEndEvent, SagaEndSubjects, stepCommandType, Subjects, validator, type RunView, type SagaEvent, type SagaEventName, type StepCommand } from '@sagamesh/contracts';
+import { buildHeaders, type Publisher } from '@sagamesh/kit';
 import type { Effect, RunState, TimerPayload } from './core/types.ts';
 import { toRunView } from './core/view.ts';
 
 export const SOURCE = 'orchestrator';
 export const TIMER_TYPE = ceType('orchestrator', 'timer');
 
-/** The engine's own timer messages (saga.timers.<runId>); only the engine reads them. */
+/**
+ * The engine's own timer messages (saga.timers.<runId>); only the engine reads them. Engines now keep
+ * a run's timers in its record (RunState.timers) and publish none: the stream only carries the
+ * timers of records written by an older engine, still handled so that an upgrade loses no run.
+ */
 export const TimerSchema = Type.Object({
   runId: Type.String({ pattern: '^[A-Za-z0-9_-]{1,128}$' }),
   kind: Type.Union([Type.Literal('step-timeout'), Type.Literal('retry'), Type.Literal('deadline'), Type.Literal('compensation-retry')]),
@@ -21,7 +25,8 @@ export const timerValidator = validator(TimerSchema, 'engine timer');
 
 /**
  * One message the transition decided to send, kept in the run record until published. Events carry no
- * view: it is the record's own state (same version), so the outbox stays small.
+ * view: it is the record's own state (same version), so the outbox stays small. Timers are not
+ * messages any more (they live in the state); `timer` entries only occur in older records.
  */
 export type OutboxEntry =
   | { type: 'command'; subject: string; msgId: string; command: StepCommand }
@@ -37,13 +42,12 @@ export interface StoredRun {
   causationId?: string;
 }
 
-/** The publishable effects, with deterministic de-dup ids. */
+/** The publishable effects (commands and events: timers stay in the state), with deterministic de-dup ids. */
 export function toOutbox(run: RunState, effects: readonly Effect[]): OutboxEntry[] {
   const out: OutboxEntry[] = [];
   let n = 0;
   for (const e of effects) {
     if (e.type === 'command') out.push({ type: 'command', subject: e.subject, msgId: e.msgId, command: e.command });
-    else if (e.type === 'timer') out.push({ type: 'timer', id: e.id, at: e.at, timer: e.timer });
     else if (e.type === 'event') {
       out.push({
         type: 'event',
@@ -67,40 +71,51 @@ export function decodeRun(bytes: Uint8Array): StoredRun {
 interface Outgoing {
   type: string;
   data: unknown;
+  /** ce-id, and the de-dup id unless `msgId` says otherwise. */
   id: string;
+  msgId?: string;
   correlationId: string;
   causationId?: string;
   traceparent?: string;
 }
 
-function publish(js: JetStreamClient, subject: string, msg: Outgoing): Promise<PubAck> {
+/** `json`: the data already serialised (events of one transition share their view's JSON). */
+function publish(js: Publisher, subject: string, msg: Outgoing, json = JSON.stringify(msg.data)): Promise<PubAck> {
   const h = buildHeaders({ type: msg.type, source: SOURCE, data: msg.data, id: msg.id, correlationId: msg.correlationId, ...(msg.causationId ? { causationId: msg.causationId } : {}) });
   // Without an active span (an API request, a sweep) the run's own trace context goes along.
   if (msg.traceparent && !h.get(CeHeaders.traceparent)) h.set(CeHeaders.traceparent, msg.traceparent);
-  return js.publish(subject, JSON.stringify(msg.data), { headers: h, msgID: msg.id });
+  return js.publish(subject, json, { headers: h, msgID: msg.msgId ?? msg.id });
 }
 
 /**
  * Publishes a record's outbox, all messages at once. Every message has a deterministic id, so
  * publishing the same outbox again is de-duplicated by JetStream (within its duplicate window).
+ * A run's end event goes out on its saga.ended subject too (SagaEndSubjects).
  */
-export async function publishOutbox(js: JetStreamClient, stored: StoredRun): Promise<number> {
+export async function publishOutbox(js: Publisher, stored: StoredRun): Promise<number> {
   const { state, outbox } = stored;
   const base = { correlationId: state.runId, ...(stored.causationId ? { causationId: stored.causationId } : {}), ...(state.traceparent ? { traceparent: state.traceparent } : {}) };
   let view: RunView | undefined;
+  let viewJson: string | undefined;
   await Promise.all(
-    outbox.map((e) => {
+    outbox.flatMap((e) => {
       switch (e.type) {
         case 'command': {
           const [, service, command] = e.subject.split('.');
-          return publish(js, e.subject, { ...base, type: stepCommandType(service!, command!), data: e.command, id: e.msgId });
+          return [publish(js, e.subject, { ...base, type: stepCommandType(service!, command!), data: e.command, id: e.msgId })];
         }
         case 'timer':
-          return publish(js, Subjects.timer(state.runId), { ...base, type: TIMER_TYPE, data: e.timer, id: e.id });
+          return [publish(js, Subjects.timer(state.runId), { ...base, type: TIMER_TYPE, data: e.timer, id: e.id })];
         case 'event': {
           view ??= toRunView(state);
+          viewJson ??= JSON.stringify(view);
           const data: SagaEvent = { event: e.event, ...(e.step ? { step: e.step } : {}), ...(e.message ? { message: e.message } : {}), run: view };
-          return publish(js, Subjects.sagaEvent(state.origin, state.runId), { ...base, type: ceType('saga', e.event), data, id: e.msgId });
+          // The same bytes as JSON.stringify(data), with the view serialised once for all the events.
+          const json = `${JSON.stringify({ ...data, run: undefined }).slice(0, -1)},"run":${viewJson}}`;
+          const msg = { ...base, type: ceType('saga', e.event), data, id: e.msgId };
+          const sent = [publish(js, Subjects.sagaEvent(state.origin, state.runId), msg, json)];
+          if (isSagaEndEvent(e.event)) sent.push(publish(js, SagaEndSubjects.ended(state.origin, state.runId), { ...msg, msgId: `${e.msgId}.ended` }, json));
+          return sent;
         }
       }
     }),

@@ -119,6 +119,13 @@ describe('saga engine on a real nats-server', () => {
     assert.equal(evs.at(-1)!.run.phase, 'Succeeded');
     const stored = await rig.jsm.streams.getMessage('SAGA_EVENTS', { last_by_subj: 'saga.events.k8s.happy-1' });
     assert.equal(stored?.header.get('ce-type'), 'sagamesh.saga.succeeded.v1');
+    // The end once more on saga.ended.<origin>.<runId>, for readers of ends only: the same event.
+    const ended = await rig.jsm.streams.getMessage('SAGA_EVENTS', { last_by_subj: 'saga.ended.k8s.happy-1' });
+    assert.equal(ended?.header.get('ce-type'), 'sagamesh.saga.succeeded.v1');
+    assert.equal(ended?.header.get('ce-id'), stored?.header.get('ce-id'));
+    assert.deepEqual(ended?.json(), stored?.json());
+    const { state } = await rig.jsm.streams.info('SAGA_EVENTS', { subjects_filter: 'saga.ended.k8s.happy-1' });
+    assert.deepEqual(state.subjects, { 'saga.ended.k8s.happy-1': 1 }, 'only the end goes to saga.ended');
 
     const metrics = await (await fetch(`http://127.0.0.1:${engine.port}/metrics`)).text();
     assert.match(metrics, /sagamesh_saga_started_total\{definition="k8s.test.happy"\} 1/);
@@ -177,13 +184,30 @@ describe('saga engine on a real nats-server', () => {
     assert.equal(view.error?.code, 'compensation_failed');
   });
 
-  it('the deadline (a durable timer nak-ed until due) compensates a run whose step never answers', async () => {
+  it('a due timer of a run whose engine stopped is fired by the next engine, from the record', async () => {
+    const { key } = await define('timer-restart', spec({ timeout: '1s', attempts: 2 }));
+    await run('timer-restart-1', key, (cmd) => (cmd.step === 'reserve' && cmd.attempt === 1 ? 'drop' : 'succeeded'));
+    await waitFor(() => commandsOf('timer-restart-1').length === 1, { what: 'reserve commanded' });
+    // The engine goes away with the step's timeout pending: only the record remembers it.
+    await engine.stop();
+    const record = (await (await new Kvm(rig.js).open(Buckets.sagaRuns)).get('timer-restart-1'))!.json<{ state: { timers: { kind: string; attempt?: number }[] } }>();
+    assert.deepEqual(record.state.timers.map((t) => `${t.kind}:${t.attempt ?? ''}`).sort(), ['deadline:', 'step-timeout:1']);
+    engine = await startEngine(rig.server.url);
+    const view = await waitTerminal(rig, 'timer-restart-1');
+    assert.equal(view.phase, 'Succeeded');
+    assert.deepEqual(stepsCommanded('timer-restart-1'), ['reserve:do:1', 'reserve:do:2', 'charge:do:1', 'ship:do:1']);
+    assert.equal(view.steps[0]!.attempts, 2);
+  });
+
+  it('the deadline (a durable timer kept in the run record) compensates a run whose step never answers', async () => {
     const { key } = await define('deadline', spec({ deadline: '1s' }));
     await run('deadline-1', key, (cmd) => (cmd.step === 'charge' && cmd.action === 'do' ? 'drop' : 'succeeded'));
     const view = await waitTerminal(rig, 'deadline-1');
     assert.equal(view.phase, 'Compensated');
     assert.equal(view.error?.code, 'deadline_exceeded');
     assert.deepEqual(stepsCommanded('deadline-1'), ['reserve:do:1', 'charge:do:1', 'charge:compensate:1', 'reserve:compensate:1']);
+    // Timers are in the run records, not messages; the timers consumer only drains older engines' ones.
+    assert.equal((await rig.jsm.streams.info('SAGA_TIMERS')).state.messages, 0, 'no timer published');
     const timers = await rig.jsm.consumers.info('SAGA_TIMERS', 'orchestrator-timers');
     assert.ok((timers.config.max_deliver ?? 0) >= 1_000_000_000, 'timers are never dead-lettered');
     assert.ok((timers.config.max_ack_pending ?? 0) >= 100_000, 'room for every waiting timer');

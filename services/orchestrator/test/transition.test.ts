@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { orderFulfillmentDefinition, type SagaDefinitionSpec, type StepReply } from '@sagamesh/contracts';
 import { backoffDelayMs, resolveDefinition } from '../src/core/definition.ts';
-import { transition } from '../src/core/transition.ts';
+import { timerId, timerIsLive, transition } from '../src/core/transition.ts';
 import type { EngineInput, TimerPayload } from '../src/core/types.ts';
 import { toRunView } from '../src/core/view.ts';
 import { commands, def, Driver, events, replyTo, simulate, T0, terminal, timers, type Script, type SimStep } from './support/sim.ts';
@@ -380,6 +380,49 @@ describe('transition: properties', () => {
         if (sim.final.phase === 'Failed') assert.equal(sim.final.steps.filter((s) => s.status === 'CompensationFailed').length, 1);
       }),
       { numRuns: 1000 },
+    );
+  });
+
+  it('keeps its durable timers exact: the live ones issued so far, at least one while not terminal', () => {
+    fc.assert(
+      fc.property(arbWorld, ({ spec, script }) => {
+        const d = def(spec);
+        const sim = simulate(d, script, { type: 'start', runId: 'r1', origin: 'k8s', input: {} });
+        const issued: TimerPayload[] = [];
+        for (const e of sim.entries) {
+          for (const fx of e.effects) if (fx.type === 'timer') issued.push(fx.timer);
+          const key = (t: TimerPayload) => timerId(t);
+          const live = issued.filter((t) => timerIsLive(e.after, t)).map(key).sort();
+          assert.deepEqual([...new Set((e.after.timers ?? []).map(key))].sort(), [...new Set(live)].sort(), 'the stored timers are the live ones');
+          // The record alone can always wake the run: it never waits on a message only.
+          if (!terminal(e.after)) assert.ok((e.after.timers ?? []).length > 0, `a ${e.after.phase} run without a timer`);
+          else assert.deepEqual(e.after.timers ?? [], []);
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('never changes the run it is given (it works on its own copy)', () => {
+    const deepFreeze = <T>(o: T): T => {
+      if (o && typeof o === 'object' && !Object.isFrozen(o)) {
+        Object.freeze(o);
+        for (const v of Object.values(o)) deepFreeze(v);
+      }
+      return o;
+    };
+    fc.assert(
+      fc.property(arbWorld, ({ spec, script }) => {
+        const d = def(spec);
+        const sim = simulate(d, script, { type: 'start', runId: 'r1', origin: 'k8s', input: { x: 1 } });
+        for (const e of sim.entries) {
+          if (!e.before) continue;
+          const frozen = deepFreeze(structuredClone(e.before));
+          const again = transition(frozen, d, e.input, e.after.updatedAtMs);
+          assert.deepEqual(again.run, e.effects.length > 0 ? e.after : e.before);
+        }
+      }),
+      { numRuns: 200 },
     );
   });
 

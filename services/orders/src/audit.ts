@@ -1,4 +1,4 @@
-/** Answers `query.orders.audit` (queue group `orders`) with the books kept by the projection. */
+/** Answers `query.orders.audit` (queue group `orders`) with the books: the sum over the read model's views. */
 import type { NatsConnection, Subscription } from '@nats-io/nats-core';
 import { QuerySubjects } from '@sagamesh/contracts';
 import type { Logger } from '@sagamesh/kit';

@@ -3,15 +3,15 @@
  * by the expected last subject sequence (optimistic concurrency). `execute` is load → decide → append,
  * and on a conflict it reloads and decides again.
  */
-import type { JetStreamClient, JetStreamManager, MsgRequest } from '@nats-io/jetstream';
+import type { JetStreamManager, MsgRequest } from '@nats-io/jetstream';
 import type { MsgHdrs } from '@nats-io/nats-core';
 import {
   CeHeaders, OrderEnded, OrderEventNames, OrderPlaced, Streams, Subjects, ceType, parseCeType, validator,
   type OrderEventName, type Validator,
 } from '@sagamesh/contracts';
 import type { TSchema } from '@sinclair/typebox';
-import { PoisonMessageError, decodeMessage, publishEvent, type Envelope } from '@sagamesh/kit';
-import { decide, replay, type DecisionRejection, type OrderCommand, type OrderEvent, type OrderState, type RecordedEvent } from './domain.ts';
+import { PoisonMessageError, decodeMessage, publishEvent, type Envelope, type Publisher } from '@sagamesh/kit';
+import { decide, evolve, isTerminal, replay, type DecisionRejection, type OrderCommand, type OrderEvent, type OrderState, type RecordedEvent } from './domain.ts';
 
 export const SERVICE = 'orders';
 const WRONG_LAST_SEQUENCE = new Set([10071, 10164]);
@@ -76,12 +76,25 @@ export interface EventMeta {
   causationId?: string;
 }
 
+export interface OrderEventStoreOptions {
+  /**
+   * Remember the state and version of up to this many orders this process appended to and that are
+   * not terminal yet (default 0: none), so their next command skips the load. A stale entry costs
+   * nothing but a conflict: the append expects the remembered version, and a refusal reloads.
+   */
+  recentOrders?: number;
+}
+
 export class OrderEventStore {
-  readonly #js: JetStreamClient;
+  readonly #js: Publisher;
   readonly #jsm: JetStreamManager;
-  constructor(js: JetStreamClient, jsm: JetStreamManager) {
+  readonly #recentMax: number;
+  readonly #recent = new Map<string, Pick<LoadedOrder, 'state' | 'version'>>();
+  /** `js` publishes the appends (a JetStreamClient, or the kit's cheaper JetStreamPublisher). */
+  constructor(js: Publisher, jsm: JetStreamManager, opts: OrderEventStoreOptions = {}) {
     this.#js = js;
     this.#jsm = jsm;
+    this.#recentMax = opts.recentOrders ?? 0;
   }
 
   /** Every event of one order, in order. */
@@ -102,19 +115,36 @@ export class OrderEventStore {
 
   /** Appends events after `expectedVersion`; throws the stream's wrong-last-sequence error on a race. */
   async append(orderId: string, events: readonly OrderEvent[], expectedVersion: number, meta: EventMeta = {}): Promise<number> {
-    let version = expectedVersion;
+    return (await this.#append(orderId, events, { state: undefined, version: expectedVersion }, meta)).version;
+  }
+
+  /** Appends after `from.version`; returns the order's state and version after the last event. */
+  async #append(orderId: string, events: readonly OrderEvent[], from: Pick<LoadedOrder, 'state' | 'version'>, meta: EventMeta): Promise<Pick<LoadedOrder, 'state' | 'version'>> {
+    let { state, version } = from;
     for (const event of events) {
+      const time = new Date().toISOString();
       const ack = await publishEvent(this.#js, Subjects.orderStream(orderId), {
         type: ceType('order', event.name),
         source: SERVICE,
         data: event.data,
         correlationId: orderId,
+        time,
         ...(meta.causationId !== undefined ? { causationId: meta.causationId } : {}),
         expectLastSubjectSequence: version,
       });
       version = ack.seq;
+      state = evolve(state, { event, seq: version, at: time });
     }
-    return version;
+    return { state, version };
+  }
+
+  #remember(orderId: string, current: Pick<LoadedOrder, 'state' | 'version'>): void {
+    if (this.#recentMax === 0) return;
+    this.#recent.delete(orderId);
+    // A terminal order takes no more commands worth a shortcut.
+    if (current.state === undefined || isTerminal(current.state)) return;
+    this.#recent.set(orderId, current);
+    if (this.#recent.size > this.#recentMax) this.#recent.delete(this.#recent.keys().next().value!);
   }
 
   /**
@@ -123,13 +153,17 @@ export class OrderEventStore {
    * Returns the events appended (none when the command was already in effect).
    */
   async execute(orderId: string, cmd: OrderCommand, meta: EventMeta = {}): Promise<OrderEvent[]> {
-    let current: Pick<LoadedOrder, 'state' | 'version'> = cmd.kind === 'place' ? { state: undefined, version: 0 } : await this.load(orderId);
+    const recent = this.#recent.get(orderId);
+    let current: Pick<LoadedOrder, 'state' | 'version'> = cmd.kind === 'place' ? { state: undefined, version: 0 } : (recent ?? (await this.load(orderId)));
     for (let attempt = 1; ; attempt++) {
       const decision = decide(current.state, cmd);
       if (!decision.ok) throw new OrderRejectedError(decision.rejection);
-      if (decision.events.length === 0) return [];
+      if (decision.events.length === 0) {
+        this.#remember(orderId, current);
+        return [];
+      }
       try {
-        await this.append(orderId, decision.events, current.version, meta);
+        this.#remember(orderId, await this.#append(orderId, decision.events, current, meta));
         return decision.events;
       } catch (err) {
         if (!isWrongLastSequence(err)) throw err;

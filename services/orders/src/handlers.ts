@@ -4,14 +4,14 @@
  *   then does its side effect: `placed` starts the saga, an end event publishes the public domain
  *   event. Side effects run on every delivery and are idempotent downstream (the engine by run id,
  *   JetStream by Nats-Msg-Id), so a crash anywhere after the append never loses a saga or an event.
- * - orders-saga-events (on saga.events.order.>): a run's end appends the order's end event.
+ * - orders-saga-events (on saga.ended.order.>, the runs' ends only): a run's end appends the order's end event.
  */
-import type { JetStreamClient, JsMsg } from '@nats-io/jetstream';
+import type { JsMsg } from '@nats-io/jetstream';
 import {
-  SagaEvent, SagaEventNames, Subjects, ceType, validator,
+  SagaEndEventNames, SagaEvent, Subjects, ceType, validator,
   type OrderDomainEvent,
 } from '@sagamesh/contracts';
-import { EngineRequestError, PoisonMessageError, decodeMessage, publishEvent, type HandlerResult, type Logger } from '@sagamesh/kit';
+import { EngineRequestError, PoisonMessageError, decodeMessage, publishEvent, type HandlerResult, type Logger, type Publisher } from '@sagamesh/kit';
 import type { OrderEvent, OrderSnapshot } from './domain.ts';
 import { OrderRejectedError, SERVICE, decodeOrderEvent, type OrderEventStore } from './event-store.ts';
 import type { ReadModel } from './read-model.ts';
@@ -23,7 +23,7 @@ const WAIT_FOR_PLACED_MS = 500;
 /** Msg-Id of a public order event: one per order and type, so a re-projection is de-duplicated. */
 export const domainEventMsgId = (orderId: string, type: string) => `${orderId}.${type}`;
 
-export function projectorHandler(deps: { js: JetStreamClient; readModel: ReadModel; starter: SagaStarter; log: Logger }) {
+export function projectorHandler(deps: { js: Publisher; readModel: ReadModel; starter: SagaStarter; log: Logger }) {
   return async (msg: JsMsg): Promise<HandlerResult> => {
     const { rec, envelope } = decodeOrderEvent(msg, msg.seq);
     const outcome = await deps.readModel.project(rec);
@@ -33,6 +33,7 @@ export function projectorHandler(deps: { js: JetStreamClient; readModel: ReadMod
       // An order that already ended had its saga; a late replay must not start one again (the engine's
       // run records expire, so its idempotency by run id does not last forever).
       if (view.status !== 'PENDING') return 'ack';
+      if (await deps.starter.startedEarly(view.orderId)) return 'ack';
       try {
         const { created, run } = await deps.starter.start(view, envelope.traceparent);
         deps.log.debug({ orderId: view.orderId, created, phase: run.phase }, 'order saga started');
@@ -48,7 +49,7 @@ export function projectorHandler(deps: { js: JetStreamClient; readModel: ReadMod
   };
 }
 
-async function publishOrderEnded(js: JetStreamClient, event: OrderEvent, view: OrderSnapshot, causationId: string): Promise<void> {
+async function publishOrderEnded(js: Publisher, event: OrderEvent, view: OrderSnapshot, causationId: string): Promise<void> {
   const data: OrderDomainEvent = { orderId: view.orderId, customerId: view.customerId, total: view.total, status: view.status as OrderDomainEvent['status'] };
   if (view.reason !== undefined) data.reason = view.reason;
   await publishEvent(js, Subjects.domainEvent('order', event.name), {
@@ -62,11 +63,11 @@ async function publishOrderEnded(js: JetStreamClient, event: OrderEvent, view: O
 }
 
 const sagaEventValidator = validator(SagaEvent, 'saga event');
-const sagaEventTypes = SagaEventNames.map((n) => ceType('saga', n));
+const sagaEndTypes = SagaEndEventNames.map((n) => ceType('saga', n));
 
 export function sagaEventsHandler(deps: { store: OrderEventStore; log: Logger }) {
   return async (msg: JsMsg): Promise<HandlerResult> => {
-    const envelope = decodeMessage(msg, sagaEventValidator, sagaEventTypes);
+    const envelope = decodeMessage(msg, sagaEventValidator, sagaEndTypes);
     const cmd = endCommandFor(envelope.data);
     if (cmd === undefined) return 'ack';
     try {

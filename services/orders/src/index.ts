@@ -4,16 +4,16 @@
  * listener, the internal HTTP API and the audit query.
  */
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { Buckets, Consumers, Streams, Subjects } from '@sagamesh/contracts';
+import { Buckets, Consumers, SagaEndSubjects, Streams, Subjects } from '@sagamesh/contracts';
 import {
-  EngineClient, Shutdown, connectNats, createHttpServer, createLogger, createMetrics, declarePlatformStreams, ensureKv, runConsumer,
+  EngineClient, JetStreamPublisher, Shutdown, connectNats, createHttpServer, createLogger, createMetrics, declarePlatformStreams, ensureKv, runConsumer,
   type Started,
 } from '@sagamesh/kit';
 import { serveAudit } from './audit.ts';
 import type { OrdersConfig } from './config.ts';
 import { OrderEventStore, SERVICE } from './event-store.ts';
 import { projectorHandler, sagaEventsHandler } from './handlers.ts';
-import { ReadModel, enableAtomicWrites } from './read-model.ts';
+import { ReadModel } from './read-model.ts';
 import { rebuildReadModel } from './rebuild.ts';
 import { orderRoutes } from './routes.ts';
 import { SagaStarter } from './saga.ts';
@@ -41,14 +41,16 @@ export async function start(config: OrdersConfig): Promise<OrdersService> {
     const nc = await connectNats({ servers: config.NATS_URL, name: SERVICE, log });
     shutdown.onShutdown(() => nc.drain(), 'nats');
     const js = jetstream(nc);
+    const publisher = new JetStreamPublisher(nc);
+    shutdown.onShutdown(() => publisher.close(), 'publisher');
     const jsm = await jetstreamManager(nc);
     await declarePlatformStreams(jsm);
     const kv = await ensureKv(js, Buckets.orderView);
-    await enableAtomicWrites(jsm, kv);
 
-    const store = new OrderEventStore(js, jsm);
-    const readModel = new ReadModel(nc, kv, Buckets.orderView, log);
-    const starter = new SagaStarter(new EngineClient(nc, { timeoutMs: config.ENGINE_TIMEOUT_MS }), log);
+    const store = new OrderEventStore(publisher, jsm, { recentOrders: config.RECENT_ORDERS });
+    const readModel = new ReadModel(kv, Buckets.orderView, log, { recentOrders: config.RECENT_ORDERS, publisher });
+    shutdown.onShutdown(() => readModel.stop(), 'books');
+    const starter = new SagaStarter(new EngineClient(nc, { timeoutMs: config.ENGINE_TIMEOUT_MS, mux: publisher }), log);
     // Ask early so the first order does not wait for it; an engine that is not up yet is asked again later.
     starter.revision().catch((err: unknown) => log.warn({ err }, 'saga engine did not answer define yet'));
     const rebuild = () => rebuildReadModel({ js, jsm, readModel, log });
@@ -59,13 +61,13 @@ export async function start(config: OrdersConfig): Promise<OrdersService> {
       stream: Streams.orders.name,
       consumer: { durable: Consumers.ordersProjector, filterSubjects: [Subjects.allOrderStream], maxDeliver: CONSUMER_MAX_DELIVER },
       concurrency: config.PROJECTOR_CONCURRENCY,
-      handler: projectorHandler({ js, readModel, starter, log }),
+      handler: projectorHandler({ js: publisher, readModel, starter, log }),
     });
     shutdown.onShutdown(() => projector.stop(), 'orders-projector');
     const sagaEvents = runConsumer({
       ...common,
       stream: Streams.sagaEvents.name,
-      consumer: { durable: Consumers.ordersSagaEvents, filterSubjects: [Subjects.sagaEventsOf('order')], maxDeliver: CONSUMER_MAX_DELIVER },
+      consumer: { durable: Consumers.ordersSagaEvents, filterSubjects: [SagaEndSubjects.endedOf('order')], maxDeliver: CONSUMER_MAX_DELIVER },
       concurrency: config.SAGA_EVENTS_CONCURRENCY,
       handler: sagaEventsHandler({ store, log }),
     });
@@ -81,7 +83,7 @@ export async function start(config: OrdersConfig): Promise<OrdersService> {
       log,
       metrics,
       ready: () => !nc.isClosed() && projector.ready() && sagaEvents.ready(),
-      routes: orderRoutes({ store, readModel, rebuild }),
+      routes: orderRoutes({ store, readModel, starter, rebuild }),
     });
     const port = await http.listen();
     shutdown.onShutdown(() => http.close(), 'http');

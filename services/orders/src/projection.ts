@@ -1,6 +1,7 @@
 /**
- * The read model's decisions, pure: how one stored event changes an order's view record and the
- * audit books. Idempotent by stream sequence: a record that has seen sequence S ignores S again.
+ * The read model's decisions, pure: how one stored event changes an order's view record, and what a
+ * view adds to the audit books (the books are the sum over the views). Idempotent by stream
+ * sequence: a record that has seen sequence S ignores S again.
  */
 import type { Audit } from '@sagamesh/contracts';
 import { evolve, type OrderSnapshot, type RecordedEvent } from './domain.ts';
@@ -35,20 +36,31 @@ export function addBooks(a: OrderBooks, b: OrderBooks, sign: 1 | -1 = 1): OrderB
   };
 }
 
-export const isZeroBooks = (b: OrderBooks): boolean =>
-  b.confirmed.count === 0 && b.confirmed.total === 0 && b.cancelled.count === 0 && b.pending.count === 0 && b.failed.count === 0;
+/** A view record's part of the books as flat counters (the kit's KvTally sums them over the bucket). */
+export function recordTally(record: ViewRecord): Record<string, number> {
+  const b = contribution(record.view);
+  return { confirmedCount: b.confirmed.count, confirmedTotal: b.confirmed.total, cancelled: b.cancelled.count, pending: b.pending.count, failed: b.failed.count };
+}
+
+export function booksOfTally(t: Readonly<Record<string, number>>): OrderBooks {
+  return {
+    confirmed: { count: t.confirmedCount ?? 0, total: t.confirmedTotal ?? 0 },
+    cancelled: { count: t.cancelled ?? 0 },
+    pending: { count: t.pending ?? 0 },
+    failed: { count: t.failed ?? 0 },
+  };
+}
 
 export type ProjectionStep =
   /** Already folded in (a redelivery or a replay): nothing to do. */
   | { kind: 'skip' }
   /** An end event whose `placed` is not projected yet (consumers run concurrently): try again later. */
   | { kind: 'wait' }
-  | { kind: 'apply'; next: ViewRecord; delta: OrderBooks };
+  | { kind: 'apply'; next: ViewRecord };
 
 export function planProjection(current: ViewRecord | undefined, rec: RecordedEvent): ProjectionStep {
   if (current !== undefined && current.seq >= rec.seq) return { kind: 'skip' };
-  const before = current?.view;
-  const after = evolve(before, rec);
+  const after = evolve(current?.view, rec);
   if (after === undefined) return { kind: 'wait' };
-  return { kind: 'apply', next: { seq: rec.seq, view: after }, delta: addBooks(contribution(after), contribution(before), -1) };
+  return { kind: 'apply', next: { seq: rec.seq, view: after } };
 }

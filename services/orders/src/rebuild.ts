@@ -16,7 +16,7 @@ export const kvStreamName = (bucket: string) => `KV_${bucket}`;
 export async function rebuildReadModel(deps: { js: JetStreamClient; jsm: JetStreamManager; readModel: ReadModel; log: Logger }): Promise<RebuildResponse> {
   const { js, jsm, readModel, log } = deps;
   await jsm.streams.purge(kvStreamName(Buckets.orderView));
-  readModel.resetCache();
+  readModel.reset();
   const { last_seq: lastSeq, messages: stored } = (await jsm.streams.info(Streams.orders.name)).state;
   log.info({ lastSeq }, 'read model dropped, replaying the order stream');
   const result: RebuildResponse = { events: 0, orders: 0, lastSeq };

@@ -5,32 +5,37 @@ import {
   Catalogue, InternalPlaceOrderRequest, MAX_BODY_BYTES, OrdersPaths, isValidId, validator,
   type PlaceOrderResponse, type RebuildResponse,
 } from '@sagamesh/contracts';
-import { HttpError } from '@sagamesh/kit';
-import { priceOrder } from './domain.ts';
+import { HttpError, currentTraceparent } from '@sagamesh/kit';
+import { priceOrder, type OrderEvent } from './domain.ts';
 import { OrderRejectedError, type OrderEventStore } from './event-store.ts';
 import type { ReadModel } from './read-model.ts';
+import type { SagaStarter } from './saga.ts';
 
 const placeRequest = validator(InternalPlaceOrderRequest, 'order request');
 
 /** `ord-` and 16 characters of [A-Za-z0-9_-] (96 random bits). */
 export const newOrderId = () => `ord-${randomBytes(12).toString('base64url')}`;
 
-export function orderRoutes(deps: { store: OrderEventStore; readModel: ReadModel; rebuild: () => Promise<RebuildResponse> }) {
-  const { store, readModel } = deps;
+export function orderRoutes(deps: { store: OrderEventStore; readModel: ReadModel; starter: SagaStarter; rebuild: () => Promise<RebuildResponse> }) {
+  const { store, readModel, starter } = deps;
   return (app: express.Express) => {
     app.post(OrdersPaths.place, express.json({ limit: MAX_BODY_BYTES }), async (req, res) => {
       const body = placeRequest.parse(req.body ?? null);
       const priced = priceOrder(body, Catalogue);
       if (!priced.ok) throw new HttpError(422, 'unknown_sku', `unknown sku(s): ${priced.unknownSkus.join(', ')}`);
       const orderId = body.orderId ?? newOrderId();
+      const order = { orderId, customerId: body.customerId, items: priced.items, total: priced.total };
+      let appended: OrderEvent[];
       try {
-        await store.execute(orderId, { kind: 'place', orderId, customerId: body.customerId, items: priced.items, total: priced.total });
+        appended = await store.execute(orderId, { kind: 'place', ...order });
       } catch (err) {
         if (err instanceof OrderRejectedError) throw new HttpError(409, err.code, err.message, { cause: err });
         throw err;
       }
       const answer: PlaceOrderResponse = { orderId, status: 'PENDING' };
       res.status(202).json(answer);
+      // The saga need not wait for the projector to see the append (the projector still guarantees the start).
+      if (appended.length > 0) starter.startEarly(order, currentTraceparent());
     });
 
     app.get(OrdersPaths.order(':orderId'), async (req, res) => {

@@ -9,10 +9,13 @@ import {
 import { EngineRequestError, type EngineClient, type Logger } from '@sagamesh/kit';
 import type { OrderCommand, OrderSnapshot } from './domain.ts';
 
+/** What a saga start needs of an order. */
+export type SagaOrder = Pick<OrderSnapshot, 'orderId' | 'customerId' | 'items' | 'total'>;
+
 export const ORDER_DEFINITION_KEY = builtinDefinitionKey(ORDER_FULFILLMENT);
 
 /** The engine's start request for an order's saga. */
-export function sagaStartRequest(order: OrderSnapshot, revision: string, traceparent?: string): StartRequest {
+export function sagaStartRequest(order: SagaOrder, revision: string, traceparent?: string): StartRequest {
   const input: SagaInput = {
     customerId: order.customerId,
     items: order.items.map(({ sku, quantity }) => ({ sku, quantity })),
@@ -46,11 +49,15 @@ export function endCommandFor(ev: SagaEvent): OrderCommand | undefined {
 
 /** Engine answers that mean our cached revision is not (or no longer) the engine's. */
 const STALE_DEFINITION = new Set(['unknown_definition', 'revision_mismatch']);
+/** Early starts remembered for the projector; past this many (the projector runs elsewhere), the oldest are forgotten. */
+const EARLY_MAX = 10_000;
 
 export class SagaStarter {
   readonly #engine: EngineClient;
   readonly #log: Logger;
   #revision: Promise<string> | undefined;
+  /** Order id → the early start made right after the append (true when the engine confirmed the run). */
+  readonly #early = new Map<string, Promise<boolean>>();
 
   constructor(engine: EngineClient, log: Logger) {
     this.#engine = engine;
@@ -71,8 +78,33 @@ export class SagaStarter {
     return asked;
   }
 
+  /**
+   * Starts the saga right after the order's append, without waiting for the projector (the relay that
+   * guarantees the start: it still runs, and asks again only when this early start failed or was made
+   * in another process). Never throws.
+   */
+  startEarly(order: SagaOrder, traceparent?: string): void {
+    const p = this.start(order, traceparent).then(
+      () => true,
+      (err: unknown) => {
+        this.#log.debug({ err, orderId: order.orderId }, 'early saga start failed: the projector starts it');
+        return false;
+      },
+    );
+    this.#early.set(order.orderId, p);
+    if (this.#early.size > EARLY_MAX) this.#early.delete(this.#early.keys().next().value!);
+  }
+
+  /** Whether this process started the order's saga early (waits for that start); forgets it either way. */
+  async startedEarly(orderId: string): Promise<boolean> {
+    const p = this.#early.get(orderId);
+    if (!p) return false;
+    this.#early.delete(orderId);
+    return p;
+  }
+
   /** Starts the order's saga; the engine de-duplicates by run id, so a repeat returns the existing run. */
-  async start(order: OrderSnapshot, traceparent?: string): Promise<StartResponse> {
+  async start(order: SagaOrder, traceparent?: string): Promise<StartResponse> {
     try {
       return await this.#engine.start(sagaStartRequest(order, await this.revision(), traceparent));
     } catch (err) {

@@ -1,8 +1,9 @@
 /** Test helpers: a tiny fake saga engine on core NATS, stream readers, an HTTP helper. */
+import { randomUUID } from 'node:crypto';
 import type { JetStreamClient, JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection, Subscription } from '@nats-io/nats-core';
 import {
-  ENGINE_QUEUE_GROUP, Subjects, ceType, definitionRevision,
+  ENGINE_QUEUE_GROUP, SagaEndSubjects, Subjects, ceType, definitionRevision,
   type DefineRequest, type RunView, type SagaDefinitionSpec, type SagaEventName, type StartRequest,
 } from '@sagamesh/contracts';
 import { publishEvent } from '@sagamesh/kit';
@@ -70,18 +71,15 @@ export class FakeEngine {
     await this.#nc.flush();
   }
 
-  /** Publishes the run's terminal saga event to SAGA_EVENTS, as the engine would. */
+  /** Publishes the run's terminal saga event to SAGA_EVENTS, on both of its subjects, as the engine does. */
   async end(js: JetStreamClient, runId: string, event: Extract<SagaEventName, 'succeeded' | 'compensated' | 'failed'>, error?: { code: string; message: string }): Promise<void> {
     const run = this.runs.get(runId);
     if (!run) throw new Error(`fake engine: no run ${runId}`);
     const phase = ({ succeeded: 'Succeeded', compensated: 'Compensated', failed: 'Failed' } as const)[event];
     const view: RunView = { ...run.view, phase, endedAt: new Date().toISOString(), version: run.view.version + 1, ...(error ? { error } : {}) };
-    await publishEvent(js, Subjects.sagaEvent('order', runId), {
-      type: ceType('saga', event),
-      source: 'fake-engine',
-      data: { event, run: view },
-      correlationId: runId,
-    });
+    const ev = { type: ceType('saga', event), source: 'fake-engine', data: { event, run: view }, correlationId: runId, id: randomUUID() };
+    await publishEvent(js, Subjects.sagaEvent('order', runId), ev);
+    await publishEvent(js, SagaEndSubjects.ended('order', runId), ev);
   }
 }
 

@@ -12,6 +12,7 @@ import {
   createMetrics,
   declarePlatformStreams,
   ensureKv,
+  JetStreamPublisher,
   runParticipant,
   type ParticipantSeams,
   type Started,
@@ -32,6 +33,8 @@ export async function start(config: PaymentsConfig, seams: ParticipantSeams = {}
     const nc = await connectNats({ servers: config.NATS_URL, name: SERVICE, log });
     shutdown.onShutdown(() => nc.drain(), 'nats');
     const js = jetstream(nc);
+    const publisher = new JetStreamPublisher(nc);
+    shutdown.onShutdown(() => publisher.close(), 'publisher');
     const jsm = await jetstreamManager(nc);
     await declarePlatformStreams(jsm);
     const kv = await ensureKv(js, Buckets.payments, { history: 1 });
@@ -44,10 +47,11 @@ export async function start(config: PaymentsConfig, seams: ParticipantSeams = {}
     const participant = await runParticipant({
       service: SERVICE,
       js,
+      publisher,
       jsm,
       log,
       metrics,
-      commands: paymentCommands(new StepLedger<Charge>(kv)),
+      commands: paymentCommands(new StepLedger<Charge>(kv, { publisher, bucket: Buckets.payments })),
       concurrency: config.CONCURRENCY,
       ackWaitMs: config.COMMAND_ACK_WAIT_MS,
       ...seams,

@@ -13,12 +13,38 @@ export function transition(run: RunState | undefined, def: ResolvedDefinition, i
   if (input.type === 'start') return run ? unchanged(run) : startRun(def, input, now);
   if (!run) throw new Error(`transition: "${input.type}" input for a run that does not exist`);
   if (isTerminalPhase(run.phase)) return unchanged(run);
-  const change = new Change(structuredClone(run), def, now);
+  const change = new Change(copyForChange(run), def, now);
   const applied =
     input.type === 'reply' ? onReply(change, input.reply)
     : input.type === 'timer' ? onTimer(change, input.timer)
     : onCancel(change, input.reason);
   return applied ? change.result() : unchanged(run);
+}
+
+/**
+ * Whether firing `t` now would change the run: the timer matches what the run waits for. A timer
+ * that is not live never becomes live again (the run only moves forward).
+ */
+export function timerIsLive(run: RunState, t: TimerPayload): boolean {
+  if (t.runId !== run.runId || isTerminalPhase(run.phase)) return false;
+  switch (t.kind) {
+    case 'deadline':
+      return run.phase === 'Running';
+    case 'step-timeout':
+      return isCurrent(run, t.step, t.action, t.attempt, 'reply');
+    case 'retry':
+      return t.action === 'do' && isCurrent(run, t.step, 'do', (t.attempt ?? 0) - 1, 'retry');
+    case 'compensation-retry':
+      return t.action === 'compensate' && isCurrent(run, t.step, 'compensate', (t.attempt ?? 0) - 1, 'retry');
+  }
+}
+
+/**
+ * The copy a transition may change: the run and its step states (the only objects it mutates; it
+ * replaces, never edits, errors, outputs and timers). Cheaper than a deep clone, on every input.
+ */
+function copyForChange(run: RunState): RunState {
+  return { ...run, steps: run.steps.map((s) => ({ ...s })), timers: [...(run.timers ?? [])] };
 }
 
 /** A timer's de-dup id: one logical timer is scheduled at most once per run. */
@@ -47,6 +73,7 @@ function startRun(def: ResolvedDefinition, input: StartInput, now: number): Tran
     deadlineAt: now + def.deadlineMs,
     updatedAtMs: now,
     version: 0,
+    timers: [],
   };
   const c = new Change(run, def, now);
   c.event('started');
@@ -78,23 +105,19 @@ function onReply(c: Change, reply: StepReply): boolean {
 
 function onTimer(c: Change, t: TimerPayload): boolean {
   const run = c.run;
-  if (t.runId !== run.runId) return false;
+  if (!timerIsLive(run, t)) return false;
   switch (t.kind) {
     case 'deadline':
-      if (run.phase !== 'Running') return false;
       c.beginCompensation({ code: 'deadline_exceeded', message: `the run's deadline of ${c.def.deadlineMs}ms passed` });
       return true;
     case 'step-timeout':
-      if (!isCurrent(run, t.step, t.action, t.attempt, 'reply')) return false;
       if (t.action === 'do') c.stepTimedOut();
       else c.compensationFailed({ code: 'timeout', message: `compensation attempt ${t.attempt} timed out after ${c.step().timeoutMs}ms` });
       return true;
     case 'retry':
-      if (t.action !== 'do' || !isCurrent(run, t.step, 'do', (t.attempt ?? 0) - 1, 'retry')) return false;
       c.commandStep(run.cursor);
       return true;
     case 'compensation-retry':
-      if (t.action !== 'compensate' || !isCurrent(run, t.step, 'compensate', (t.attempt ?? 0) - 1, 'retry')) return false;
       c.commandCompensation(run.cursor);
       return true;
   }
@@ -124,6 +147,8 @@ class Change {
   result(): TransitionResult {
     this.run.version += 1;
     this.run.updatedAtMs = this.now;
+    const run = this.run;
+    run.timers = (run.timers ?? []).filter((t) => timerIsLive(run, t));
     const view = toRunView(this.run);
     for (const e of this.events) this.effects.push({ type: 'event', ...e, run: view });
     return { run: this.run, effects: this.effects };
@@ -144,6 +169,7 @@ class Change {
   timer(t: Omit<TimerPayload, 'runId'>): void {
     const timer: TimerPayload = { runId: this.run.runId, ...t };
     this.effects.push({ type: 'timer', id: timerId(timer), at: timer.at, timer });
+    (this.run.timers ??= []).push(timer);
   }
 
   private command(step: ResolvedStep, action: StepAction, attempt: number): void {

@@ -6,7 +6,8 @@ export type StepAction = 'do' | 'compensate';
  * The engine's state of one run, persisted as is (JSON) in KV `saga-runs`.
  * `steps` holds the public per-step state; `cursor` + `awaiting` say what the run waits for,
  * which is all the transition function needs to tell a current reply or timer from a stale one
- * (so no timer ids are kept: a timer is valid only while it matches the cursor).
+ * (a timer is valid only while it matches the cursor). `timers` are the run's durable timers:
+ * the ones issued that are still live, so the stored record alone says when the run must be woken.
  */
 export interface RunState {
   runId: string;
@@ -31,6 +32,11 @@ export interface RunState {
   error?: StepError;
   /** +1 on every change; feeds RunView.version and the de-dup ids of the run's events. */
   version: number;
+  /**
+   * Timers issued and still live (firing one would change the run); empty once terminal. Absent in
+   * records written before timers were kept here (theirs went to the SAGA_TIMERS stream).
+   */
+  timers?: TimerPayload[];
 }
 
 export type TimerKind = 'step-timeout' | 'retry' | 'deadline' | 'compensation-retry';
