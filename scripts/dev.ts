@@ -39,6 +39,10 @@ process.on('SIGTERM', () => void shutdown(0));
 try {
   say(`building missing tools, if any (nats-server${withK8s ? ', etcd, kube-apiserver, kubectl' : ''}${withMonitoring ? ', prometheus' : ''})`);
   await ensureTools(['nats-server', ...(withK8s ? (['etcd', 'kube-apiserver', 'kubectl'] as const) : []), ...(withMonitoring ? (['prometheus', 'promtool'] as const) : [])]);
+  const busy = await busyPorts([Ports.nats, ...PLATFORM_SERVICES.map((s) => Ports[s]), ...(withK8s ? [Ports.operator] : []), ...(withMonitoring ? [Ports.prometheus] : [])]);
+  if (busy.length) {
+    throw new Error(`port ${busy.join(', ')} already in use: is another \`make dev\` running? Stop it, or find the process with \`ss -ltnp | grep -E ':(${busy.join('|')}) '\``);
+  }
   say(`starting nats-server (JetStream, temporary store) and ${PLATFORM_SERVICES.join(', ')}`);
   const platform: Platform = await startPlatform({ ports: 'default', onLog: print, readyTimeoutMs: 90_000 });
   cleanups.push(() => platform.stop());
@@ -132,6 +136,21 @@ async function waitReady(port: number, what: string): Promise<void> {
     if (Date.now() > deadline) throw new Error(`${what} did not become ready on port ${port}: look at its log lines above`);
     await new Promise((r) => setTimeout(r, 200));
   }
+}
+
+async function busyPorts(ports: readonly number[]): Promise<number[]> {
+  const { createServer } = await import('node:net');
+  const inUse = await Promise.all(
+    ports.map(
+      (port) =>
+        new Promise<boolean>((resolve) => {
+          const srv = createServer();
+          srv.once('error', () => resolve(true));
+          srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(false)));
+        }),
+    ),
+  );
+  return ports.filter((_, i) => inUse[i]);
 }
 
 function platformTargets(platform: Platform, operator: boolean): { job: string; service: string; address: string }[] {
