@@ -1,6 +1,6 @@
 /** JetStream consumers: backlog, redeliveries, outcomes, dead letters and processing time. */
 import { RowBuilder, type DashboardBuilder } from '@grafana/grafana-foundation-sdk/dashboard';
-import { Consumers, Metrics } from '@sagamesh/contracts';
+import { Metrics } from '@sagamesh/contracts';
 import { baseDashboard, datasourceVariable, namespaceVariable, q, serviceVariable, stat, steps, timeseries } from './lib.ts';
 
 const sel = 'namespace=~"$namespace", service=~"$service"';
@@ -8,8 +8,6 @@ const handled = (extra = '') => `${Metrics.messagesHandledTotal}{${sel}${extra}}
 // consumer_pending comes from JetStream consumer info: every replica reports the same number, so max().
 const pending = `max by (stream, consumer) (${Metrics.consumerPending}{${sel}})`;
 const quantiles = [0.5, 0.95, 0.99] as const;
-// The engine's timers are scheduled by nak-with-delay: their naks and redeliveries are normal.
-const TIMERS_NOTE = `${Consumers.engineTimers} naks a timer that is not yet due with its remaining delay, so its naks and redeliveries are the engine's schedule, not failures.`;
 
 export function jetstream(): DashboardBuilder {
   return baseDashboard(
@@ -53,7 +51,7 @@ export function jetstream(): DashboardBuilder {
     .withPanel(
       stat({
         title: 'Redeliveries',
-        description: `Messages received on a second or later delivery, per second: a handler failed (nak), a process died holding the message, or AckWait passed. ${TIMERS_NOTE}`,
+        description: 'Messages received on a second or later delivery, per second: a handler failed (nak), a process died holding the message, or AckWait passed.',
         unit: 'ops',
         span: 6,
         queries: [q(`sum(rate(${Metrics.messagesRedeliveredTotal}{${sel}}[$__rate_interval])) or vector(0)`, 'redeliveries / s')],
@@ -73,7 +71,7 @@ export function jetstream(): DashboardBuilder {
     .withPanel(
       timeseries({
         title: 'Handled by outcome',
-        description: `Messages handled per second per consumer, by outcome: ack (done), nak (redelivered later), dead_letter (given up, moved to DEAD_LETTERS), term (dropped on purpose). ${TIMERS_NOTE}`,
+        description: 'Messages handled per second per consumer, by outcome: ack (done), nak (redelivered later), dead_letter (given up, moved to DEAD_LETTERS), term (dropped on purpose).',
         unit: 'ops',
         axis: 'messages / s',
         queries: [q(`sum by (consumer, outcome) (rate(${handled()}[$__rate_interval]))`, '{{consumer}} {{outcome}}')],
@@ -82,7 +80,7 @@ export function jetstream(): DashboardBuilder {
     .withPanel(
       timeseries({
         title: 'Redeliveries',
-        description: `Messages received again per second, per consumer (delivery count above 1). ${TIMERS_NOTE}`,
+        description: 'Messages received again per second, per consumer (delivery count above 1).',
         unit: 'ops',
         axis: 'messages / s',
         queries: [q(`sum by (service, consumer) (rate(${Metrics.messagesRedeliveredTotal}{${sel}}[$__rate_interval]))`, '{{consumer}}')],

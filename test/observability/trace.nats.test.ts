@@ -64,7 +64,6 @@ function serviceOf(s: ReadableSpan): string {
   if (s.kind === SpanKind.CONSUMER && typeof group === 'string') {
     const byConsumer: Record<string, string> = {
       [Consumers.engineReplies]: 'orchestrator',
-      [Consumers.engineTimers]: 'orchestrator',
       [Consumers.ordersProjector]: 'orders',
       [Consumers.ordersSagaEvents]: 'orders',
       [Consumers.inventorySagaEvents]: 'inventory',

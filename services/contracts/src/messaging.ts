@@ -11,10 +11,6 @@ export const Subjects = {
   reply: (runId: string) => `saga.replies.${runId}`,
   allReplies: 'saga.replies.>',
 
-  /** Durable engine timers (step timeouts, retry backoff, deadlines): `saga.timers.<runId>`. */
-  timer: (runId: string) => `saga.timers.${runId}`,
-  allTimers: 'saga.timers.>',
-
   /** Run progress: `saga.events.<origin>.<runId>`, so the operator reads only its own runs. */
   sagaEvent: (origin: RunOrigin, runId: string) => `saga.events.${origin}.${runId}`,
   sagaEventsOf: (origin: RunOrigin) => `saga.events.${origin}.>`,
@@ -45,7 +41,6 @@ export const ENGINE_QUEUE_GROUP = 'saga-engine';
 export const Streams = {
   commands: { name: 'COMMANDS', subjects: ['cmd.>'] },
   replies: { name: 'SAGA_REPLIES', subjects: ['saga.replies.>'] },
-  timers: { name: 'SAGA_TIMERS', subjects: ['saga.timers.>'] },
   /** Progress events, and each run's end once more on `saga.ended.<origin>.<runId>` (see SagaEndSubjects). */
   sagaEvents: { name: 'SAGA_EVENTS', subjects: ['saga.events.>', 'saga.ended.>'] },
   orders: { name: 'ORDERS', subjects: ['orders.>'] },
@@ -57,7 +52,6 @@ export const Streams = {
 export const Consumers = {
   participant: (service: ParticipantName | string) => `${service}-commands`,
   engineReplies: 'orchestrator-replies',
-  engineTimers: 'orchestrator-timers',
   ordersSagaEvents: 'orders-saga-events',
   ordersProjector: 'orders-projector',
   inventorySagaEvents: 'inventory-saga-events',

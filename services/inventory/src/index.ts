@@ -2,18 +2,11 @@
  * The inventory service: saga participant (reserve / release, idempotent by step key), choreography
  * (a succeeded run's reservation becomes a sale), product and audit queries.
  */
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { CeHeaders, Consumers, QuerySubjects, SagaEndSubjects, SagaEvent, Streams, ceType, validator } from '@sagamesh/contracts';
 import {
-  Shutdown,
   answerQueries,
-  connectNats,
-  createHttpServer,
-  createLogger,
-  createMetrics,
-  declarePlatformStreams,
+  bootService,
   decodeMessage,
-  JetStreamPublisher,
   runConsumer,
   runParticipant,
   type HandlerResult,
@@ -43,18 +36,8 @@ export function saleHandler(inventory: Inventory) {
   };
 }
 
-export async function start(config: InventoryConfig, seams: ParticipantSeams = {}): Promise<Started> {
-  const log = createLogger(SERVICE, config.LOG_LEVEL);
-  const metrics = createMetrics(SERVICE);
-  const shutdown = new Shutdown(log);
-  try {
-    const nc = await connectNats({ servers: config.NATS_URL, name: SERVICE, log });
-    shutdown.onShutdown(() => nc.drain(), 'nats');
-    const js = jetstream(nc);
-    const publisher = new JetStreamPublisher(nc);
-    shutdown.onShutdown(() => publisher.close(), 'publisher');
-    const jsm = await jetstreamManager(nc);
-    await declarePlatformStreams(jsm);
+export function start(config: InventoryConfig, seams: ParticipantSeams = {}): Promise<Started> {
+  return bootService(SERVICE, config, async ({ log, metrics, shutdown, nc, js, jsm, publisher }) => {
     const store = await InventoryStore.open(js, jsm, { publisher });
     const changes = new StockChanges(js, log, config.STOCK_EVENT_INTERVAL_MS);
     shutdown.onShutdown(() => changes.stop(), 'stock-changes');
@@ -90,20 +73,6 @@ export async function start(config: InventoryConfig, seams: ParticipantSeams = {
       handler: saleHandler(inventory),
     });
     shutdown.onShutdown(() => sales.stop(), 'saga-events');
-
-    const http = createHttpServer({
-      service: SERVICE,
-      host: config.HOST,
-      port: config.PORT,
-      log,
-      metrics,
-      ready: () => !nc.isClosed() && participant.ready() && sales.ready(),
-    });
-    const port = await http.listen();
-    shutdown.onShutdown(() => http.close(), 'http');
-    return { port, stop: () => shutdown.run() };
-  } catch (err) {
-    await shutdown.run().catch(() => undefined);
-    throw err;
-  }
+    return { ready: () => participant.ready() && sales.ready() };
+  });
 }

@@ -15,3 +15,4 @@ export type { JetStreamClient, JetStreamManager, JsMsg, PubAck } from '@nats-io/
 export type { KV, KvEntry, KvWatchEntry } from '@nats-io/kv';
 export * from './participant.ts';
 export * from './engine-client.ts';
+export * from './service.ts';

@@ -147,11 +147,10 @@ export async function ensureStreams(jsm: JetStreamManager, streams: readonly Str
 
 const HOUR_MS = 60 * 60 * 1000;
 
-/** sagamesh's streams: work queues for commands, replies and timers; events kept 24 h; the order event store kept. */
+/** sagamesh's streams: work queues for commands and replies; events kept 24 h; the order event store kept. */
 export const PlatformStreams: readonly StreamSpec[] = [
   { ...Streams.commands, retention: 'workqueue' },
   { ...Streams.replies, retention: 'workqueue' },
-  { ...Streams.timers, retention: 'workqueue' },
   { ...Streams.sagaEvents, retention: 'limits', maxAgeMs: 24 * HOUR_MS },
   { ...Streams.domainEvents, retention: 'limits', maxAgeMs: 24 * HOUR_MS },
   { ...Streams.orders, retention: 'limits' },

@@ -75,7 +75,6 @@ test('declarePlatformStreams declares every platform stream with its settings, i
   const expected: Record<string, { retention: string; max_age: number }> = {
     [Streams.commands.name]: { retention: 'workqueue', max_age: 0 },
     [Streams.replies.name]: { retention: 'workqueue', max_age: 0 },
-    [Streams.timers.name]: { retention: 'workqueue', max_age: 0 },
     [Streams.sagaEvents.name]: { retention: 'limits', max_age: day },
     [Streams.domainEvents.name]: { retention: 'limits', max_age: day },
     [Streams.orders.name]: { retention: 'limits', max_age: 0 },

@@ -229,7 +229,7 @@ export class Engine implements RunCounts {
 
   /** Plans the wake-up of a run from its (stored) state: at its earliest live timer, `graceMs` late. */
   #schedule(state: RunState, graceMs: number): void {
-    this.#plan(state.runId, isTerminalPhase(state.phase) ? [] : (state.timers ?? []), graceMs);
+    this.#plan(state.runId, isTerminalPhase(state.phase) ? [] : state.timers, graceMs);
   }
 
   /** Wakes the run at its earliest timer + `graceMs`, but not before `notBefore` (epoch ms). */

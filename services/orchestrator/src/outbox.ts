@@ -1,36 +1,18 @@
 import type { PubAck } from '@nats-io/jetstream';
-import { Type } from '@sinclair/typebox';
-import { CeHeaders, ceType, isSagaEndEvent, SagaEndSubjects, stepCommandType, Subjects, validator, type RunView, type SagaEvent, type SagaEventName, type StepCommand } from '@sagamesh/contracts';
+import { CeHeaders, ceType, isSagaEndEvent, SagaEndSubjects, stepCommandType, Subjects, type RunView, type SagaEvent, type SagaEventName, type StepCommand } from '@sagamesh/contracts';
 import { buildHeaders, type Publisher } from '@sagamesh/kit';
-import type { Effect, RunState, TimerPayload } from './core/types.ts';
+import type { Effect, RunState } from './core/types.ts';
 import { toRunView } from './core/view.ts';
 
 export const SOURCE = 'orchestrator';
-export const TIMER_TYPE = ceType('orchestrator', 'timer');
-
-/**
- * The engine's own timer messages (saga.timers.<runId>); only the engine reads them. Engines now keep
- * a run's timers in its record (RunState.timers) and publish none: the stream only carries the
- * timers of records written by an older engine, still handled so that an upgrade loses no run.
- */
-export const TimerSchema = Type.Object({
-  runId: Type.String({ pattern: '^[A-Za-z0-9_-]{1,128}$' }),
-  kind: Type.Union([Type.Literal('step-timeout'), Type.Literal('retry'), Type.Literal('deadline'), Type.Literal('compensation-retry')]),
-  at: Type.Integer({ minimum: 0 }),
-  step: Type.Optional(Type.String()),
-  action: Type.Optional(Type.Union([Type.Literal('do'), Type.Literal('compensate')])),
-  attempt: Type.Optional(Type.Integer({ minimum: 1 })),
-});
-export const timerValidator = validator(TimerSchema, 'engine timer');
 
 /**
  * One message the transition decided to send, kept in the run record until published. Events carry no
  * view: it is the record's own state (same version), so the outbox stays small. Timers are not
- * messages any more (they live in the state); `timer` entries only occur in older records.
+ * messages: they live in the state (RunState.timers).
  */
 export type OutboxEntry =
   | { type: 'command'; subject: string; msgId: string; command: StepCommand }
-  | { type: 'timer'; id: string; at: number; timer: TimerPayload }
   | { type: 'event'; msgId: string; event: SagaEventName; step?: string; message?: string };
 
 /** What is persisted under the run id in KV saga-runs. */
@@ -104,8 +86,6 @@ export async function publishOutbox(js: Publisher, stored: StoredRun): Promise<n
           const [, service, command] = e.subject.split('.');
           return [publish(js, e.subject, { ...base, type: stepCommandType(service!, command!), data: e.command, id: e.msgId })];
         }
-        case 'timer':
-          return [publish(js, Subjects.timer(state.runId), { ...base, type: TIMER_TYPE, data: e.timer, id: e.id })];
         case 'event': {
           view ??= toRunView(state);
           viewJson ??= JSON.stringify(view);

@@ -3,12 +3,8 @@
  * orders-view) with the outbox relay that starts sagas and publishes domain events, the saga-end
  * listener, the internal HTTP API and the audit query.
  */
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Buckets, Consumers, SagaEndSubjects, Streams, Subjects } from '@sagamesh/contracts';
-import {
-  EngineClient, JetStreamPublisher, Shutdown, connectNats, createHttpServer, createLogger, createMetrics, declarePlatformStreams, ensureKv, runConsumer,
-  type Started,
-} from '@sagamesh/kit';
+import { bootService, EngineClient, ensureKv, runConsumer, type Started } from '@sagamesh/kit';
 import { serveAudit } from './audit.ts';
 import type { OrdersConfig } from './config.ts';
 import { OrderEventStore, SERVICE } from './event-store.ts';
@@ -33,18 +29,8 @@ export interface OrdersService extends Started {
   rebuild(): ReturnType<typeof rebuildReadModel>;
 }
 
-export async function start(config: OrdersConfig): Promise<OrdersService> {
-  const log = createLogger(SERVICE, config.LOG_LEVEL);
-  const metrics = createMetrics(SERVICE);
-  const shutdown = new Shutdown(log);
-  try {
-    const nc = await connectNats({ servers: config.NATS_URL, name: SERVICE, log });
-    shutdown.onShutdown(() => nc.drain(), 'nats');
-    const js = jetstream(nc);
-    const publisher = new JetStreamPublisher(nc);
-    shutdown.onShutdown(() => publisher.close(), 'publisher');
-    const jsm = await jetstreamManager(nc);
-    await declarePlatformStreams(jsm);
+export function start(config: OrdersConfig): Promise<OrdersService> {
+  return bootService(SERVICE, config, async ({ log, metrics, shutdown, nc, js, jsm, publisher }) => {
     const kv = await ensureKv(js, Buckets.orderView);
 
     const store = new OrderEventStore(publisher, jsm, { recentOrders: config.RECENT_ORDERS });
@@ -76,20 +62,10 @@ export async function start(config: OrdersConfig): Promise<OrdersService> {
     const audit = serveAudit(nc, readModel, log);
     shutdown.onShutdown(() => audit.drain(), 'audit');
 
-    const http = createHttpServer({
-      service: SERVICE,
-      host: config.HOST,
-      port: config.PORT,
-      log,
-      metrics,
-      ready: () => !nc.isClosed() && projector.ready() && sagaEvents.ready(),
+    return {
+      ready: () => projector.ready() && sagaEvents.ready(),
       routes: orderRoutes({ store, readModel, starter, rebuild }),
-    });
-    const port = await http.listen();
-    shutdown.onShutdown(() => http.close(), 'http');
-    return { port, stop: () => shutdown.run(), rebuild };
-  } catch (err) {
-    await shutdown.run().catch((e: unknown) => log.error({ err: e }, 'cleanup after a failed start failed'));
-    throw err;
-  }
+      rebuild,
+    };
+  });
 }

@@ -1,76 +1,17 @@
 /** The payments service: saga participant (charge / refund, idempotent by step key) and its audit query. */
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { Buckets, QuerySubjects } from '@sagamesh/contracts';
-import {
-  KvTally,
-  Shutdown,
-  StepLedger,
-  answerQueries,
-  connectNats,
-  createHttpServer,
-  createLogger,
-  createMetrics,
-  declarePlatformStreams,
-  ensureKv,
-  JetStreamPublisher,
-  runParticipant,
-  type ParticipantSeams,
-  type Started,
-} from '@sagamesh/kit';
+import { Buckets } from '@sagamesh/contracts';
+import { startLedgerParticipant, type ParticipantSeams, type Started } from '@sagamesh/kit';
 import type { PaymentsConfig } from './config.ts';
 import { paymentCommands, paymentContribution, paymentsAudit, type Charge } from './payments.ts';
 
 export type { PaymentsConfig } from './config.ts';
 export { PaymentsConfigSchema } from './config.ts';
 
-const SERVICE = 'payments';
-
-export async function start(config: PaymentsConfig, seams: ParticipantSeams = {}): Promise<Started> {
-  const log = createLogger(SERVICE, config.LOG_LEVEL);
-  const metrics = createMetrics(SERVICE);
-  const shutdown = new Shutdown(log);
-  try {
-    const nc = await connectNats({ servers: config.NATS_URL, name: SERVICE, log });
-    shutdown.onShutdown(() => nc.drain(), 'nats');
-    const js = jetstream(nc);
-    const publisher = new JetStreamPublisher(nc);
-    shutdown.onShutdown(() => publisher.close(), 'publisher');
-    const jsm = await jetstreamManager(nc);
-    await declarePlatformStreams(jsm);
-    const kv = await ensureKv(js, Buckets.payments, { history: 1 });
-
-    const books = new KvTally(kv, Buckets.payments, paymentContribution, log);
-    shutdown.onShutdown(() => books.stop(), 'books');
-    const audit = answerQueries(nc, QuerySubjects.audit(SERVICE), SERVICE, log, async () => paymentsAudit(await books.totals()));
-    shutdown.onShutdown(() => audit.drain(), 'queries');
-
-    const participant = await runParticipant({
-      service: SERVICE,
-      js,
-      publisher,
-      jsm,
-      log,
-      metrics,
-      commands: paymentCommands(new StepLedger<Charge>(kv, { publisher, bucket: Buckets.payments })),
-      concurrency: config.CONCURRENCY,
-      ackWaitMs: config.COMMAND_ACK_WAIT_MS,
-      ...seams,
-    });
-    shutdown.onShutdown(() => participant.stop(), 'commands');
-
-    const http = createHttpServer({
-      service: SERVICE,
-      host: config.HOST,
-      port: config.PORT,
-      log,
-      metrics,
-      ready: () => !nc.isClosed() && participant.ready(),
-    });
-    const port = await http.listen();
-    shutdown.onShutdown(() => http.close(), 'http');
-    return { port, stop: () => shutdown.run() };
-  } catch (err) {
-    await shutdown.run().catch(() => undefined);
-    throw err;
-  }
+export function start(config: PaymentsConfig, seams: ParticipantSeams = {}): Promise<Started> {
+  return startLedgerParticipant<Charge>(
+    'payments',
+    config,
+    { bucket: Buckets.payments, commands: paymentCommands, contribution: paymentContribution, audit: paymentsAudit },
+    seams,
+  );
 }

@@ -44,7 +44,7 @@ export function timerIsLive(run: RunState, t: TimerPayload): boolean {
  * replaces, never edits, errors, outputs and timers). Cheaper than a deep clone, on every input.
  */
 function copyForChange(run: RunState): RunState {
-  return { ...run, steps: run.steps.map((s) => ({ ...s })), timers: [...(run.timers ?? [])] };
+  return { ...run, steps: run.steps.map((s) => ({ ...s })), timers: [...run.timers] };
 }
 
 /** A timer's de-dup id: one logical timer is scheduled at most once per run. */
@@ -148,7 +148,7 @@ class Change {
     this.run.version += 1;
     this.run.updatedAtMs = this.now;
     const run = this.run;
-    run.timers = (run.timers ?? []).filter((t) => timerIsLive(run, t));
+    run.timers = run.timers.filter((t) => timerIsLive(run, t));
     const view = toRunView(this.run);
     for (const e of this.events) this.effects.push({ type: 'event', ...e, run: view });
     return { run: this.run, effects: this.effects };
@@ -169,7 +169,7 @@ class Change {
   timer(t: Omit<TimerPayload, 'runId'>): void {
     const timer: TimerPayload = { runId: this.run.runId, ...t };
     this.effects.push({ type: 'timer', id: timerId(timer), at: timer.at, timer });
-    (this.run.timers ??= []).push(timer);
+    this.run.timers.push(timer);
   }
 
   private command(step: ResolvedStep, action: StepAction, attempt: number): void {

@@ -32,16 +32,13 @@ export interface RunState {
   error?: StepError;
   /** +1 on every change; feeds RunView.version and the de-dup ids of the run's events. */
   version: number;
-  /**
-   * Timers issued and still live (firing one would change the run); empty once terminal. Absent in
-   * records written before timers were kept here (theirs went to the SAGA_TIMERS stream).
-   */
-  timers?: TimerPayload[];
+  /** Timers issued and still live (firing one would change the run); empty once terminal. */
+  timers: TimerPayload[];
 }
 
 export type TimerKind = 'step-timeout' | 'retry' | 'deadline' | 'compensation-retry';
 
-/** A durable timer's payload (published on saga.timers.<runId>, handed back to transition when due). */
+/** A durable timer's payload (kept in RunState.timers, handed back to transition when due). */
 export interface TimerPayload {
   runId: string;
   kind: TimerKind;
@@ -76,8 +73,9 @@ export type TimerEffect = { type: 'timer'; id: string; at: number; timer: TimerP
 export type EventEffect = { type: 'event'; event: SagaEventName; step?: string; message?: string; run: RunView };
 
 /**
- * What the engine does after persisting the new state. Commands, timers and events are published
- * (they go to the outbox first); the rest only feed this replica's metrics.
+ * What the engine does after persisting the new state. Commands and events are published (they go
+ * to the outbox first); timers are already in the state (RunState.timers); the rest only feed this
+ * replica's metrics.
  */
 export type Effect =
   | CommandEffect

@@ -25,7 +25,6 @@ export const TEST_ENV = {
   SWEEP_INTERVAL_MS: '200',
   SWEEP_GRACE_MS: '500',
   REPLY_CONCURRENCY: '16',
-  TIMER_CONCURRENCY: '16',
 };
 
 export async function startEngine(url: string, env: Record<string, string> = {}) {
