@@ -11,7 +11,7 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { DURATION_PATTERN } from './duration.ts';
 import { FAULT_TARGET_PATTERN, Fault } from './faults.ts';
 import { ID_PATTERN } from './ids.ts';
-import { SagaDefinitionSpec, SagaPhases, StepError, StepStatuses, StepTarget, ParticipantCommands } from './saga.ts';
+import { SagaDefinitionSpec, SagaPhases, StepState, StepTarget, ParticipantCommands } from './saga.ts';
 
 export const SAGAMESH_GROUP = 'sagamesh.io';
 export const SAGAMESH_VERSION = 'v1alpha1';
@@ -58,16 +58,8 @@ export const Condition = Type.Object({
 export type Condition = Static<typeof Condition>;
 const Conditions = Type.Array(Condition, { 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] });
 
-export const SagaStepStatus = Type.Object({
-  name: Type.String(),
-  status: Type.Union(StepStatuses.map((s) => Type.Literal(s))),
-  attempts: Type.Integer({ minimum: 0 }),
-  compensationAttempts: Type.Integer({ minimum: 0 }),
-  startedAt: Type.Optional(Type.String({ format: 'date-time' })),
-  endedAt: Type.Optional(Type.String({ format: 'date-time' })),
-  compensatedAt: Type.Optional(Type.String({ format: 'date-time' })),
-  error: Type.Optional(StepError),
-});
+/** A step in a Saga's status: the engine's step state without its (free-form) output. */
+export const SagaStepStatus = Type.Omit(StepState, ['output']);
 export type SagaStepStatus = Static<typeof SagaStepStatus>;
 
 export const SagaStatus = Type.Object({
