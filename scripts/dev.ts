@@ -24,9 +24,15 @@ const print = (service: string, line: string) => {
 
 const cleanups: (() => Promise<void>)[] = [];
 let stopping = false;
+let stoppingSince = 0;
 async function shutdown(code: number): Promise<never> {
-  if (!stopping) {
+  if (stopping) {
+    // The same Ctrl-C can arrive twice (terminal and process group); only a later one forces the exit.
+    if (Date.now() - stoppingSince < 2000) return await new Promise<never>(() => {});
+    say('forced exit: some processes or temporary files may be left behind');
+  } else {
     stopping = true;
+    stoppingSince = Date.now();
     say('stopping everything…');
     for (const fn of cleanups.reverse()) await fn().catch((e: unknown) => say(`cleanup failed: ${String(e)}`));
     say('stopped');
