@@ -146,11 +146,19 @@ test('an order placed while the engine is down still gets its saga', async () =>
 });
 
 test('concurrent appends to one order conflict and the loser decides again', async () => {
+  // Counts loads; the first `barrier` loads wait for each other, so concurrent deciders really race.
   class CountingStore extends OrderEventStore {
     loads = 0;
-    override load(orderId: string) {
+    barrier = 0;
+    private waiting: (() => void)[] = [];
+    override async load(orderId: string) {
       this.loads++;
-      return super.load(orderId);
+      const state = await super.load(orderId);
+      if (this.barrier > 1 && this.loads <= this.barrier) {
+        if (this.loads === this.barrier) for (const release of this.waiting.splice(0)) release();
+        else await new Promise<void>((r) => this.waiting.push(r));
+      }
+      return state;
     }
   }
   const store = new OrderEventStore(js, jsm);
@@ -167,6 +175,7 @@ test('concurrent appends to one order conflict and the loser decides again', asy
 
   // Three different ends at once: exactly one terminal event; the losers re-decide to a no-op.
   counting.loads = 0;
+  counting.barrier = 3;
   const ends = await Promise.all([
     counting.execute(orderId, { kind: 'confirm', orderId }),
     counting.execute(orderId, { kind: 'cancel', orderId, reason: 'r1' }),
