@@ -3,9 +3,8 @@
  * shipping failure — and prints how each saga ended, step by step.
  *   GATEWAY_URL (default http://127.0.0.1:8080), API_KEY (default the dev key)
  */
-import { Ports } from '@sagamesh/contracts';
+import { DEV_API_KEY, Ports } from '@sagamesh/contracts';
 import { GatewayClient } from './lib/client.ts';
-import { DEV_API_KEY } from './lib/platform.ts';
 
 const api = new GatewayClient(process.env.GATEWAY_URL ?? `http://127.0.0.1:${Ports.gateway}`, process.env.API_KEY ?? DEV_API_KEY);
 

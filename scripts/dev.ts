@@ -7,7 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { Ports } from '@sagamesh/contracts';
-import { startPlatform, PLATFORM_SERVICES, type Platform } from './lib/platform.ts';
+import { pipeLines, startPlatform, waitReady, PLATFORM_SERVICES, type Platform } from './lib/platform.ts';
 import { ensureTools, REPO_ROOT, TOOLS_BIN } from './lib/tools.ts';
 import { formatLogLine, serviceColor } from './lib/pretty-log.ts';
 
@@ -68,7 +68,7 @@ try {
       HOST: '127.0.0.1',
     });
     cleanups.push(() => stopChild(operator));
-    await waitReady(Ports.operator, 'operator');
+    await waitReady(Ports.operator, 'operator', 60_000);
   }
   if (withMonitoring) {
     say('starting Prometheus (scraping every service, rules loaded)');
@@ -108,16 +108,7 @@ function spawnService(name: string, entry: string, env: Record<string, string>):
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  for (const stream of [child.stdout, child.stderr]) {
-    let buf = '';
-    stream?.setEncoding('utf8');
-    stream?.on('data', (chunk: string) => {
-      buf += chunk;
-      const lines = buf.split('\n');
-      buf = lines.pop() ?? '';
-      for (const l of lines) print(name, l);
-    });
-  }
+  for (const stream of [child.stdout, child.stderr]) pipeLines(stream, (line) => print(name, line));
   child.on('exit', (code, signal) => !stopping && say(`${name} exited (code ${code}, signal ${signal})`));
   return child;
 }
@@ -129,19 +120,6 @@ async function stopChild(child: ChildProcess): Promise<void> {
   const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
   await exited;
   clearTimeout(t);
-}
-
-async function waitReady(port: number, what: string): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    try {
-      if ((await fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(1000) })).ok) return;
-    } catch {
-      // not up yet
-    }
-    if (Date.now() > deadline) throw new Error(`${what} did not become ready on port ${port}: look at its log lines above`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 async function busyPorts(ports: readonly number[]): Promise<number[]> {

@@ -15,11 +15,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { toolPath } from './lib/tools.ts';
 import { parseArgs, promisify } from 'node:util';
 import autocannon from 'autocannon';
 import { DEV_API_KEY } from '@sagamesh/contracts';
 
-const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 export const LOAD_LIMITS = { maxRate: 2000, maxDurationS: 600, maxConnections: 100 } as const;
 export const LOAD_DEFAULTS = { url: 'http://localhost:8080', rate: 30, durationS: 90, kubeContext: 'kind-sagamesh', namespace: 'sagamesh' } as const;
@@ -282,7 +282,7 @@ export async function runLoad(o: LoadOptions, log: (line: string) => void, pollH
 
 /** The HPAs through kubectl (the pinned one when built), or undefined when no cluster answers. */
 export function kubectlHpaPoller(o: LoadOptions): () => Promise<HpaStatus[] | undefined> {
-  const pinned = path.join(REPO_ROOT, '.tools', 'bin', 'kubectl');
+  const pinned = toolPath('kubectl');
   const kubectl = existsSync(pinned) ? pinned : 'kubectl';
   const run = promisify(execFile);
   return async () => {

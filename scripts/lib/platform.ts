@@ -8,15 +8,13 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createServer } from 'node:net';
-import { Ports, type ServiceName } from '@sagamesh/contracts';
+import { DEV_API_KEY, Ports, type ServiceName } from '@sagamesh/contracts';
+import { freePort, waitFor } from '@sagamesh/kit/testing';
 import { ensureTools, REPO_ROOT, toolPath } from './tools.ts';
 
 export const PLATFORM_SERVICES = ['inventory', 'payments', 'shipping', 'orchestrator', 'orders', 'notifications', 'gateway'] as const satisfies readonly ServiceName[];
 export type PlatformService = (typeof PLATFORM_SERVICES)[number];
 
-/** The API key `make dev` uses; printed at start. Not a secret: it only works with DEV_MODE. */
-export const DEV_API_KEY = 'dev-key-sagamesh';
 
 export interface PlatformOptions {
   /** 'default' uses the documented ports (make dev); 'free' picks free loopback ports (tests). */
@@ -51,19 +49,9 @@ export interface Platform {
   stop(): Promise<void>;
 }
 
-export async function freePort(): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
-    });
-  });
-}
+// Re-exported for scripts/lib/prometheus.ts.
+export { freePort };
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Proc {
   name: string;
@@ -72,7 +60,8 @@ interface Proc {
   restarts: number;
 }
 
-function pipeLines(stream: NodeJS.ReadableStream | null, onLine: (line: string) => void): void {
+/** Calls `onLine` for every line a child process writes. */
+export function pipeLines(stream: NodeJS.ReadableStream | null, onLine: (line: string) => void): void {
   if (!stream) return;
   let buf = '';
   stream.setEncoding('utf8');
@@ -177,14 +166,7 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Platfor
       byName(s)?.child?.kill('SIGKILL');
     },
     async waitReady(timeoutMs = opts.readyTimeoutMs ?? 60_000) {
-      const deadline = Date.now() + timeoutMs;
-      for (const svc of services) {
-        for (;;) {
-          if (await isReady(ports[svc])) break;
-          if (Date.now() > deadline) throw new Error(`${svc} did not become ready on port ${ports[svc]} within ${timeoutMs} ms: look at its log lines above`);
-          await sleep(100);
-        }
-      }
+      for (const svc of services) await waitReady(ports[svc], svc, timeoutMs);
     },
     async stop() {
       // Services first (they drain into NATS), then the server.
@@ -210,27 +192,20 @@ async function stopProc(p: Proc, graceMs: number): Promise<void> {
   clearTimeout(timer);
 }
 
-async function isReady(port: number): Promise<boolean> {
-  try {
-    const res = await fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(1000) });
-    return res.ok;
-  } catch {
-    return false;
-  }
+/** Waits until a service answers 200 on /readyz. */
+export async function waitReady(port: number, what: string, timeoutMs: number): Promise<void> {
+  const ready = async () => (await fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(1000) })).ok;
+  await waitFor(ready, { timeoutMs, what: `${what} to be ready on port ${port} (look at its log lines above)`, intervalMs: 100 });
 }
 
 async function waitForPort(port: number, timeoutMs: number, what: string): Promise<void> {
   const { connect } = await import('node:net');
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = connect(port, '127.0.0.1');
-      s.once('connect', () => (s.destroy(), resolve(true)));
-      s.once('error', () => resolve(false));
+  const listening = () =>
+    new Promise<boolean>((resolve) => {
+      const socket = connect(port, '127.0.0.1');
+      socket.once('connect', () => (socket.destroy(), resolve(true)));
+      socket.once('error', () => resolve(false));
     });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`${what} did not listen on port ${port} within ${timeoutMs} ms`);
-    await sleep(100);
-  }
+  await waitFor(listening, { timeoutMs, what: `${what} listening on port ${port}`, intervalMs: 100 });
 }
 
