@@ -14,7 +14,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { connect } from '@nats-io/transport-node';
@@ -127,7 +127,8 @@ backlog at the end         ${backlog.length === 0 ? 'none (every consumer kept u
     .sort((a, b) => b.cpu - a.cpu);
   const totalCpu = rows.reduce((a, r) => a + r.cpu, 0);
   for (const r of rows) console.log(`  ${r.name.padEnd(14)} ${f(r.cpu, 2).padStart(7)} s  ${f((r.cpu / totalCpu) * 100, 1).padStart(5)} %  ${f((r.cpu / sagas) * 1e6, 0).padStart(6)} µs/saga`);
-  console.log(`  ${'total'.padEnd(14)} ${f(totalCpu, 2).padStart(7)} s of ${f(elapsed * 2, 1)} s available on 2 cores (${f((totalCpu / (elapsed * 2)) * 100, 0)} % busy)`);
+  const cores = availableParallelism();
+  console.log(`  ${'total'.padEnd(14)} ${f(totalCpu, 2).padStart(7)} s of ${f(elapsed * cores, 1)} s available on ${cores} cores (${f((totalCpu / (elapsed * cores)) * 100, 0)} % busy)`);
   const hottest = rows.find((r) => r.name !== 'nats-server' && r.name !== 'bench');
   await platform.stop();
   if (profile && hottest) printProfile(profDir, platform, hottest.name);
