@@ -20,13 +20,16 @@ import type { Engine } from './engine.ts';
 const startValidator = validator(StartRequest, 'start request');
 const refValidator = validator(RunRef, 'run reference');
 
-function parse<T>(v: { parse(x: unknown): T }, data: Uint8Array): T {
-  let json: unknown;
+function parseJson(data: Uint8Array): unknown {
   try {
-    json = JSON.parse(new TextDecoder().decode(data));
+    return JSON.parse(new TextDecoder().decode(data));
   } catch (err) {
     throw new EngineApiError('invalid_request', `the request body is not JSON: ${(err as Error).message}`, { cause: err });
   }
+}
+
+function parse<T>(v: { parse(x: unknown): T }, data: Uint8Array): T {
+  const json = parseJson(data);
   try {
     return v.parse(json);
   } catch (err) {
@@ -46,7 +49,7 @@ export interface EngineApi {
 export function serveEngineApi(opts: { nc: NatsConnection; engine: Engine; definitions: DefinitionStore; log: Logger; concurrency: number }): EngineApi {
   const { nc, engine, definitions, log } = opts;
   const handlers: Record<EngineVerb, (m: Msg) => Promise<unknown>> = {
-    define: (m) => definitions.define(JSON.parse(new TextDecoder().decode(m.data))),
+    define: (m) => definitions.define(parseJson(m.data)),
     async start(m) {
       const req = parse(startValidator, m.data);
       const r = await engine.start(req, m.headers?.get(CeHeaders.id) || undefined);
@@ -78,7 +81,7 @@ export function serveEngineApi(opts: { nc: NatsConnection; engine: Engine; defin
       try {
         body = await handlers[verb](m);
       } catch (err) {
-        const known = err instanceof EngineApiError ? err : err instanceof SyntaxError ? new EngineApiError('invalid_request', `the request body is not JSON: ${err.message}`) : undefined;
+        const known = err instanceof EngineApiError ? err : undefined;
         if (!known) log.error({ err, verb }, 'engine request failed');
         body = { error: { code: known?.code ?? 'internal', message: known?.message ?? `internal error: ${(err as Error)?.message ?? String(err)}` } } satisfies EngineError;
       }

@@ -3,9 +3,8 @@
  * orders-view) with the outbox relay that starts sagas and publishes domain events, the saga-end
  * listener, the internal HTTP API and the audit query.
  */
-import { Buckets, Consumers, SagaEndSubjects, Streams, Subjects } from '@sagamesh/contracts';
-import { bootService, EngineClient, ensureKv, runConsumer, type Started } from '@sagamesh/kit';
-import { serveAudit } from './audit.ts';
+import { Buckets, Consumers, QuerySubjects, SagaEndSubjects, Streams, Subjects } from '@sagamesh/contracts';
+import { answerQueries, bootService, EngineClient, ensureKv, runConsumer, type Started } from '@sagamesh/kit';
 import type { OrdersConfig } from './config.ts';
 import { OrderEventStore, SERVICE } from './event-store.ts';
 import { projectorHandler, sagaEventsHandler } from './handlers.ts';
@@ -59,7 +58,7 @@ export function start(config: OrdersConfig): Promise<OrdersService> {
     });
     shutdown.onShutdown(() => sagaEvents.stop(), 'orders-saga-events');
 
-    const audit = serveAudit(nc, readModel, log);
+    const audit = answerQueries(nc, QuerySubjects.audit(SERVICE), SERVICE, log, () => readModel.books());
     shutdown.onShutdown(() => audit.drain(), 'audit');
 
     return {
