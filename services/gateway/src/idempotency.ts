@@ -1,9 +1,8 @@
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import { canonicalJson } from '@sagamesh/contracts';
-import type { Logger } from '@sagamesh/kit';
+import { backoffDelay, isWrongLastSequence, type Logger } from '@sagamesh/kit';
 
 /** The first answer to a key, replayed verbatim. */
 export interface StoredResponse {
@@ -54,11 +53,10 @@ export function bodyHashOf(body: unknown): string {
 /** The KV key: scoped per API key (its hash), so two clients' keys never collide. */
 export const kvKeyOf = (scope: string, idempotencyKey: string) => `${scope}.${idempotencyKey}`;
 
-export type Begin = { kind: 'owner'; revision: number } | { kind: 'replay'; response: StoredResponse } | { kind: 'mismatch' };
+/** How a duplicate polls for the answer of the request in flight: 20 ms, doubling up to 200 ms. */
+const POLL = { initialMs: 20, maxMs: 200 };
 
-const isWrongLastSequence = (err: unknown) =>
-  err instanceof JetStreamApiError &&
-  (err.code === JetStreamApiCodes.StreamWrongLastSequence || err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown);
+export type Begin = { kind: 'owner'; revision: number } | { kind: 'replay'; response: StoredResponse } | { kind: 'mismatch' };
 
 /** Idempotency keys in the `gateway-idempotency` KV bucket (its TTL expires them). */
 export class IdempotencyStore {
@@ -78,7 +76,7 @@ export class IdempotencyStore {
    */
   async begin(key: string, bodyHash: string, orderId: string): Promise<Begin> {
     const pending: IdempotencyRecord = { state: 'pending', bodyHash, orderId, startedAt: Date.now() };
-    let pollMs = 20;
+    let waits = 0;
     for (;;) {
       try {
         return { kind: 'owner', revision: await this.#kv.create(key, JSON.stringify(pending)) };
@@ -97,8 +95,7 @@ export class IdempotencyStore {
           return { kind: 'owner', revision: entry.revision };
         case 'wait':
           // Polled rather than watched: duplicates in flight are rare, and the first answer comes within ms.
-          await sleep(Math.min(pollMs, Math.max(1, decision.untilMs - Date.now())));
-          pollMs = Math.min(pollMs * 2, 200);
+          await sleep(Math.min(backoffDelay(waits++, POLL), Math.max(1, decision.untilMs - Date.now())));
       }
     }
   }

@@ -156,7 +156,6 @@ export type Planned =
       record: Reservation;
       expect: number;
       result?: StepResult;
-      refusal: boolean;
       /** The counters of the skus this change moves, right after it (none when it moves no stock). */
       stock?: Map<string, SkuStock>;
     }
@@ -187,17 +186,17 @@ export function planRound(stocks: Stocks, changes: readonly Change[]): Plan {
         if (d.ok) {
           take(d.stocks);
           const result: StepResult = { outcome: 'succeeded', output: { reservation: c.key, items } };
-          return { ok: true, record: { origin: c.origin, items, status: 'reserved', action: result }, expect: 0, result, refusal: false, stock: d.stocks };
+          return { ok: true, record: { origin: c.origin, items, status: 'reserved', action: result }, expect: 0, result, stock: d.stocks };
         }
         const result: StepResult = { outcome: 'failed', error: d.error };
-        return { ok: true, record: { origin: c.origin, items, status: 'failed', action: result }, expect: 0, result, refusal: true };
+        return { ok: true, record: { origin: c.origin, items, status: 'failed', action: result }, expect: 0, result };
       }
       case 'refuse': {
         const result: StepResult = { outcome: 'failed', error: c.error };
-        return { ok: true, record: { origin: c.origin, items: mergeItems(c.items), status: 'failed', action: result }, expect: 0, result, refusal: false };
+        return { ok: true, record: { origin: c.origin, items: mergeItems(c.items), status: 'failed', action: result }, expect: 0, result };
       }
       case 'tombstone':
-        return { ok: true, record: { origin: c.origin, items: [], status: 'tombstone', compensation: c.result }, expect: 0, result: c.result, refusal: false };
+        return { ok: true, record: { origin: c.origin, items: [], status: 'tombstone', compensation: c.result }, expect: 0, result: c.result };
       case 'release':
       case 'sell': {
         let moved: Map<string, SkuStock>;
@@ -210,7 +209,7 @@ export function planRound(stocks: Stocks, changes: readonly Change[]): Plan {
         }
         const record: Reservation =
           c.kind === 'release' ? { ...c.record, status: 'released', compensation: c.result } : { ...c.record, status: 'sold' };
-        return { ok: true, record, expect: c.expect, ...(c.kind === 'release' ? { result: c.result } : {}), refusal: false, stock: moved };
+        return { ok: true, record, expect: c.expect, ...(c.kind === 'release' ? { result: c.result } : {}), stock: moved };
       }
     }
   });

@@ -21,7 +21,7 @@
  * this layout (no `stock` field, counters in `stock.<sku>`) read correctly: their moves are in the
  * checkpoints already.
  */
-import { DeliverPolicy, type JetStreamManager } from '@nats-io/jetstream';
+import { JetStreamApiCodes, type JetStreamManager } from '@nats-io/jetstream';
 import { nuid } from '@nats-io/transport-node';
 import { Buckets, type StepResult } from '@sagamesh/contracts';
 import { ensureKv, type JetStreamClient, type KV, type Publisher } from '@sagamesh/kit';
@@ -48,8 +48,8 @@ export class WriteError extends Error {
   }
 }
 
-/** Wrong last sequence (10071: of the stream or of the record) or wrong last message id (10070). */
-const CHAIN_BROKEN = new Set([10070, 10071, 10164]);
+/** Wrong last sequence (of the stream or of the record) or wrong last message id (10070, not named by nats.js). */
+const CHAIN_BROKEN = new Set<number>([10070, JetStreamApiCodes.StreamWrongLastSequence, JetStreamApiCodes.StreamWrongLastSequenceUnknown]);
 const isChainBroken = (err: unknown) => CHAIN_BROKEN.has((err as { code?: number })?.code ?? 0);
 /** Changes per round. */
 const MAX_GROUP = 64;
@@ -85,6 +85,7 @@ interface Message {
   stock?: ReadonlyMap<string, SkuStock>;
 }
 
+const utf8 = new TextDecoder();
 const valuesOf = (m: ReadonlyMap<string, Versioned<SkuStock>>) => new Map([...m].map(([sku, v]) => [sku, v.value]));
 
 export interface InventoryStoreOptions {
@@ -162,7 +163,7 @@ export class InventoryStore {
     if (data.length === 0) return; // a delete or purge marker
     let stock: Record<string, SkuStock> | undefined;
     try {
-      const value = JSON.parse(new TextDecoder().decode(data)) as unknown;
+      const value = JSON.parse(utf8.decode(data)) as unknown;
       stock = key.startsWith(stockKey('')) ? { [key.slice(stockKey('').length)]: value as SkuStock } : (value as StoredReservation).stock;
     } catch {
       return; // not ours to read; the record's own reader reports it

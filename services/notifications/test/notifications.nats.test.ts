@@ -18,7 +18,8 @@ let kv: KV;
 async function orderEvent(type: 'confirmed' | 'cancelled' | 'failed', data: OrderDomainEvent, msgId?: string): Promise<void> {
   await publishEvent(js, Subjects.domainEvent('order', type), { type: ceType('order', type), source: 'orders', data, correlationId: data.orderId, ...(msgId ? { msgId } : {}) });
 }
-const delivered = async () => (await (await jetstreamManager(nc)).consumers.info(Streams.domainEvents.name, Consumers.notifications)).delivered.stream_seq;
+// The ack floor, not the delivered count: a delivered event may still be in its handler.
+const handled = async () => (await (await jetstreamManager(nc)).consumers.info(Streams.domainEvents.name, Consumers.notifications)).ack_floor.stream_seq;
 
 before(async () => {
   server = await startNatsServer();
@@ -40,7 +41,7 @@ test('one notification per order and type, even when the event comes twice', asy
   await orderEvent('confirmed', data, 'first');
   await orderEvent('confirmed', data, 'second'); // a duplicate the stream keeps (another msg id)
   await orderEvent('cancelled', { ...data, orderId: 'o-2', status: 'CANCELLED', reason: 'out of stock' });
-  await waitFor(async () => (await delivered()) >= 3, { what: 'the three events handled' });
+  await waitFor(async () => (await handled()) >= 3, { what: 'the three events handled' });
   const first = await kv.get('o-1.confirmed');
   assert.ok(first);
   const rec = first.json<Notification>();
