@@ -175,7 +175,7 @@ const sagaRules: Record<string, CelRule[]> = {
  * `additionalProperties: false` dropped (the API server prunes unknown fields instead, and
  * kubectl's strict field validation reports them), friendly patterns → CEL.
  */
-export function toStructuralSchema(schema: TSchema, rules: Record<string, CelRule[]> = {}, at = ''): Json {
+function toStructuralSchema(schema: TSchema, rules: Record<string, CelRule[]> = {}, at = ''): Json {
   const s = schema as Json;
   const out: Json = {};
   const validations: CelRule[] = [...(rules[at] ?? [])];

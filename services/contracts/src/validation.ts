@@ -21,7 +21,7 @@ export interface Validator<T extends TSchema> {
    * `parse` for a value nobody else holds (e.g. just parsed from JSON): defaults are applied to it in
    * place, without the copy.
    */
-  parseOwned?(value: unknown): Static<T>;
+  parseOwned(value: unknown): Static<T>;
 }
 
 /** Whether a schema says `default` anywhere (else applying defaults never changes a value). */

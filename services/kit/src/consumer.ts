@@ -14,7 +14,7 @@ import { CeHeaders, MAX_DELIVER, MessageOutcomes, Subjects } from '@sagamesh/con
 import type { Logger } from './logger.ts';
 import { PoisonMessageError } from './messages.ts';
 import type { ServiceMetrics } from './metrics.ts';
-import { isNotFound } from './nats.ts';
+import { isNotFound, sameSet } from './nats.ts';
 import { SpanKind, extractTrace, withSpan } from './tracing.ts';
 
 /** What to do with a handled message: ack it, drop it (term, no dead letter), or redeliver after a delay. */
@@ -96,10 +96,6 @@ export function deadLetterHeaders(original: MsgHdrs | undefined, reason: string,
   return h;
 }
 
-function sameSet(a: readonly string[], b: readonly string[]): boolean {
-  return a.length === b.length && [...a].sort().join('\n') === [...b].sort().join('\n');
-}
-
 /** Creates the durable pull consumer, or updates its filter / AckWait / MaxDeliver when they changed. */
 export async function ensureConsumer(jsm: JetStreamManager, stream: string, spec: ConsumerSpec): Promise<void> {
   const ackWait = nanos(spec.ackWaitMs ?? 30_000);
@@ -156,7 +152,7 @@ export function runConsumer(opts: RunConsumerOptions): ConsumerHandle {
   const handled = new Map(MessageOutcomes.map((o) => [o, metrics.messagesHandled.labels({ ...labels, outcome: o })]));
   const redelivered = metrics.messagesRedelivered.labels(labels);
   const duration = metrics.messageDuration.labels(labels);
-  const outcome = (o: 'ack' | 'nak' | 'dead_letter' | 'term') => handled.get(o)!.inc();
+  const outcome = (o: (typeof MessageOutcomes)[number]) => handled.get(o)!.inc();
   // Zero from the start: rate()/increase() ignore a series' first sample, so a counter born at 1 would hide
   // the first dead letter or redelivery from the dashboards and the DeadLettersGrowing alert.
   for (const series of handled.values()) series.inc(0);

@@ -38,11 +38,13 @@ export class EngineUnavailableError extends Error {
 }
 
 const engineError = validator(EngineError, 'engine error reply');
+// cancel answers like get: one compiled check serves both.
+const runReply = validator(GetResponse, 'run reply');
 const responses = {
   define: validator(DefineResponse, 'define reply'),
   start: validator(StartResponse, 'start reply'),
-  cancel: validator(GetResponse, 'cancel reply'),
-  get: validator(GetResponse, 'get reply'),
+  cancel: runReply,
+  get: runReply,
 };
 
 /**

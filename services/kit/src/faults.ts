@@ -39,11 +39,6 @@ export class FaultStore {
     return [...this.#faults.values()].sort((a, b) => a.target.localeCompare(b.target));
   }
 
-  /** The global fault for one target (`<service>.<command>`), if any. */
-  get(target: string): Fault | undefined {
-    return this.#faults.get(target);
-  }
-
   /** Sets the fault for its target (schema-checked, defaults applied); returns what was stored. */
   async put(fault: Pick<Fault, 'target'> & Partial<Fault>): Promise<Fault> {
     const f = faultValidator.parse(fault);
@@ -125,8 +120,6 @@ export interface FaultDecision {
   /** Call right after committing the state change: crashes when the fault asks for crash-after-commit. */
   crashAfterCommit(): void;
 }
-
-export const INJECTED_FAILURE = 'injected failure';
 
 const killSelf = (): never => {
   process.kill(process.pid, 'SIGKILL');

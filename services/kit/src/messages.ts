@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { headers, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
+import { headers, type MsgHdrs } from '@nats-io/transport-node';
 import type { JetStreamClient, JetStreamPublishOptions, PubAck } from '@nats-io/jetstream';
 import type { Static, TSchema } from '@sinclair/typebox';
 import { CE_SPEC_VERSION, CeHeaders, ValidationError, parseCeType, type Validator } from '@sagamesh/contracts';
@@ -72,10 +72,8 @@ export function publishEvent(js: Pick<JetStreamClient, 'publish'>, subject: stri
   return js.publish(subject, encode(ev.data), opts);
 }
 
-/** The same message over core NATS (no JetStream, no ack). */
-export function publishCore(nc: NatsConnection, subject: string, ev: Omit<OutgoingEvent, 'msgId' | 'expectLastSubjectSequence'>): void {
-  nc.publish(subject, encode(ev.data), { headers: buildHeaders(ev) });
-}
+/** Strict UTF-8 (invalid bytes throw); stateless between decode() calls, so one serves every message. */
+const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 const REQUIRED = [CeHeaders.id, CeHeaders.type, CeHeaders.source, CeHeaders.specversion, CeHeaders.time, CeHeaders.correlationId] as const;
 
@@ -113,14 +111,14 @@ export function decodeMessage<T extends TSchema>(
 
   let json: unknown;
   try {
-    json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(msg.data));
+    json = JSON.parse(utf8.decode(msg.data));
   } catch (err) {
     throw new PoisonMessageError(`bad JSON in ${type} data: ${(err as Error).message}`, { cause: err });
   }
   let data: Static<T>;
   try {
     // The value was just parsed here: nobody else holds it, so defaults need no copy.
-    data = v.parseOwned ? v.parseOwned(json) : v.parse(json);
+    data = v.parseOwned(json);
   } catch (err) {
     if (err instanceof ValidationError) throw new PoisonMessageError(`schema check failed for ${type}: ${err.message}`, { cause: err });
     throw err;

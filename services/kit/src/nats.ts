@@ -88,7 +88,8 @@ function desiredConfig(spec: StreamSpec) {
   };
 }
 
-function sameSet(a: readonly string[] = [], b: readonly string[] = []): boolean {
+/** Whether two subject lists hold the same subjects, in any order. */
+export function sameSet(a: readonly string[] = [], b: readonly string[] = []): boolean {
   return a.length === b.length && [...a].sort().join('\n') === [...b].sort().join('\n');
 }
 

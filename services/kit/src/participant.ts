@@ -117,6 +117,8 @@ export type ParticipantSeams = Pick<ParticipantOptions, 'crash' | 'random'>;
 /** run, step, action and attempt: enough to address a reply. */
 export type ReplyAddress = Pick<StepReply, 'runId' | 'step' | 'action' | 'attempt'>;
 
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
 /**
  * The reply address of a command whose data is JSON with a valid runId, step, action and attempt,
  * even when the rest is wrong (so the engine hears why instead of waiting for a timeout). Pure.
@@ -124,7 +126,7 @@ export type ReplyAddress = Pick<StepReply, 'runId' | 'step' | 'action' | 'attemp
 export function readAddress(data: Uint8Array): ReplyAddress | undefined {
   let v: unknown;
   try {
-    v = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(data));
+    v = JSON.parse(utf8.decode(data));
   } catch {
     return undefined;
   }
@@ -181,10 +183,10 @@ export async function runParticipant(opts: ParticipantOptions): Promise<Consumer
 
   async function onMessage(m: JsMsg, hctx: HandlerContext): Promise<HandlerResult> {
     const name = m.subject.startsWith(prefix) ? m.subject.slice(prefix.length) : m.subject;
-    const address = readAddress(m.data);
     const handler = Object.hasOwn(commands, name) ? commands[name] : undefined;
     if (!handler) {
       const why = `${service} has no command "${name}" (it handles ${known})`;
+      const address = readAddress(m.data);
       if (!address) throw new PoisonMessageError(`${why}, and the message has no run/step/attempt to reply to`);
       return refuse(m, address, StepErrorCodes.unknownCommand, why);
     }
@@ -192,8 +194,10 @@ export async function runParticipant(opts: ParticipantOptions): Promise<Consumer
     try {
       env = decodeMessage(m, commandValidator, [stepCommandType(service, name)]);
     } catch (err) {
-      if (!(err instanceof PoisonMessageError) || !address) throw err;
-      return refuse(m, address, StepErrorCodes.invalidCommand, err.reason);
+      // Only a refused command needs its address read apart from the rest (the data is parsed again).
+      const address = err instanceof PoisonMessageError ? readAddress(m.data) : undefined;
+      if (!address) throw err;
+      return refuse(m, address, StepErrorCodes.invalidCommand, (err as PoisonMessageError).reason);
     }
     const command = env.data;
     const expected = handler.role === 'action' ? 'do' : 'compensate';
@@ -295,10 +299,10 @@ export const COMPENSATED_BEFORE_ACTION: StepResult = failedResult(
 export class StepLedger<D> {
   readonly kv: KV;
   readonly #write: (key: string, value: string, previousSeq: number) => Promise<number>;
-  /** Writes go through `via.publisher` (to bucket `via.bucket`) when given, else through `kv`. */
-  constructor(kv: KV, via?: { publisher: Publisher; bucket: string }) {
+  /** Reads through `kv`; writes go through `via.publisher` (a KV write is a publish to bucket `via.bucket`). */
+  constructor(kv: KV, via: { publisher: Publisher; bucket: string }) {
     this.kv = kv;
-    this.#write = via ? (key, value, previousSeq) => kvWrite(via.publisher, via.bucket, key, value, previousSeq) : (key, value, previousSeq) => kv.put(key, value, { previousSeq });
+    this.#write = (key, value, previousSeq) => kvWrite(via.publisher, via.bucket, key, value, previousSeq);
   }
 
   static keyOf(actionKey: string): string {
