@@ -1,14 +1,13 @@
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { sagameshCrds } from '@sagamesh/contracts';
+import { REPO_ROOT } from '../../scripts/lib/tools.ts';
 import * as models from 'kubernetes-models';
 import * as promOperator from '@kubernetes-models/prometheus-operator';
 import { readRuleFiles } from '../src/main.ts';
 import { PLATFORM_DEFAULTS, type PlatformConfig, synthPlatform } from '../src/platform.ts';
 
-export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** The real rule files: the schema checks and the PrometheusRule tests run on what ships. */
-export const RULES_DIR = path.join(REPO, 'monitoring', 'rules');
+export const RULES_DIR = path.join(REPO_ROOT, 'monitoring', 'rules');
 
 export type K8sObject = {
   apiVersion: string;

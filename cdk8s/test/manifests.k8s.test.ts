@@ -10,17 +10,16 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { sagameshCrds } from '@sagamesh/contracts';
 import { startKubeRig, type KubeRig } from '@sagamesh/kit/testing';
+import { REPO_ROOT, toolPath } from '../../scripts/lib/tools.ts';
 import { Yaml } from 'cdk8s';
 import { readDashboards, readRuleFiles } from '../src/main.ts';
 import { PLATFORM_DEFAULTS, synthPlatform, type SynthFile } from '../src/platform.ts';
 
 const run = promisify(execFile);
-const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const KUBECTL = path.join(REPO, '.tools', 'bin', 'kubectl');
+const KUBECTL = toolPath('kubectl');
 
 let rig: KubeRig;
 let dir: string;
@@ -47,8 +46,8 @@ describe('manifests on a real kube-apiserver (server-side dry-run)', () => {
     files = synthPlatform({
       ...PLATFORM_DEFAULTS,
       crds: sagameshCrds(),
-      dashboards: readDashboards(path.join(REPO, 'dashboards')),
-      ruleFiles: readRuleFiles(path.join(REPO, 'monitoring', 'rules')),
+      dashboards: readDashboards(path.join(REPO_ROOT, 'dashboards')),
+      ruleFiles: readRuleFiles(path.join(REPO_ROOT, 'monitoring', 'rules')),
     });
   });
   after(async () => {
@@ -100,10 +99,10 @@ describe('manifests on a real kube-apiserver (server-side dry-run)', () => {
   });
 
   it('examples/*.yaml (Saga and SagaDefinition resources) pass a dry-run against the generated CRDs', async (t) => {
-    const examples = readdirSync(path.join(REPO, 'examples')).filter((f) => /\.ya?ml$/.test(f)).sort();
+    const examples = readdirSync(path.join(REPO_ROOT, 'examples')).filter((f) => /\.ya?ml$/.test(f)).sort();
     assert.ok(examples.length > 0, 'examples/ has YAML files');
     for (const f of examples) {
-      const out = await dryRun(path.join(REPO, 'examples', f));
+      const out = await dryRun(path.join(REPO_ROOT, 'examples', f));
       assert.match(out, /serverside-applied \(server dry run\)/, f);
       t.diagnostic(`${f}: ${out.trim().split('\n').join('; ')}`);
     }

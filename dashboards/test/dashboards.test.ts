@@ -7,12 +7,12 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { Metrics } from '@sagamesh/contracts';
+import { REPO_ROOT } from '../../scripts/lib/tools.ts';
 import { buildDashboards, CLUSTER_MARKER, dashboardFileText, DEFAULT_VARIABLES, panelQueries, substituteVariables } from '../src/index.ts';
 
-const DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const DIR = path.join(REPO_ROOT, 'dashboards');
 const built = buildDashboards();
 
 test('the committed dashboards/*.json are what `npm run generate -w dashboards` writes', () => {

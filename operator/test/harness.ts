@@ -24,9 +24,10 @@ import { start as startOrchestrator, OrchestratorConfigSchema } from '@sagamesh/
 import { start as startInventory, InventoryConfigSchema } from '@sagamesh/inventory';
 import { start as startPayments, PaymentsConfigSchema } from '@sagamesh/payments';
 import { start as startShipping, ShippingConfigSchema } from '@sagamesh/shipping';
+import { toolPath } from '../../scripts/lib/tools.ts';
 import { OperatorConfig, start as startOperator } from '../src/index.ts';
 
-export const KUBECTL = path.join(REPO_ROOT, '.tools', 'bin', 'kubectl');
+export const KUBECTL = toolPath('kubectl');
 export const NS = 'default';
 const run = promisify(execFile);
 

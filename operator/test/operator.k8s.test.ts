@@ -82,8 +82,9 @@ describe('Saga', () => {
 
     const events = await waitFor(async () => {
       const ev = await eventsFor(p, created.metadata.uid!);
-      return ev.some((e) => e.reason === 'Succeeded') ? ev : undefined;
-    }, { what: 'the Succeeded Event' });
+      // Events are sent concurrently: wait for all eight (Started, 3 × StepRunning, 3 × StepSucceeded, Succeeded).
+      return ev.some((e) => e.reason === 'Succeeded') && ev.length >= 8 ? ev : undefined;
+    }, { what: 'the Succeeded Event and every step Event' });
     const reasons = events.map((e) => e.reason);
     assert.equal(reasons.filter((r) => r === 'StepRunning').length, 3);
     assert.equal(reasons.filter((r) => r === 'StepSucceeded').length, 3);
@@ -123,8 +124,10 @@ describe('Saga', () => {
 
     const events = await waitFor(async () => {
       const ev = await eventsFor(p, created.metadata.uid!);
-      return ev.some((e) => e.reason === 'Compensated') ? ev : undefined;
-    }, { what: 'the Compensated Event' });
+      // Events are sent concurrently: wait for all of them, then check their (recorded) order.
+      const done = ev.some((e) => e.reason === 'Compensated') && ev.filter((e) => e.reason === 'StepCompensated').length >= 2;
+      return done ? ev : undefined;
+    }, { what: 'the Compensated and both StepCompensated Events' });
     const compensated = events.filter((e) => e.reason === 'StepCompensated').map((e) => e.note!.split(' ')[1]);
     assert.deepEqual(compensated, ['charge-payment', 'reserve-inventory']);
     assert.ok(events.some((e) => e.reason === 'StepFailed' && e.type === 'Warning' && /create-shipment/.test(e.note!)));

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
-import { freePort } from './platform.ts';
+import { freePort, PLATFORM_SERVICES, pipeLines, type Platform } from './platform.ts';
 import { ensureTools, REPO_ROOT, toolPath } from './tools.ts';
 
 export interface ScrapeTarget {
@@ -39,6 +39,11 @@ export interface RunningPrometheus {
   readonly url: string;
   readonly port: number;
   stop(): Promise<void>;
+}
+
+/** One `sagamesh` job target per platform service. */
+export function platformTargets(platform: Platform): ScrapeTarget[] {
+  return PLATFORM_SERVICES.map((s) => ({ job: 'sagamesh', service: s, address: `127.0.0.1:${platform.ports[s]}` }));
 }
 
 export const RULE_FILES = path.join(REPO_ROOT, 'monitoring', 'rules', '*.yml');
@@ -79,20 +84,13 @@ export async function startPrometheus(opts: PrometheusOptions): Promise<RunningP
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const recent: string[] = [];
-  for (const stream of [child.stdout, child.stderr]) {
-    let buf = '';
-    stream.setEncoding('utf8');
-    stream.on('data', (chunk: string) => {
-      buf += chunk;
-      const lines = buf.split('\n');
-      buf = lines.pop() ?? '';
-      for (const l of lines) {
-        recent.push(l);
-        if (recent.length > 20) recent.shift();
-        log('prometheus', l);
-      }
-    });
-  }
+  const onLine = (l: string) => {
+    recent.push(l);
+    if (recent.length > 20) recent.shift();
+    log('prometheus', l);
+  };
+  pipeLines(child.stdout, onLine);
+  pipeLines(child.stderr, onLine);
   let exited = false;
   const exit = new Promise<void>((resolve) =>
     child.once('exit', () => {

@@ -7,14 +7,14 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { parse } from 'yaml';
-import { REPO } from './support.ts';
+import { REPO_ROOT, toolPath } from '../../scripts/lib/tools.ts';
 
 const run = promisify(execFile);
-const kps = parse(readFileSync(path.join(REPO, 'charts', 'values', 'kube-prometheus-stack.yaml'), 'utf8'));
+const kps = parse(readFileSync(path.join(REPO_ROOT, 'charts', 'values', 'kube-prometheus-stack.yaml'), 'utf8'));
 
 describe('charts: kube-prometheus-stack scrape configuration', () => {
   it('the Linkerd proxy scrape job is a valid Prometheus configuration (promtool check config)', async (t) => {
-    const promtool = path.join(REPO, '.tools', 'bin', 'promtool');
+    const promtool = toolPath('promtool');
     assert.ok(existsSync(promtool), 'promtool is built by `make tools`');
     const dir = mkdtempSync(path.join(tmpdir(), 'sagamesh-promtool-'));
     try {

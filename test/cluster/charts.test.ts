@@ -7,12 +7,13 @@ import { DEFAULT_CLUSTER } from '../../cdk8s/src/cluster.ts';
 import { readRuleFiles } from '../../cdk8s/src/main.ts';
 import { PLATFORM_DEFAULTS, synthPlatform } from '../../cdk8s/src/platform.ts';
 import { type ChartFixture, checkValues } from './values-check.ts';
-import { pinnedCharts, readEnvFile, REPO } from './support.ts';
+import { pinnedCharts, readEnvFile } from './support.ts';
+import { REPO_ROOT } from '../../scripts/lib/tools.ts';
 
 const charts = pinnedCharts();
 const fixtureOf = (chart: string, version: string): ChartFixture =>
-  JSON.parse(readFileSync(path.join(REPO, 'charts', 'fixtures', `${chart}-${version}.keys.json`), 'utf8'));
-const valuesOf = (chart: string): any => parse(readFileSync(path.join(REPO, 'charts', 'values', `${chart}.yaml`), 'utf8'));
+  JSON.parse(readFileSync(path.join(REPO_ROOT, 'charts', 'fixtures', `${chart}-${version}.keys.json`), 'utf8'));
+const valuesOf = (chart: string): any => parse(readFileSync(path.join(REPO_ROOT, 'charts', 'values', `${chart}.yaml`), 'utf8'));
 
 describe('charts: pinned versions, values files and their fixtures', () => {
   it('pins every chart exactly once, each with a values file and a fixture naming that version', () => {
@@ -24,9 +25,9 @@ describe('charts: pinned versions, values files and their fixtures', () => {
       assert.equal(fixture.version, version);
       assert.match(fixture.source, new RegExp(version.replaceAll('.', '\\.')), `${chart}: the fixture names where its keys come from, at this version`);
     }
-    const valueFiles = readdirSync(path.join(REPO, 'charts', 'values')).map((f) => f.replace(/\.yaml$/, '')).sort();
+    const valueFiles = readdirSync(path.join(REPO_ROOT, 'charts', 'values')).map((f) => f.replace(/\.yaml$/, '')).sort();
     assert.deepEqual(valueFiles, charts.map((c) => c.chart).sort(), 'no values file without a pinned chart');
-    const fixtures = readdirSync(path.join(REPO, 'charts', 'fixtures')).sort();
+    const fixtures = readdirSync(path.join(REPO_ROOT, 'charts', 'fixtures')).sort();
     assert.deepEqual(fixtures, charts.map((c) => `${c.chart}-${c.version}.keys.json`).sort(), 'no stale fixture of an unpinned version');
   });
 
@@ -45,7 +46,7 @@ describe('charts: pinned versions, values files and their fixtures', () => {
   });
 
   it('the keys scripts/up.sh sets with --set-file are documented by the Linkerd control plane chart', () => {
-    const upSh = readFileSync(path.join(REPO, 'scripts', 'up.sh'), 'utf8');
+    const upSh = readFileSync(path.join(REPO_ROOT, 'scripts', 'up.sh'), 'utf8');
     const keys = [...upSh.matchAll(/--set-file ([A-Za-z.]+)=/g)].map((m) => m[1]!);
     assert.deepEqual(keys, ['identityTrustAnchorsPEM', 'identity.issuer.tls.crtPEM', 'identity.issuer.tls.keyPEM']);
     const fixture = fixtureOf('linkerd-control-plane', readEnvFile('charts/versions.env').LINKERD_CONTROL_PLANE_CHART_VERSION!);
@@ -71,7 +72,7 @@ describe('charts: the values agree with the app and the cluster', () => {
     // Unset: the Prometheus gets ruleSelector {} (every rule) and the chart's ruleNamespaceSelector {} (every namespace).
     assert.equal(spec.ruleSelector, undefined);
     assert.ok(spec.ruleNamespaceSelector === undefined || Object.keys(spec.ruleNamespaceSelector).length === 0);
-    const rules = synthPlatform({ ...PLATFORM_DEFAULTS, crds: [], dashboards: [], ruleFiles: readRuleFiles(path.join(REPO, 'monitoring', 'rules')) })
+    const rules = synthPlatform({ ...PLATFORM_DEFAULTS, crds: [], dashboards: [], ruleFiles: readRuleFiles(path.join(REPO_ROOT, 'monitoring', 'rules')) })
       .flatMap((f) => f.objects)
       .filter((o) => o.kind === 'PrometheusRule');
     assert.equal(rules.length, 1, 'the cdk8s app ships the rules');
@@ -80,7 +81,7 @@ describe('charts: the values agree with the app and the cluster', () => {
   it('Grafana finds the dashboards ConfigMaps the cdk8s app labels, in every namespace, on the NodePort kind maps', () => {
     const d = kps.grafana.sidecar.dashboards;
     assert.deepEqual([d.enabled, d.label, d.labelValue, d.searchNamespace], [true, 'grafana_dashboard', '1', 'ALL']);
-    const kind = parse(readFileSync(path.join(REPO, 'kind-config.yaml'), 'utf8'));
+    const kind = parse(readFileSync(path.join(REPO_ROOT, 'kind-config.yaml'), 'utf8'));
     const mapped = kind.nodes[0].extraPortMappings.map((m: any) => m.containerPort);
     assert.ok(mapped.includes(kps.grafana.service.nodePort));
   });

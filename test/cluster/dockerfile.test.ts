@@ -5,11 +5,11 @@ import { describe, it } from 'node:test';
 import { ServiceNames } from '@sagamesh/contracts';
 import { DockerfileParser } from 'dockerfile-ast';
 import { validate } from 'dockerfile-utils';
-import { REPO } from './support.ts';
+import { REPO_ROOT } from '../../scripts/lib/tools.ts';
 
-const text = readFileSync(path.join(REPO, 'Dockerfile'), 'utf8');
+const text = readFileSync(path.join(REPO_ROOT, 'Dockerfile'), 'utf8');
 const dockerfile = DockerfileParser.parse(text);
-const ignore = readFileSync(path.join(REPO, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+const ignore = readFileSync(path.join(REPO_ROOT, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
 
 /** A .dockerignore pattern as a regex: Go filepath.Match (`*`, `?` within a segment; dot files included) plus `**`. */
 function patternRegex(pattern: string): RegExp {
@@ -45,7 +45,7 @@ describe('Dockerfile', () => {
     assert.deepEqual(stages, ['deps', 'sources', 'runtime']);
     const arg = dockerfile.getInitialARGs().find((a) => a.getProperty()?.getName() === 'NODE_IMAGE');
     const image = arg?.getProperty()?.getValue();
-    const nodeVersion = JSON.parse(readFileSync(path.join(REPO, 'node_modules', 'node', 'package.json'), 'utf8')).version;
+    const nodeVersion = JSON.parse(readFileSync(path.join(REPO_ROOT, 'node_modules', 'node', 'package.json'), 'utf8')).version;
     assert.equal(image, `node:${nodeVersion}-bookworm-slim`);
     assert.match(nodeVersion, /^24\./);
     for (const from of dockerfile.getFROMs()) assert.equal(from.getImage(), '${NODE_IMAGE}');
@@ -58,8 +58,8 @@ describe('Dockerfile', () => {
       const args = c.getArguments().map((a) => a.getValue());
       for (const src of args.slice(0, -1)) {
         const rel = src.replace(/\/$/, '');
-        assert.ok(existsSync(path.join(REPO, rel)), `COPY ${src}: missing in the workspace`);
-        if (statSync(path.join(REPO, rel)).isFile()) assert.ok(inContext(rel), `COPY ${src}: excluded by .dockerignore`);
+        assert.ok(existsSync(path.join(REPO_ROOT, rel)), `COPY ${src}: missing in the workspace`);
+        if (statSync(path.join(REPO_ROOT, rel)).isFile()) assert.ok(inContext(rel), `COPY ${src}: excluded by .dockerignore`);
       }
     }
     // What the sources stage copies for every workload is in the context; what must never leak is not.
@@ -76,7 +76,7 @@ describe('Dockerfile', () => {
     assert.ok(ci);
     assert.match(ci.getArgumentsContent()!, /npm ci --omit=dev --workspace "\$ws"/);
     // Every package.json the lockfile's workspaces need is copied before it (npm ci checks them all).
-    const rootPkg = JSON.parse(readFileSync(path.join(REPO, 'package.json'), 'utf8'));
+    const rootPkg = JSON.parse(readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8'));
     const copied = new Set(copies.flatMap((c) => c.getArguments().map((a) => a.getValue())));
     for (const pattern of rootPkg.workspaces as string[]) {
       const dirs = pattern.endsWith('/*') ? ServiceNames.map((s) => `${pattern.slice(0, -2)}/${s}`).concat(['services/contracts', 'services/kit']) : [pattern];
@@ -87,7 +87,7 @@ describe('Dockerfile', () => {
   it('builds every workload: a src/main.ts exists where the SERVICE arg points', () => {
     for (const s of [...ServiceNames, 'operator']) {
       const ws = s === 'operator' ? 'operator' : `services/${s}`;
-      assert.ok(existsSync(path.join(REPO, ws, 'src', 'main.ts')), `${ws}/src/main.ts`);
+      assert.ok(existsSync(path.join(REPO_ROOT, ws, 'src', 'main.ts')), `${ws}/src/main.ts`);
     }
   });
 

@@ -9,14 +9,14 @@ import { execFile } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { startPlatform, type Platform } from '../../scripts/lib/platform.ts';
-import { REPO } from './support.ts';
+import { REPO_ROOT } from '../../scripts/lib/tools.ts';
 
 const run = promisify(execFile);
 
 let platform: Platform;
 
 async function makeLoad(apiKey: string): Promise<string> {
-  const { stdout } = await run('make', ['--no-print-directory', 'load', `URL=${platform.gatewayUrl}`, 'RATE=4', 'DURATION=3', `API_KEY=${apiKey}`], { cwd: REPO, timeout: 60_000 });
+  const { stdout } = await run('make', ['--no-print-directory', 'load', `URL=${platform.gatewayUrl}`, 'RATE=4', 'DURATION=3', `API_KEY=${apiKey}`], { cwd: REPO_ROOT, timeout: 60_000 });
   return stdout;
 }
 const row = (out: string, name: string) => Number(new RegExp(`\\| ${name}\\s+\\| (\\d+)`).exec(out)?.[1]);

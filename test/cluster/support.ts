@@ -1,13 +1,11 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+import { REPO_ROOT } from '../../scripts/lib/tools.ts';
 
 /** KEY=value lines (tools/versions.env, charts/versions.env): the same subset sh and make read. */
 export function readEnvFile(file: string): Record<string, string> {
   const out: Record<string, string> = {};
-  readFileSync(path.join(REPO, file), 'utf8').split('\n').forEach((line, i) => {
+  readFileSync(path.join(REPO_ROOT, file), 'utf8').split('\n').forEach((line, i) => {
     const t = line.trim();
     if (t === '' || t.startsWith('#')) return;
     const m = /^([A-Z][A-Z0-9_]*)=(\S+)$/.exec(t);

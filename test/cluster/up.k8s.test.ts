@@ -13,7 +13,8 @@ import { promisify } from 'node:util';
 import { ServiceNames } from '@sagamesh/contracts';
 import { parse } from 'yaml';
 import { PLATFORM_DEFAULTS } from '../../cdk8s/src/platform.ts';
-import { pinnedCharts, readEnvFile, REPO } from './support.ts';
+import { pinnedCharts, readEnvFile } from './support.ts';
+import { REPO_ROOT } from '../../scripts/lib/tools.ts';
 
 const run = promisify(execFile);
 const tools = readEnvFile('tools/versions.env');
@@ -21,7 +22,7 @@ const chartVersions = readEnvFile('charts/versions.env');
 
 async function make(...args: string[]): Promise<string> {
   // A throwaway state dir: the dry run must not touch the real .dev/cluster either.
-  const { stdout } = await run('make', ['--no-print-directory', ...args], { cwd: REPO, env: { ...process.env, TERM: 'dumb' }, maxBuffer: 8 * 1024 * 1024 });
+  const { stdout } = await run('make', ['--no-print-directory', ...args], { cwd: REPO_ROOT, env: { ...process.env, TERM: 'dumb' }, maxBuffer: 8 * 1024 * 1024 });
   return stdout;
 }
 
@@ -120,7 +121,7 @@ describe('make up DRY_RUN=1 (the plan)', async () => {
 });
 
 describe('kind-config.yaml', () => {
-  const kind = parse(readFileSync(path.join(REPO, 'kind-config.yaml'), 'utf8'));
+  const kind = parse(readFileSync(path.join(REPO_ROOT, 'kind-config.yaml'), 'utf8'));
 
   it('one control plane and two workers, all on the pinned node image (tools/versions.env KIND_NODE_IMAGE)', () => {
     assert.equal(kind.kind, 'Cluster');
@@ -133,7 +134,7 @@ describe('kind-config.yaml', () => {
 
   it('maps the gateway and Grafana NodePorts to localhost:8080 and :3000', () => {
     const maps = kind.nodes[0].extraPortMappings.map((m: any) => [m.containerPort, m.hostPort, m.listenAddress]);
-    const grafanaNodePort = parse(readFileSync(path.join(REPO, 'charts/values/kube-prometheus-stack.yaml'), 'utf8')).grafana.service.nodePort;
+    const grafanaNodePort = parse(readFileSync(path.join(REPO_ROOT, 'charts/values/kube-prometheus-stack.yaml'), 'utf8')).grafana.service.nodePort;
     assert.deepEqual(maps, [[PLATFORM_DEFAULTS.gatewayNodePort, 8080, '127.0.0.1'], [grafanaNodePort, 3000, '127.0.0.1']]);
   });
 });
@@ -143,7 +144,7 @@ describe('Linkerd certificates (scripts/cluster/linkerd-certs.sh, real openssl)'
     const dir = mkdtempSync(path.join(tmpdir(), 'sagamesh-linkerd-'));
     try {
       const out = path.join(dir, 'certs');
-      await run('bash', [path.join(REPO, 'scripts/cluster/linkerd-certs.sh'), out]);
+      await run('bash', [path.join(REPO_ROOT, 'scripts/cluster/linkerd-certs.sh'), out]);
       const text = async (f: string) => (await run('openssl', ['x509', '-in', path.join(out, f), '-noout', '-text'])).stdout;
       const ca = await text('ca.crt');
       const issuer = await text('issuer.crt');
@@ -159,7 +160,7 @@ describe('Linkerd certificates (scripts/cluster/linkerd-certs.sh, real openssl)'
       const { stdout: verified } = await run('openssl', ['verify', '-CAfile', path.join(out, 'ca.crt'), path.join(out, 'issuer.crt')]);
       assert.match(verified, /OK/);
       const before = readFileSync(path.join(out, 'issuer.crt'), 'utf8');
-      const { stdout: again } = await run('bash', [path.join(REPO, 'scripts/cluster/linkerd-certs.sh'), out]);
+      const { stdout: again } = await run('bash', [path.join(REPO_ROOT, 'scripts/cluster/linkerd-certs.sh'), out]);
       assert.match(again, /reusing/);
       assert.equal(readFileSync(path.join(out, 'issuer.crt'), 'utf8'), before);
     } finally {

@@ -15,11 +15,12 @@ import { jetstream } from '@nats-io/jetstream';
 import { Catalogue, Metrics, Subjects } from '@sagamesh/contracts';
 import { panelQueries, substituteVariables, DEFAULT_VARIABLES, buildDashboards } from '@sagamesh/dashboards';
 import { connectNats, createLogger } from '@sagamesh/kit';
+import { waitFor } from '@sagamesh/kit/testing';
 import { PLATFORM_SERVICES, startPlatform, type Platform } from '../../scripts/lib/platform.ts';
-import { startPrometheus, type RunningPrometheus } from '../../scripts/lib/prometheus.ts';
+import { platformTargets, startPrometheus, type RunningPrometheus } from '../../scripts/lib/prometheus.ts';
 import { GatewayClient } from '../../scripts/lib/client.ts';
 import { REPO_ROOT } from '../../scripts/lib/tools.ts';
-import { hasFiniteSample, labelValues, placeOrders, platformTargets, queryInstant, queryRange, rules, sampleSum, scrape, sleep, waitForTargetsUp } from './helpers.ts';
+import { hasFiniteSample, labelValues, placeOrders, queryInstant, queryRange, rules, sampleSum, scrape, sleep, waitForTargetsUp } from './helpers.ts';
 
 const ORDERS = process.env.CI === 'true' ? 60 : 120;
 const SCRAPE_S = 2;
@@ -105,11 +106,7 @@ async function driveLoad(): Promise<void> {
   await api.putFault({ target: 'shipping.create', failureRate: 0, latencyMs: 0, crashAfterCommit: true });
   await sleep(300);
   ids.push(await api.placeOrder(order(ORDERS + 6)));
-  const deadline = Date.now() + 30_000;
-  while ((platform.starts.shipping ?? 1) === shippingStarts) {
-    if (Date.now() > deadline) throw new Error('shipping did not crash after commit');
-    await sleep(100);
-  }
+  await waitFor(() => (platform.starts.shipping ?? 1) !== shippingStarts, { timeoutMs: 30_000, intervalMs: 100, what: 'shipping to crash after commit' });
   await api.putFault({ target: 'shipping.create', failureRate: 0, latencyMs: 0, crashAfterCommit: false });
   await platform.waitReady();
   load.push('shipping crashed after a commit and was restarted');
@@ -145,13 +142,8 @@ async function driveLoad(): Promise<void> {
 }
 
 async function waitForMetric(service: (typeof PLATFORM_SERVICES)[number], metric: string, labels: Record<string, string>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const text = await scrape(platform.ports[service]).catch(() => '');
-    if (sampleSum(text, metric, labels) > 0) return;
-    if (Date.now() > deadline) throw new Error(`${service} never reported ${metric}${JSON.stringify(labels)} > 0 within ${timeoutMs} ms`);
-    await sleep(500);
-  }
+  const what = `${service} to report ${metric}${JSON.stringify(labels)} > 0`;
+  await waitFor(async () => sampleSum(await scrape(platform.ports[service]), metric, labels) > 0, { timeoutMs, intervalMs: 500, what });
 }
 
 function committedDashboards(): { file: string; json: object }[] {

@@ -1,15 +1,10 @@
-/** Shared by the observability tests: Prometheus' HTTP API, scrape targets of a platform, a paced load. */
+/** Shared by the observability tests: Prometheus' HTTP API, reading /metrics, a paced load. */
 import { randomUUID } from 'node:crypto';
-import { PLATFORM_SERVICES, type Platform } from '../../scripts/lib/platform.ts';
+import { waitFor } from '@sagamesh/kit/testing';
 import { ApiError, type GatewayClient } from '../../scripts/lib/client.ts';
-import type { ScrapeTarget } from '../../scripts/lib/prometheus.ts';
 import type { PlaceOrderRequest } from '@sagamesh/contracts';
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-export function platformTargets(platform: Platform): ScrapeTarget[] {
-  return PLATFORM_SERVICES.map((s) => ({ job: 'sagamesh', service: s, address: `127.0.0.1:${platform.ports[s]}` }));
-}
 
 export interface Series {
   metric: Record<string, string>;
@@ -71,16 +66,14 @@ export async function rules(promUrl: string): Promise<RuleState[]> {
 
 /** Waits until every target has been scraped successfully at least once. */
 export async function waitForTargetsUp(promUrl: string, count: number, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let last = '';
-  for (;;) {
+  const allUp = async () => {
     const data = await api<{ activeTargets: { health: string; scrapeUrl: string; lastError: string }[] }>(`${promUrl}/api/v1/targets`);
-    const up = data.activeTargets.filter((t) => t.health === 'up');
-    if (up.length >= count) return;
-    last = data.activeTargets.map((t) => `${t.scrapeUrl} ${t.health} ${t.lastError}`).join('; ');
-    if (Date.now() > deadline) throw new Error(`only ${up.length} of ${count} targets up after ${timeoutMs} ms: ${last}`);
-    await sleep(500);
-  }
+    const up = data.activeTargets.filter((t) => t.health === 'up').length;
+    // Thrown, so waitFor's timeout error says which targets are down.
+    if (up < count) throw new Error(`${up} of ${count} up: ${data.activeTargets.map((t) => `${t.scrapeUrl} ${t.health} ${t.lastError}`).join('; ')}`);
+    return true;
+  };
+  await waitFor(allUp, { timeoutMs, intervalMs: 500, what: `${count} Prometheus targets up` });
 }
 
 /** True when the series has at least one finite sample (NaN is "no data" on a panel). */
@@ -89,7 +82,7 @@ export function hasFiniteSample(s: Series): boolean {
   return samples.some(([, v]) => Number.isFinite(Number(v)));
 }
 
-/** Places `count` orders with at most `concurrency` in flight; a 429 waits its Retry-After and tries again. */
+/** Places `count` orders with at most `concurrency` in flight; a 429 waits 250 ms and tries again. */
 export async function placeOrders(api: GatewayClient, count: number, concurrency: number, order: (i: number) => PlaceOrderRequest): Promise<string[]> {
   const ids: string[] = new Array(count);
   let next = 0;
