@@ -72,8 +72,10 @@ try {
   }
   if (withMonitoring) {
     say('starting Prometheus (scraping every service, rules loaded)');
-    const { startPrometheus } = await import('./lib/prometheus.ts');
-    const prom = await startPrometheus({ port: Ports.prometheus, targets: platformTargets(platform, withK8s), onLog: print });
+    const { platformTargets, startPrometheus } = await import('./lib/prometheus.ts');
+    const operatorTarget = { job: 'sagamesh', service: 'operator', address: `127.0.0.1:${Ports.operator}` };
+    const targets = [...platformTargets(platform), ...(withK8s ? [operatorTarget] : [])];
+    const prom = await startPrometheus({ port: Ports.prometheus, targets, onLog: print });
     cleanups.push(() => prom.stop());
   }
 
@@ -135,10 +137,4 @@ async function busyPorts(ports: readonly number[]): Promise<number[]> {
     ),
   );
   return ports.filter((_, i) => inUse[i]);
-}
-
-function platformTargets(platform: Platform, operator: boolean): { job: string; service: string; address: string }[] {
-  const targets: { job: string; service: string; address: string }[] = PLATFORM_SERVICES.map((s) => ({ job: 'sagamesh', service: s, address: `127.0.0.1:${platform.ports[s]}` }));
-  if (operator) targets.push({ job: 'sagamesh', service: 'operator', address: `127.0.0.1:${Ports.operator}` });
-  return targets;
 }
