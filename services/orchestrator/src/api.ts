@@ -20,16 +20,13 @@ import type { Engine } from './engine.ts';
 const startValidator = validator(StartRequest, 'start request');
 const refValidator = validator(RunRef, 'run reference');
 
-function parseJson(data: Uint8Array): unknown {
+function parse<T>(v: { parse(x: unknown): T }, data: Uint8Array): T {
+  let json: unknown;
   try {
-    return JSON.parse(new TextDecoder().decode(data));
+    json = JSON.parse(new TextDecoder().decode(data));
   } catch (err) {
     throw new EngineApiError('invalid_request', `the request body is not JSON: ${(err as Error).message}`, { cause: err });
   }
-}
-
-function parse<T>(v: { parse(x: unknown): T }, data: Uint8Array): T {
-  const json = parseJson(data);
   try {
     return v.parse(json);
   } catch (err) {
@@ -49,7 +46,7 @@ export interface EngineApi {
 export function serveEngineApi(opts: { nc: NatsConnection; engine: Engine; definitions: DefinitionStore; log: Logger; concurrency: number }): EngineApi {
   const { nc, engine, definitions, log } = opts;
   const handlers: Record<EngineVerb, (m: Msg) => Promise<unknown>> = {
-    define: (m) => definitions.define(parseJson(m.data)),
+    define: (m) => definitions.define(JSON.parse(new TextDecoder().decode(m.data))),
     async start(m) {
       const req = parse(startValidator, m.data);
       const r = await engine.start(req, m.headers?.get(CeHeaders.id) || undefined);
@@ -81,7 +78,7 @@ export function serveEngineApi(opts: { nc: NatsConnection; engine: Engine; defin
       try {
         body = await handlers[verb](m);
       } catch (err) {
-        const known = err instanceof EngineApiError ? err : undefined;
+        const known = err instanceof EngineApiError ? err : err instanceof SyntaxError ? new EngineApiError('invalid_request', `the request body is not JSON: ${err.message}`) : undefined;
         if (!known) log.error({ err, verb }, 'engine request failed');
         body = { error: { code: known?.code ?? 'internal', message: known?.message ?? `internal error: ${(err as Error)?.message ?? String(err)}` } } satisfies EngineError;
       }

@@ -1,8 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import type { KV, KvWatchEntry } from '@nats-io/kv';
 import type { QueuedIterator } from '@nats-io/transport-node';
 import { isTerminalPhase, type StartRequest } from '@sagamesh/contracts';
-import { isWrongLastSequence, kvWrite, type Logger, type Publisher } from '@sagamesh/kit';
+import { kvWrite, type Logger, type Publisher } from '@sagamesh/kit';
 import type { ResolvedDefinition } from './core/definition.ts';
 import { timerId, transition } from './core/transition.ts';
 import type { EngineInput, RunState, TimerPayload } from './core/types.ts';
@@ -52,6 +53,10 @@ export interface Applied {
 const MAX_CAS_ATTEMPTS = 20;
 /** How many ended runs this replica remembers as fully published (so their late timers cost no read). */
 const FINISHED_MAX = 100_000;
+
+function isConflict(err: unknown): boolean {
+  return err instanceof JetStreamApiError && (err.code === JetStreamApiCodes.StreamWrongLastSequence || err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown);
+}
 
 /**
  * The I/O around the pure transition. For every input: read the run (cache or KV), decide, write the
@@ -170,7 +175,7 @@ export class Engine implements RunCounts {
         try {
           revision = await kvWrite(this.#js, this.#bucket, runId, encodeRun(stored), cur?.revision ?? 0);
         } catch (err) {
-          if (!isWrongLastSequence(err) || attempt >= MAX_CAS_ATTEMPTS) throw err;
+          if (!isConflict(err) || attempt >= MAX_CAS_ATTEMPTS) throw err;
           this.#log.debug({ runId, attempt }, 'run changed under us; re-reading');
           this.#cache.delete(runId);
           fresh = true;

@@ -20,7 +20,7 @@ import { SagaMetrics } from './metrics.ts';
 export { OrchestratorConfigSchema, type OrchestratorConfig } from './config.ts';
 
 const SERVICE = 'orchestrator';
-const BUILTIN_ORDER_FULFILLMENT = builtinDefinitionKey(ORDER_FULFILLMENT);
+export const BUILTIN_ORDER_FULFILLMENT = builtinDefinitionKey(ORDER_FULFILLMENT);
 const replyValidator = validator(StepReply, 'step reply');
 
 /** Starts the saga engine: run store, definitions, replies consumer, in-memory timer wake-ups, engine API, sweep, HTTP. */

@@ -4,7 +4,7 @@ import { buildHeaders, type Publisher } from '@sagamesh/kit';
 import type { Effect, RunState } from './core/types.ts';
 import { toRunView } from './core/view.ts';
 
-const SOURCE = 'orchestrator';
+export const SOURCE = 'orchestrator';
 
 /**
  * One message the transition decided to send, kept in the run record until published. Events carry no

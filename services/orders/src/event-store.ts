@@ -10,11 +10,11 @@ import {
   type OrderEventName, type Validator,
 } from '@sagamesh/contracts';
 import type { TSchema } from '@sinclair/typebox';
-import { PoisonMessageError, decodeMessage, isWrongLastSequence, publishEvent, type Envelope, type Publisher } from '@sagamesh/kit';
-import { setBounded } from './bounded.ts';
+import { PoisonMessageError, decodeMessage, publishEvent, type Envelope, type Publisher } from '@sagamesh/kit';
 import { decide, evolve, isTerminal, replay, type DecisionRejection, type OrderCommand, type OrderEvent, type OrderState, type RecordedEvent } from './domain.ts';
 
 export const SERVICE = 'orders';
+const WRONG_LAST_SEQUENCE = new Set([10071, 10164]);
 const MAX_DECIDE_ATTEMPTS = 8;
 
 /** A command the aggregate refuses (a different order under a taken id, an end for an unknown order). */
@@ -35,13 +35,21 @@ export class OrderConflictError extends Error {
   }
 }
 
+/** The stream's answer to an append whose expected last subject sequence is stale. */
+export function isWrongLastSequence(err: unknown): boolean {
+  for (let e: unknown = err; e instanceof Error; e = e.cause) {
+    if (WRONG_LAST_SEQUENCE.has((e as { code?: unknown }).code as number)) return true;
+  }
+  return false;
+}
+
 const eventValidators = {
   placed: validator(OrderPlaced, 'order placed event'),
   confirmed: validator(OrderEnded, 'order confirmed event'),
   cancelled: validator(OrderEnded, 'order cancelled event'),
   failed: validator(OrderEnded, 'order failed event'),
 } as const;
-const orderEventTypes: readonly string[] = OrderEventNames.map((n) => ceType('order', n));
+export const orderEventTypes: readonly string[] = OrderEventNames.map((n) => ceType('order', n));
 
 /** Decodes a message of the ORDERS stream; a PoisonMessageError when it is not a known order event. */
 export function decodeOrderEvent(msg: { subject: string; headers?: MsgHdrs; data: Uint8Array }, seq: number): { rec: RecordedEvent; envelope: Envelope<unknown> } {
@@ -135,7 +143,8 @@ export class OrderEventStore {
     this.#recent.delete(orderId);
     // A terminal order takes no more commands worth a shortcut.
     if (current.state === undefined || isTerminal(current.state)) return;
-    setBounded(this.#recent, orderId, current, this.#recentMax);
+    this.#recent.set(orderId, current);
+    if (this.#recent.size > this.#recentMax) this.#recent.delete(this.#recent.keys().next().value!);
   }
 
   /**

@@ -21,7 +21,7 @@ import { endCommandFor, type SagaStarter } from './saga.ts';
 const WAIT_FOR_PLACED_MS = 500;
 
 /** Msg-Id of a public order event: one per order and type, so a re-projection is de-duplicated. */
-const domainEventMsgId = (orderId: string, type: string) => `${orderId}.${type}`;
+export const domainEventMsgId = (orderId: string, type: string) => `${orderId}.${type}`;
 
 export function projectorHandler(deps: { js: Publisher; readModel: ReadModel; starter: SagaStarter; log: Logger }) {
   return async (msg: JsMsg): Promise<HandlerResult> => {

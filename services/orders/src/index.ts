@@ -3,8 +3,9 @@
  * orders-view) with the outbox relay that starts sagas and publishes domain events, the saga-end
  * listener, the internal HTTP API and the audit query.
  */
-import { Buckets, Consumers, QuerySubjects, SagaEndSubjects, Streams, Subjects } from '@sagamesh/contracts';
-import { answerQueries, bootService, EngineClient, ensureKv, runConsumer, type Started } from '@sagamesh/kit';
+import { Buckets, Consumers, SagaEndSubjects, Streams, Subjects } from '@sagamesh/contracts';
+import { bootService, EngineClient, ensureKv, runConsumer, type Started } from '@sagamesh/kit';
+import { serveAudit } from './audit.ts';
 import type { OrdersConfig } from './config.ts';
 import { OrderEventStore, SERVICE } from './event-store.ts';
 import { projectorHandler, sagaEventsHandler } from './handlers.ts';
@@ -58,7 +59,7 @@ export function start(config: OrdersConfig): Promise<OrdersService> {
     });
     shutdown.onShutdown(() => sagaEvents.stop(), 'orders-saga-events');
 
-    const audit = answerQueries(nc, QuerySubjects.audit(SERVICE), SERVICE, log, () => readModel.books());
+    const audit = serveAudit(nc, readModel, log);
     shutdown.onShutdown(() => audit.drain(), 'audit');
 
     return {

@@ -8,9 +8,9 @@
  * file-backed stream each one is an fsync'd staging store, ~7 ms, serialised per stream).
  */
 import type { KV, KvEntry } from '@nats-io/kv';
-import { KvTally, isWrongLastSequence, kvWrite, type Logger, type Publisher } from '@sagamesh/kit';
-import { setBounded } from './bounded.ts';
+import { KvTally, kvWrite, type Logger, type Publisher } from '@sagamesh/kit';
 import type { OrderSnapshot, RecordedEvent } from './domain.ts';
+import { isWrongLastSequence } from './event-store.ts';
 import { booksOfTally, planProjection, recordTally, type OrderBooks, type ViewRecord } from './projection.ts';
 
 const MAX_CAS_ATTEMPTS = 50;
@@ -99,7 +99,8 @@ export class ReadModel {
     if (this.#recentMax === 0) return;
     this.#recent.delete(orderId);
     if (known.record?.view.status !== 'PENDING') return;
-    setBounded(this.#recent, orderId, known, this.#recentMax);
+    this.#recent.set(orderId, known);
+    if (this.#recent.size > this.#recentMax) this.#recent.delete(this.#recent.keys().next().value!);
   }
 
   /** The orders' books: the sum over every view, as of every write completed before the call. */

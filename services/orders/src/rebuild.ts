@@ -11,7 +11,7 @@ import { decodeOrderEvent } from './event-store.ts';
 import type { ReadModel } from './read-model.ts';
 
 const REPLAY_CONCURRENCY = 32;
-const kvStreamName = (bucket: string) => `KV_${bucket}`;
+export const kvStreamName = (bucket: string) => `KV_${bucket}`;
 
 export async function rebuildReadModel(deps: { js: JetStreamClient; jsm: JetStreamManager; readModel: ReadModel; log: Logger }): Promise<RebuildResponse> {
   const { js, jsm, readModel, log } = deps;

@@ -14,7 +14,7 @@ import type { SagaStarter } from './saga.ts';
 const placeRequest = validator(InternalPlaceOrderRequest, 'order request');
 
 /** `ord-` and 16 characters of [A-Za-z0-9_-] (96 random bits). */
-const newOrderId = () => `ord-${randomBytes(12).toString('base64url')}`;
+export const newOrderId = () => `ord-${randomBytes(12).toString('base64url')}`;
 
 export function orderRoutes(deps: { store: OrderEventStore; readModel: ReadModel; starter: SagaStarter; rebuild: () => Promise<RebuildResponse> }) {
   const { store, readModel, starter } = deps;

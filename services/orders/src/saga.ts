@@ -7,13 +7,12 @@ import {
   type SagaEvent, type SagaInput, type StartRequest, type StartResponse,
 } from '@sagamesh/contracts';
 import { EngineRequestError, type EngineClient, type Logger } from '@sagamesh/kit';
-import { setBounded } from './bounded.ts';
 import type { OrderCommand, OrderSnapshot } from './domain.ts';
 
 /** What a saga start needs of an order. */
 export type SagaOrder = Pick<OrderSnapshot, 'orderId' | 'customerId' | 'items' | 'total'>;
 
-const ORDER_DEFINITION_KEY = builtinDefinitionKey(ORDER_FULFILLMENT);
+export const ORDER_DEFINITION_KEY = builtinDefinitionKey(ORDER_FULFILLMENT);
 
 /** The engine's start request for an order's saga. */
 export function sagaStartRequest(order: SagaOrder, revision: string, traceparent?: string): StartRequest {
@@ -92,7 +91,8 @@ export class SagaStarter {
         return false;
       },
     );
-    setBounded(this.#early, order.orderId, p, EARLY_MAX);
+    this.#early.set(order.orderId, p);
+    if (this.#early.size > EARLY_MAX) this.#early.delete(this.#early.keys().next().value!);
   }
 
   /** Whether this process started the order's saga early (waits for that start); forgets it either way. */

@@ -7,9 +7,9 @@ import {
   Buckets, Consumers, QuerySubjects, Streams, Subjects, definitionRevision, orderFulfillmentDefinition,
   type OrderView,
 } from '@sagamesh/contracts';
-import { buildHeaders, isWrongLastSequence, loadConfig } from '@sagamesh/kit';
+import { buildHeaders, loadConfig } from '@sagamesh/kit';
 import { startNatsServer, waitFor, type NatsServer } from '@sagamesh/kit/testing';
-import { OrderEventStore, OrderRejectedError } from '../src/event-store.ts';
+import { OrderEventStore, OrderRejectedError, isWrongLastSequence } from '../src/event-store.ts';
 import { start, OrdersConfigSchema, type OrdersService } from '../src/index.ts';
 import { contribution, addBooks, emptyBooks } from '../src/projection.ts';
 import { FakeEngine, http, readAll } from './helpers.ts';

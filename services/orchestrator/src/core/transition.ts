@@ -1,6 +1,7 @@
 import { commandMsgId, isTerminalPhase, Subjects, type SagaEventName, type StepError, type StepReply } from '@sagamesh/contracts';
 import { backoffDelayMs, type ResolvedDefinition, type ResolvedStep } from './definition.ts';
 import type { Effect, EngineInput, RunState, SagaOutcome, StartInput, StepAction, StepOutcome, TimerPayload, TransitionResult } from './types.ts';
+import { toRunView } from './view.ts';
 
 /**
  * The saga engine's decision: (run, pinned definition, input, now) → (new run, effects).
@@ -142,13 +143,14 @@ class Change {
     this.now = now;
   }
 
-  /** Events go last: they are published with the final view (the stored state), so a consumer keeps the newest version. */
+  /** Events go last and all carry the final view: a consumer keeps the newest version. */
   result(): TransitionResult {
     this.run.version += 1;
     this.run.updatedAtMs = this.now;
     const run = this.run;
     run.timers = run.timers.filter((t) => timerIsLive(run, t));
-    for (const e of this.events) this.effects.push({ type: 'event', ...e });
+    const view = toRunView(this.run);
+    for (const e of this.events) this.effects.push({ type: 'event', ...e, run: view });
     return { run: this.run, effects: this.effects };
   }
 

@@ -1,4 +1,4 @@
-import type { Fault, RunOrigin, SagaEventName, SagaPhase, StepCommand, StepError, StepReply, StepState } from '@sagamesh/contracts';
+import type { Fault, RunOrigin, RunView, SagaEventName, SagaPhase, StepCommand, StepError, StepReply, StepState } from '@sagamesh/contracts';
 
 export type StepAction = 'do' | 'compensate';
 
@@ -70,8 +70,7 @@ export type StepOutcome = 'succeeded' | 'failed' | 'timed_out';
 
 export type CommandEffect = { type: 'command'; subject: string; msgId: string; command: StepCommand };
 export type TimerEffect = { type: 'timer'; id: string; at: number; timer: TimerPayload };
-/** A saga event; its view is the new state's, built when the outbox is published. */
-export type EventEffect = { type: 'event'; event: SagaEventName; step?: string; message?: string };
+export type EventEffect = { type: 'event'; event: SagaEventName; step?: string; message?: string; run: RunView };
 
 /**
  * What the engine does after persisting the new state. Commands and events are published (they go
