@@ -1,10 +1,15 @@
-# syntax=docker/dockerfile:1
-# One image per sagamesh workload, from the workspace lockfile:
+# One image per sagamesh workload, from the workspace lockfile. BuildKit builds it (Docker 20.10 or later, with
+# DOCKER_BUILDKIT=1 where BuildKit is not the default):
 #   docker build --build-arg SERVICE=gateway -t sagamesh/gateway:dev .
 #   docker build --build-arg SERVICE=operator -t sagamesh/operator:dev .
+# Offline (no registry), on the Node base image built locally, behind a TLS-intercepting proxy whose CA bundle npm
+# needs (given as a build secret: it is never written to a layer):
+#   docker build --build-arg SERVICE=gateway --build-arg NODE_IMAGE=sagamesh-build/node:24.21.0 \
+#     --secret id=npm_ca,src=/etc/ssl/certs/ca-certificates.crt -t sagamesh/gateway:dev .
 # SERVICE is a services/<name> workspace or `operator`. Node 24 runs the TypeScript directly (type
 # stripping), so there is no compile step: the image holds the sources of the workload and of the two
 # workspaces every workload imports (contracts, kit) plus their production dependencies.
+# No `# syntax=` line: the engine's built-in Dockerfile frontend is used, so a build pulls nothing.
 
 # Node 24 LTS, the version the repository pins (root package.json devDependency `node`).
 ARG NODE_IMAGE=node:24.21.0-bookworm-slim
@@ -28,9 +33,11 @@ COPY operator/package.json operator/
 COPY cdk8s/package.json cdk8s/
 COPY dashboards/package.json dashboards/
 # Only this workload's production dependencies (and those of the workspaces it links: kit, contracts).
-RUN --mount=type=cache,target=/root/.npm \
+# The npm_ca secret is optional: without it npm trusts the image's own CAs (enough with a direct connection).
+RUN --mount=type=cache,target=/root/.npm --mount=type=secret,id=npm_ca \
     ws="services/$SERVICE"; [ "$SERVICE" = operator ] && ws=operator; \
-    npm ci --omit=dev --workspace "$ws" --no-audit --no-fund --ignore-scripts
+    if [ -s /run/secrets/npm_ca ]; then export NODE_EXTRA_CA_CERTS=/run/secrets/npm_ca; fi; \
+    npm ci --omit=dev --workspace "$ws" --no-audit --no-fund --no-update-notifier --ignore-scripts
 
 # The sources this workload runs: its own workspace plus contracts and kit (.dockerignore already dropped
 # tests and everything else). A stage of its own, so one SERVICE arg picks services/<name> or operator/.
@@ -45,13 +52,26 @@ RUN ws="services/$SERVICE"; [ "$SERVICE" = operator ] && ws=operator; \
  && cp -a --parents services/contracts services/kit "$ws" /out/ \
  && ln -s "/app/$ws/src/main.ts" /out/main.ts
 
+# tini, the init the runtime stage runs as PID 1. The offline base image ships Debian's; the upstream node
+# image has none, so Debian's package is installed here (this stage only: the runtime stage runs nothing).
+FROM ${NODE_IMAGE} AS init
+RUN if ! command -v tini >/dev/null; then \
+      apt-get update && apt-get install -y --no-install-recommends tini && rm -rf /var/lib/apt/lists/*; \
+    fi; \
+    install -D -m 0755 "$(command -v tini)" /out/tini
+
 FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production
 WORKDIR /app
+COPY --from=init /out/tini /usr/bin/tini
 COPY package.json ./
 COPY --from=deps /app/node_modules ./node_modules
 # main.ts is a link to the workload's entry; Node follows it to the real file (outside node_modules, so it strips types).
 COPY --from=sources /out/ ./
 # The node image's `node` user, by number so Kubernetes can verify runAsNonRoot. Files stay root-owned (read-only).
 USER 1000:1000
+# Node must not be PID 1: the kernel drops every signal PID 1 has no handler for, its own SIGKILL included, so
+# crash-after-commit would not end the container. tini forwards SIGTERM to node and exits with node's status
+# (137 after a SIGKILL), so the kubelet restarts the container.
+ENTRYPOINT ["tini", "--"]
 CMD ["node", "--import", "@sagamesh/kit/otel-preload", "/app/main.ts"]

@@ -19,7 +19,10 @@ tools: ## build the pinned Go tools into .tools/bin (only what is missing)
 test: deps tools ## run every test tier that needs no cluster
 	npm test
 
-.PHONY: help deps tools test
+test-cluster: deps tools ## make up OFFLINE=1, the cluster tier (*.cluster.test.ts) on the live kind cluster, make down
+	bash scripts/test-cluster.sh
+
+.PHONY: help deps tools test test-cluster
 
 dev: deps ## run the whole platform locally on a real nats-server (K8S=1: + kube-apiserver and the operator; MONITORING=1: + Prometheus)
 	$(NODE) scripts/dev.ts
@@ -36,19 +39,19 @@ bench: deps tools ## measure sagas/s, p50/p99 and the raw JetStream rate on this
 IMAGE_TAG ?= dev
 API_KEY_FILE ?= .dev/cluster/api-key
 
-up: ## build the local kind cluster with everything, idempotently (DRY_RUN=1 prints the plan; IMAGE_TAG=dev)
-	IMAGE_TAG=$(IMAGE_TAG) DRY_RUN=$(DRY_RUN) bash scripts/up.sh
+up: deps tools ## build the local kind cluster with everything, idempotently (OFFLINE=1: no registry, every image built here; DRY_RUN=1 prints the plan)
+	IMAGE_TAG=$(IMAGE_TAG) DRY_RUN=$(DRY_RUN) OFFLINE=$(OFFLINE) bash scripts/up.sh
 
-down: ## delete the kind cluster (DRY_RUN=1 prints the command)
+down: ## delete the kind cluster and stop the dockerd make up started, if any (DRY_RUN=1 prints the commands)
 	DRY_RUN=$(DRY_RUN) bash scripts/cluster/down.sh
 
 status: ## show the cluster: nodes, Helm releases, sagamesh pods, HPAs and URLs
 	bash scripts/cluster/status.sh
 
-load: ## drive the gateway with a rising then falling order rate (URL=, RATE=, DURATION=, API_KEY=)
+load: ## drive the gateway with a rising then falling order rate; `make load ARGS=--help` lists the flags (URL=, RATE=, DURATION=, SETTLE=, API_KEY=)
 	@# @: the command line may carry the API key; it is not echoed.
-	@$(NODE) scripts/load.ts $(if $(URL),--url $(URL)) $(if $(RATE),--rate $(RATE)) $(if $(DURATION),--duration $(DURATION)) \
-	  $(if $(API_KEY),--api-key $(API_KEY),$(if $(wildcard $(API_KEY_FILE)),--api-key-file $(API_KEY_FILE)))
+	@$(NODE) scripts/load.ts $(if $(URL),--url $(URL)) $(if $(RATE),--rate $(RATE)) $(if $(DURATION),--duration $(DURATION)) $(if $(SETTLE),--settle $(SETTLE)) \
+	  $(if $(API_KEY),--api-key $(API_KEY),$(if $(wildcard $(API_KEY_FILE)),--api-key-file $(API_KEY_FILE))) $(ARGS)
 
 synth: ## write the Kubernetes manifests (cdk8s) to cdk8s/dist (IMAGE_TAG=dev)
 	$(NODE) cdk8s/src/main.ts --image-tag $(IMAGE_TAG)

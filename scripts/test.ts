@@ -1,6 +1,8 @@
 /**
  * `npm test`: every test tier that needs no cluster, in order, with one closing line.
- *   node scripts/test.ts [tier ...]     tiers: static unit nats k8s e2e (default: all)
+ *   node scripts/test.ts [tier ...]     tiers: static unit nats k8s e2e (default: all of these), cluster
+ * The cluster tier (*.cluster.test.ts) needs the live kind cluster of `make up OFFLINE=1`: `make test-cluster`
+ * builds it, runs this tier, and deletes it.
  * Tiers by file name: *.test.ts unit, *.nats.test.ts real nats-server, *.k8s.test.ts real
  * kube-apiserver + etcd, *.e2e.test.ts the whole platform as processes. Under CI=true the long
  * tiers run smaller (each test says how); nothing is skipped silently.
@@ -18,6 +20,10 @@ interface Tier {
   files?: () => string[];
   concurrency?: number;
   command?: string[];
+  /** Not part of the default run (`npm test`): only when named. */
+  onlyWhenAsked?: boolean;
+  /** Run the files one after another in the order `files` gives. */
+  inOrder?: boolean;
 }
 const testGlobs = ['services/*/test/**/*.ts', 'operator/test/**/*.ts', 'cdk8s/test/**/*.ts', 'dashboards/test/**/*.ts', 'test/**/*.ts', 'scripts/test/**/*.ts'];
 const allTests = () =>
@@ -25,11 +31,22 @@ const allTests = () =>
 const suffix = (s: string) => () => allTests().filter((f) => f.endsWith(s));
 const tiers: Tier[] = [
   { name: 'static', what: 'type check (tsc) and dependency rules', command: ['npm', 'run', '--silent', 'lint'] },
-  { name: 'unit', what: 'pure logic', files: () => allTests().filter((f) => !/\.(nats|k8s|e2e)\.test\.ts$/.test(f)), concurrency: 2 },
+  { name: 'unit', what: 'pure logic', files: () => allTests().filter((f) => !/\.(nats|k8s|e2e|cluster)\.test\.ts$/.test(f)), concurrency: 2 },
   { name: 'nats', what: 'integration on a real nats-server', files: suffix('.nats.test.ts'), concurrency: 2 },
   { name: 'k8s', what: 'operator and manifests on a real kube-apiserver + etcd', files: suffix('.k8s.test.ts'), concurrency: 1 },
   { name: 'e2e', what: 'the whole platform as processes, under load, with faults', files: suffix('.e2e.test.ts'), concurrency: 1 },
+  { name: 'cluster', what: 'the live kind cluster of make up OFFLINE=1', files: clusterTests, concurrency: 1, onlyWhenAsked: true, inOrder: true },
 ];
+
+// In the story's order: what runs, the walk-through, the HPA demo, faults, then the dashboards over all of it.
+function clusterTests(): string[] {
+  const order = ['platform', 'dockerfile', 'walkthrough', 'hpa', 'faults', 'dashboards'];
+  const rank = (f: string) => {
+    const i = order.indexOf(path.basename(f, '.cluster.test.ts'));
+    return i < 0 ? order.length : i;
+  };
+  return suffix('.cluster.test.ts')().sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+}
 
 const wanted = process.argv.slice(2);
 const unknown = wanted.filter((w) => !tiers.some((t) => t.name === w));
@@ -37,7 +54,7 @@ if (unknown.length) {
   console.error(`unknown tier(s): ${unknown.join(', ')}; tiers: ${tiers.map((t) => t.name).join(', ')}`);
   process.exit(2);
 }
-const selected = tiers.filter((t) => wanted.length === 0 || wanted.includes(t.name));
+const selected = tiers.filter((t) => (wanted.length === 0 ? !t.onlyWhenAsked : wanted.includes(t.name)));
 if (selected.some((t) => t.name !== 'static' && t.name !== 'unit')) await ensureTools(ALL_TOOLS);
 
 const totals = { passed: 0, failed: 0, skipped: 0 };
@@ -59,23 +76,31 @@ for (const tier of selected) {
     console.log(`=== tier ${tier.name}: no test files yet`);
     continue;
   }
-  const countsFile = path.join(reportDir, `${tier.name}.json`);
-  const res = spawnSync(
-    process.execPath,
-    ['--test', `--test-concurrency=${tier.concurrency ?? 1}`, '--test-reporter=spec', '--test-reporter-destination=stdout',
-      `--test-reporter=${path.join(REPO_ROOT, 'scripts/lib/count-reporter.ts')}`, `--test-reporter-destination=${countsFile}`, ...files],
-    { stdio: 'inherit', cwd: REPO_ROOT },
-  );
-  let counts = { passed: 0, failed: 1, skipped: 0 };
-  try {
-    counts = JSON.parse(readFileSync(countsFile, 'utf8'));
-  } catch {
-    console.log(`(tier ${tier.name} wrote no totals: counted as a failure)`);
+  // One run for the tier, or one per file where the files tell a story in order (node --test sorts what it is given).
+  const runs = tier.inOrder ? files.map((f) => [f]) : [files];
+  let counts = { passed: 0, failed: 0, skipped: 0 };
+  let ok = true;
+  for (const [i, run] of runs.entries()) {
+    const countsFile = path.join(reportDir, `${tier.name}-${i}.json`);
+    const res = spawnSync(
+      process.execPath,
+      ['--test', `--test-concurrency=${tier.concurrency ?? 1}`, '--test-reporter=spec', '--test-reporter-destination=stdout',
+        `--test-reporter=${path.join(REPO_ROOT, 'scripts/lib/count-reporter.ts')}`, `--test-reporter-destination=${countsFile}`, ...run],
+      { stdio: 'inherit', cwd: REPO_ROOT },
+    );
+    let c = { passed: 0, failed: 1, skipped: 0 };
+    try {
+      c = JSON.parse(readFileSync(countsFile, 'utf8'));
+    } catch {
+      console.log(`(tier ${tier.name}${tier.inOrder ? `, ${run[0]}` : ''} wrote no totals: counted as a failure)`);
+    }
+    counts = { passed: counts.passed + c.passed, failed: counts.failed + c.failed, skipped: counts.skipped + c.skipped };
+    if (res.status !== 0) ok = false;
   }
   totals.passed += counts.passed;
   totals.failed += counts.failed;
   totals.skipped += counts.skipped;
-  if (res.status !== 0 || counts.failed > 0) failedTiers.push(tier.name);
+  if (!ok || counts.failed > 0) failedTiers.push(tier.name);
   console.log(`=== tier ${tier.name}: ${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
 }
 rmSync(reportDir, { recursive: true, force: true });

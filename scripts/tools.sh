@@ -7,6 +7,9 @@
 #   scripts/tools.sh --list             print tools, pinned versions and status
 #   scripts/tools.sh --update [tools]   regenerate tools/<module>/go.mod+go.sum from
 #                                       tools/versions.env (needs the Go module proxy)
+#   scripts/tools.sh metrics-server kube-state-metrics
+#   scripts/tools.sh coredns local-path-provisioner crictl
+#                                       the offline cluster's add-ons: built only when named
 #
 # Versions come only from tools/versions.env. Each tool is its own Go module under
 # tools/<module>/ (their dependency pins clash). A stamp .tools/bin/.<tool>.version holds
@@ -21,7 +24,11 @@ BIN=${TOOLS_BIN:-$ROOT/.tools/bin}
 LOG_DIR=$(dirname "$BIN")/logs
 
 # Build order: the ones other work needs soonest first.
-ALL_TOOLS=(nats-server nats etcd kube-apiserver kubectl prometheus promtool helm)
+ALL_TOOLS=(nats-server nats etcd kube-apiserver kubectl prometheus promtool helm kind)
+# Only the offline cluster needs these (scripts/cluster/addon-images.sh names them); not in the default set.
+ADDON_TOOLS=(metrics-server kube-state-metrics)
+# Only the offline kind node image needs these (scripts/cluster/offline-images.sh names them).
+NODE_IMAGE_TOOLS=(coredns local-path-provisioner crictl)
 
 say() { printf '[tools] %s\n' "$*" >&2; }
 die() { printf '[tools] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -75,7 +82,32 @@ tool_info() {
       LDFLAGS="-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
       LDFLAGS+=" -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
       VERSION_CMD="version --short" EXPECT="$HELM_VERSION" ;;
-    *) die "unknown tool '$1' (known: ${ALL_TOOLS[*]})" ;;
+    kind)
+      MOD=kind PKG=sigs.k8s.io/kind VERSION=$KIND_VERSION
+      VERSION_CMD="version" EXPECT="kind $KIND_VERSION " ;;
+    metrics-server)
+      MOD=metrics-server PKG=sigs.k8s.io/metrics-server/cmd/metrics-server VERSION=$METRICS_SERVER_VERSION
+      # as metrics-server's Makefile: its --version prints client-go's gitVersion
+      LDFLAGS="-X k8s.io/client-go/pkg/version.gitVersion=$METRICS_SERVER_VERSION"
+      VERSION_CMD="--version" EXPECT="$METRICS_SERVER_VERSION" ;;
+    kube-state-metrics)
+      MOD=kube-state-metrics PKG=k8s.io/kube-state-metrics/v2 VERSION=$KUBE_STATE_METRICS_VERSION
+      LDFLAGS="-X github.com/prometheus/common/version.Version=$KUBE_STATE_METRICS_VERSION"
+      LDFLAGS+=" -X github.com/prometheus/common/version.Branch=HEAD"
+      LDFLAGS+=" -X github.com/prometheus/common/version.BuildUser=sagamesh-tools"
+      VERSION_CMD="version" EXPECT="kube-state-metrics, version $KUBE_STATE_METRICS_VERSION" ;;
+    coredns)
+      MOD=coredns PKG=github.com/coredns/coredns VERSION=$COREDNS_VERSION
+      VERSION_CMD="-version" EXPECT="CoreDNS-${COREDNS_VERSION#v}" ;;
+    local-path-provisioner)
+      MOD=local-path-provisioner PKG=github.com/rancher/local-path-provisioner VERSION=$LOCAL_PATH_PROVISIONER_VERSION
+      LDFLAGS="-X main.VERSION=$LOCAL_PATH_PROVISIONER_VERSION"
+      VERSION_CMD="--version" EXPECT="version $LOCAL_PATH_PROVISIONER_VERSION" ;;
+    crictl)
+      MOD=crictl PKG=sigs.k8s.io/cri-tools/cmd/crictl VERSION=$CRICTL_VERSION
+      LDFLAGS="-X sigs.k8s.io/cri-tools/pkg/version.Version=$CRICTL_VERSION"
+      VERSION_CMD="--version" EXPECT="crictl version $CRICTL_VERSION" ;;
+    *) die "unknown tool '$1' (known: ${ALL_TOOLS[*]} ${ADDON_TOOLS[*]} ${NODE_IMAGE_TOOLS[*]})" ;;
   esac
 }
 
@@ -89,6 +121,9 @@ dynamic_ldflags() {
       v=$(cd "$TOOLS_DIR/helm" && go list -m -f '{{.Version}}' k8s.io/client-go)
       v=${v#v}; maj=$(( ${v%%.*} + 1 )); min=${v#*.}; min=${min%%.*}
       printf '%s' "-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=$maj -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$min -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=$maj -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$min" ;;
+    kube-state-metrics)
+      # its Makefile stamps the client-go version it logs at start-up
+      printf '%s' "-X k8s.io/kube-state-metrics/v2/pkg/app.ClientGoVersion=$(cd "$TOOLS_DIR/kube-state-metrics" && go list -m -f '{{.Version}}' k8s.io/client-go)" ;;
   esac
 }
 
@@ -204,6 +239,12 @@ update_module() {
       etcd)        [[ -f main.go ]] || die "tools/etcd/main.go missing"
                    go get "go.etcd.io/etcd/server/v3@$ETCD_VERSION" ;;
       helm)        go get -tool "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" ;;
+      kind)        go get -tool "sigs.k8s.io/kind@$KIND_VERSION" ;;
+      coredns)     go get -tool "github.com/coredns/coredns@$COREDNS_VERSION" ;;
+      local-path-provisioner) go get -tool "github.com/rancher/local-path-provisioner@$LOCAL_PATH_PROVISIONER_VERSION" ;;
+      crictl)      go get -tool "sigs.k8s.io/cri-tools/cmd/crictl@$CRICTL_VERSION" ;;
+      metrics-server)     go get -tool "sigs.k8s.io/metrics-server/cmd/metrics-server@$METRICS_SERVER_VERSION" ;;
+      kube-state-metrics) go get -tool "k8s.io/kube-state-metrics/v2@$KUBE_STATE_METRICS_VERSION" ;;
       prometheus)  go get -tool "github.com/prometheus/prometheus/cmd/prometheus@$PROMETHEUS_VERSION" \
                                 "github.com/prometheus/prometheus/cmd/promtool@$PROMETHEUS_VERSION" ;;
       kubernetes)
@@ -223,8 +264,12 @@ update_module() {
         for g in $(sed -n 's/^godebug[[:space:]]\{1,\}\([^([:space:]]\{1,\}\)$/\1/p' "$gomod"); do
           go mod edit -godebug "$g"
         done
-        go get -tool "k8s.io/kubernetes/cmd/kube-apiserver@$KUBERNETES_VERSION" \
-                     "k8s.io/kubernetes/cmd/kubectl@$KUBERNETES_VERSION" ;;
+        # the node and control-plane commands are built by scripts/cluster/offline-images.sh
+        local c cmds=()
+        for c in kube-apiserver kubectl kubelet kubeadm kube-controller-manager kube-scheduler kube-proxy; do
+          cmds+=("k8s.io/kubernetes/cmd/$c@$KUBERNETES_VERSION")
+        done
+        go get -tool "${cmds[@]}" ;;
       *) die "unknown module $mod" ;;
     esac
     go mod tidy

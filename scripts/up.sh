@@ -1,13 +1,20 @@
 #!/usr/bin/env bash
 # make up: the whole platform on a local kind cluster.
-#   preflight → kind cluster → metrics-server → Linkerd (certs, Gateway API + Linkerd CRDs, control plane,
-#   readiness check) → NATS → kube-prometheus-stack → images → kind load → synth → apply → rollouts → URLs.
-# Idempotent: a second run reuses the cluster, upgrades releases in place (no change), applies the same
+#   online (default):  preflight → kind cluster (upstream node image) → metrics-server → Linkerd (certs, Gateway API +
+#                      Linkerd CRDs, control plane, readiness check) → kube-prometheus-stack → images → kind load → synth →
+#                      apply → rollouts → URLs.
+#   OFFLINE=1:         for a machine with Docker (or root to start one) but no registry: preflight → Docker engine (a
+#                      private dockerd when none answers) + the cluster network cut off from the uplink → every image
+#                      built locally from pinned packages (base, Node, kind node, NATS, metrics-server, kube-state-metrics,
+#                      Prometheus) → kind cluster → app images → kind load → synth → apply (objects whose CRDs are absent
+#                      are skipped, said so) → rollouts → URLs. No Linkerd and no Grafana: neither can be built offline.
+# Idempotent: a second run reuses the cluster and the images, upgrades releases in place (no change), applies the same
 # manifests (server-side apply: no change) and restarts only workloads whose image changed.
 # DRY_RUN=1 prints every command it would run, without running any (preflight then only reports).
-# IMAGE_TAG (default dev), CLUSTER_NAME (default sagamesh).
+# IMAGE_TAG (default dev), CLUSTER_NAME (default sagamesh), OFFLINE (default 0).
 set -euo pipefail
-STEPS=13
+OFFLINE="${OFFLINE:-0}"
+if [[ "$OFFLINE" == 1 ]]; then STEPS=10; else STEPS=12; fi
 # shellcheck source=scripts/cluster/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/cluster/lib.sh"
 cd "$ROOT"
@@ -21,8 +28,13 @@ helm_install() { # release namespace chart repo version values [extra args...]
 }
 
 [[ "$DRY_RUN" == 1 ]] && echo "DRY_RUN=1: printing the plan; nothing is run."
+[[ "$OFFLINE" == 1 ]] && echo "OFFLINE=1: every image is built here from pinned packages; nothing is pulled. Linkerd and Grafana are left out (they cannot be built offline); the mesh annotations stay inert."
 
-step "Preflight: docker, kind, kubectl, helm, node, openssl"
+if [[ "$OFFLINE" == 1 ]]; then
+  step "Preflight: docker, kind, kubectl, node, openssl"
+else
+  step "Preflight: docker, kind, kubectl, helm, node, openssl"
+fi
 missing=0
 check() { # name version-command hint [executable]
   local name=$1 version_cmd=$2 hint=$3 exe=${4:-$1} version
@@ -34,15 +46,28 @@ check() { # name version-command hint [executable]
     missing=1
   fi
 }
-check docker "docker version --format '{{.Client.Version}}'" \
-  "install Docker (https://docs.docker.com/get-docker/) and start it; kind runs the cluster's nodes as containers"
-check kind "kind version" "go install sigs.k8s.io/kind@$KIND_VERSION (or https://kind.sigs.k8s.io/docs/user/quick-start/#installation)"
+if [[ "$OFFLINE" == 1 ]]; then
+  # The Docker engine comes in the next step (started here when none answers); kind is one of the pinned tools.
+  if command -v dockerd >/dev/null 2>&1 || docker info >/dev/null 2>&1; then
+    printf '  ✓ %-8s %s\n' docker "engine: $(bash scripts/cluster/docker.sh status 2>/dev/null | sed 's/^ *//' || echo 'none answers yet: the next step starts a private dockerd')"
+  elif [[ $(id -u) == 0 ]]; then
+    printf '  ✓ %-8s %s\n' docker "not installed: the next step installs Debian's docker.io with apt"
+  else
+    printf '  ✗ %-8s missing — install Docker (https://docs.docker.com/get-docker/), or run as root so make up can start one\n' docker
+    missing=1
+  fi
+  check kind "kind version" "make tools (builds the pinned kind $KIND_VERSION into .tools/bin)"
+else
+  check docker "docker version --format '{{.Client.Version}}'" \
+    "install Docker (https://docs.docker.com/get-docker/) and start it; kind runs the cluster's nodes as containers"
+  check kind "kind version" "make tools (builds the pinned kind $KIND_VERSION into .tools/bin)"
+fi
 check kubectl "kubectl version --client | head -1" "make tools (builds the pinned kubectl $KUBERNETES_VERSION into .tools/bin)"
-check helm "helm version --short" "make tools (builds the pinned helm $HELM_VERSION into .tools/bin)"
+[[ "$OFFLINE" == 1 ]] || check helm "helm version --short" "make tools (builds the pinned helm $HELM_VERSION into .tools/bin)"
 check node "'$NODE' --version" "make deps (npm ci installs Node 24 and the workspace into node_modules)" "$NODE"
-check openssl "openssl version" "install OpenSSL (apt-get install openssl / brew install openssl); it makes Linkerd's certificates"
-if command -v docker >/dev/null 2>&1 && ! docker info >/dev/null 2>&1; then
-  printf '  ✗ %-8s the Docker daemon does not answer — start Docker Desktop, or: sudo systemctl start docker\n' docker
+check openssl "openssl version" "install OpenSSL (apt-get install openssl / brew install openssl); it makes the API key and Linkerd's certificates"
+if [[ "$OFFLINE" != 1 ]] && command -v docker >/dev/null 2>&1 && ! docker info >/dev/null 2>&1; then
+  printf '  ✗ %-8s the Docker daemon does not answer — start Docker Desktop, or: sudo systemctl start docker (or make up OFFLINE=1 starts one)\n' docker
   missing=1
 fi
 if [[ "$missing" == 1 ]]; then
@@ -51,70 +76,127 @@ if [[ "$missing" == 1 ]]; then
 fi
 read -r -a WORKLOADS <<<"$(workloads)"
 
-step "kind cluster '$CLUSTER' (1 control plane + 2 workers, $KIND_NODE_IMAGE; reused if it exists)"
-run_sh "kind get clusters | grep -qx '$CLUSTER' || kind create cluster --name '$CLUSTER' --config kind-config.yaml --wait 180s"
+KIND_CONFIG=kind-config.yaml
+if [[ "$OFFLINE" == 1 ]]; then
+  step "Docker engine, and the cluster network cut off from the uplink (nothing leaves this machine)"
+  run bash scripts/cluster/docker.sh start
+  # The engine may be ours: the rest of this script (kind, docker build) talks to whichever answered.
+  [[ "$DRY_RUN" == 1 ]] || eval "$(bash scripts/cluster/docker.sh env)"
+  run bash scripts/cluster/docker.sh isolate
+
+  step "Offline images: base, Node $NODE_VERSION, kind node $OFFLINE_NODE_IMAGE, add-ons (built once, then reused)"
+  run bash scripts/cluster/offline-images.sh
+  run bash scripts/cluster/addon-images.sh
+  KIND_CONFIG=$OFFLINE_KIND_CONFIG
+  NODE_IMAGE_SHOWN=$OFFLINE_NODE_IMAGE
+else
+  NODE_IMAGE_SHOWN=$KIND_NODE_IMAGE
+fi
+
+step "kind cluster '$CLUSTER' (1 control plane + 2 workers, $NODE_IMAGE_SHOWN; reused if it exists)"
+run_sh "kind get clusters | grep -qx '$CLUSTER' || kind create cluster --name '$CLUSTER' --config $KIND_CONFIG --wait 180s"
 kc cluster-info
 
-step "metrics-server $METRICS_SERVER_CHART_VERSION (resource metrics for the HPAs)"
-helm_install metrics-server kube-system metrics-server "$METRICS_SERVER_REPO" "$METRICS_SERVER_CHART_VERSION" metrics-server.yaml
+if [[ "$OFFLINE" != 1 ]]; then
+  step "metrics-server $METRICS_SERVER_CHART_VERSION (resource metrics for the HPAs)"
+  helm_install metrics-server kube-system metrics-server "$METRICS_SERVER_REPO" "$METRICS_SERVER_CHART_VERSION" metrics-server.yaml
 
-step "Linkerd $LINKERD_CONTROL_PLANE_CHART_VERSION: certificates, Gateway API $GATEWAY_API_VERSION + Linkerd CRDs, control plane"
-run bash scripts/cluster/linkerd-certs.sh "$STATE/linkerd"
-kc apply --server-side --field-manager=sagamesh \
-  -f "https://github.com/kubernetes-sigs/gateway-api/releases/download/$GATEWAY_API_VERSION/standard-install.yaml"
-helm_install linkerd-crds linkerd linkerd-crds "$LINKERD_REPO" "$LINKERD_CRDS_CHART_VERSION" linkerd-crds.yaml
-helm_install linkerd-control-plane linkerd linkerd-control-plane "$LINKERD_REPO" "$LINKERD_CONTROL_PLANE_CHART_VERSION" linkerd-control-plane.yaml \
-  --set-file identityTrustAnchorsPEM="$STATE/linkerd/ca.crt" \
-  --set-file identity.issuer.tls.crtPEM="$STATE/linkerd/issuer.crt" \
-  --set-file identity.issuer.tls.keyPEM="$STATE/linkerd/issuer.key"
+  step "Linkerd $LINKERD_CONTROL_PLANE_CHART_VERSION: certificates, Gateway API $GATEWAY_API_VERSION + Linkerd CRDs, control plane"
+  run bash scripts/cluster/linkerd-certs.sh "$STATE/linkerd"
+  kc apply --server-side --field-manager=sagamesh \
+    -f "https://github.com/kubernetes-sigs/gateway-api/releases/download/$GATEWAY_API_VERSION/standard-install.yaml"
+  helm_install linkerd-crds linkerd linkerd-crds "$LINKERD_REPO" "$LINKERD_CRDS_CHART_VERSION" linkerd-crds.yaml
+  helm_install linkerd-control-plane linkerd linkerd-control-plane "$LINKERD_REPO" "$LINKERD_CONTROL_PLANE_CHART_VERSION" linkerd-control-plane.yaml \
+    --set-file identityTrustAnchorsPEM="$STATE/linkerd/ca.crt" \
+    --set-file identity.issuer.tls.crtPEM="$STATE/linkerd/issuer.crt" \
+    --set-file identity.issuer.tls.keyPEM="$STATE/linkerd/issuer.key"
 
-step "Linkerd check (what \`linkerd check\` verifies first): control plane rolled out, injector webhook registered"
-for d in linkerd-identity linkerd-destination linkerd-proxy-injector; do
-  kc -n linkerd rollout status "deploy/$d" --timeout=5m
-done
-# Without the injector's webhook, the app's pods would start unmeshed (and the mesh policy would not apply).
-kc get mutatingwebhookconfiguration linkerd-proxy-injector-webhook-config
+  step "Linkerd check (what \`linkerd check\` verifies first): control plane rolled out, injector webhook registered"
+  for d in linkerd-identity linkerd-destination linkerd-proxy-injector; do
+    kc -n linkerd rollout status "deploy/$d" --timeout=5m
+  done
+  # Without the injector's webhook, the app's pods would start unmeshed (and the mesh policy would not apply).
+  kc get mutatingwebhookconfiguration linkerd-proxy-injector-webhook-config
 
-step "NATS $NATS_CHART_VERSION (JetStream, file storage)"
-helm_install nats nats nats "$NATS_REPO" "$NATS_CHART_VERSION" nats.yaml
-
-step "kube-prometheus-stack $KUBE_PROMETHEUS_STACK_CHART_VERSION (Prometheus meshed, Grafana on :3000)"
-helm_install kube-prometheus-stack monitoring kube-prometheus-stack "$PROMETHEUS_COMMUNITY_REPO" "$KUBE_PROMETHEUS_STACK_CHART_VERSION" kube-prometheus-stack.yaml
+  step "kube-prometheus-stack $KUBE_PROMETHEUS_STACK_CHART_VERSION (Prometheus meshed, Grafana on :3000)"
+  helm_install kube-prometheus-stack monitoring kube-prometheus-stack "$PROMETHEUS_COMMUNITY_REPO" "$KUBE_PROMETHEUS_STACK_CHART_VERSION" kube-prometheus-stack.yaml
+fi
 
 step "Images sagamesh/<service>:$IMAGE_TAG (one Dockerfile, build arg SERVICE)"
+BUILD_ARGS=()
+if [[ "$OFFLINE" == 1 ]]; then
+  BUILD_ARGS=(--build-arg "NODE_IMAGE=$OFFLINE_NODE_RUNTIME_IMAGE")
+  # npm ci inside the build reaches the registry through this machine's TLS proxy: its CA goes in as a build secret.
+  [[ -s "$HOST_CA_BUNDLE" ]] && BUILD_ARGS+=(--secret "id=npm_ca,src=$HOST_CA_BUNDLE")
+fi
 for w in "${WORKLOADS[@]}"; do
-  run docker build --build-arg "SERVICE=$w" -t "sagamesh/$w:$IMAGE_TAG" -f Dockerfile .
+  run docker build --build-arg "SERVICE=$w" "${BUILD_ARGS[@]}" -t "sagamesh/$w:$IMAGE_TAG" -f Dockerfile .
 done
 
 step "Load the images into the kind nodes"
 images=()
 for w in "${WORKLOADS[@]}"; do images+=("sagamesh/$w:$IMAGE_TAG"); done
+[[ "$OFFLINE" == 1 ]] && read -r -a addon_images <<<"$(bash scripts/cluster/addon-images.sh --names)" && images+=("${addon_images[@]}")
+# kind skips an image a node already has with the same id, so a rerun loads nothing.
 run kind load docker-image --name "$CLUSTER" "${images[@]}"
 
 step "Synthesize the manifests (cdk8s → cdk8s/dist)"
-run "$NODE" cdk8s/src/main.ts --image-tag "$IMAGE_TAG"
+SYNTH_FLAGS=(--image-tag "$IMAGE_TAG" --faults)
+[[ "$OFFLINE" == 1 ]] && SYNTH_FLAGS+=(--offline)
+run "$NODE" cdk8s/src/main.ts "${SYNTH_FLAGS[@]}"
 
-step "Apply: CRDs, namespace, gateway API key Secret, platform (server-side apply)"
+step "Apply: CRDs, namespace, gateway API key Secret, platform and add-ons (server-side apply)"
 kc apply --server-side --field-manager=sagamesh -f cdk8s/dist/00-crds.yaml
 kc wait --for=condition=Established --timeout=60s -f cdk8s/dist/00-crds.yaml
 kc apply --server-side --field-manager=sagamesh -f cdk8s/dist/01-namespace.yaml
 # The API key is generated once, kept in the git-ignored state dir, and never printed by this script.
 run_sh "mkdir -p '$STATE' && chmod 700 '$STATE' && { test -s '$STATE/api-key' || (umask 077; openssl rand -hex 24 | tr -d '\\n' > '$STATE/api-key'); }"
 run_sh "kubectl --context $CONTEXT -n $NAMESPACE create secret generic sagamesh-gateway --from-file=api-keys='$STATE/api-key' --dry-run=client -o yaml | kubectl --context $CONTEXT apply --server-side --field-manager=sagamesh -f -"
-kc apply --server-side --field-manager=sagamesh -f cdk8s/dist/02-platform.yaml
+# The rest of dist/, in order; a file whose kinds the cluster does not serve (Linkerd, Gateway API, prometheus-operator
+# offline) is skipped and named, so `set -e` never stops short of the rollouts.
+if [[ "$DRY_RUN" == 1 ]]; then
+  printf '  + %s\n' "kubectl --context $CONTEXT apply --server-side --field-manager=sagamesh -f cdk8s/dist/<file>  # each further file in order; skipped when the cluster does not serve its kinds"
+else
+  for f in cdk8s/dist/*.yaml; do
+    case "$f" in */00-crds.yaml | */01-namespace.yaml) continue ;; esac
+    absent=$(unserved_api_versions "$f")
+    if [[ -n "$absent" ]]; then
+      note "skipped $f: the cluster does not serve $(echo "$absent" | paste -sd, -) (their CRDs are not installed)"
+      continue
+    fi
+    kc apply --server-side --field-manager=sagamesh -f "$f"
+  done
+fi
 
-step "Roll out: restart workloads whose image changed, wait for every Deployment"
+step "Roll out: restart workloads whose image changed, wait for every workload"
 run bash scripts/cluster/restart-changed.sh "$CONTEXT" "$NAMESPACE" "$IMAGE_TAG" "$STATE" "${WORKLOADS[@]}"
 for w in "${WORKLOADS[@]}"; do
   kc -n "$NAMESPACE" rollout status "deploy/$w" --timeout=5m
 done
+kc -n nats rollout status statefulset/nats --timeout=5m
+if [[ "$OFFLINE" == 1 ]]; then
+  for d in kube-system/metrics-server monitoring/kube-state-metrics monitoring/prometheus; do
+    kc -n "${d%%/*}" rollout status "deploy/${d#*/}" --timeout=5m
+  done
+fi
 
 if [[ "$DRY_RUN" == 1 ]]; then step "Plan printed in ${SECONDS}s (DRY_RUN=1: nothing was run). Once run, it ends with:"; else step "Ready in ${SECONDS}s"; fi
-cat <<EOF
+if [[ "$OFFLINE" == 1 ]]; then
+  cat <<EOF
+  Gateway     http://localhost:8080        (API key: cat .dev/cluster/api-key)
+  Prometheus  kubectl --context $CONTEXT -n monitoring port-forward svc/prometheus 9090
+  (offline: no Grafana and no Linkerd; dashboards/ queries run against this Prometheus)
+  Docker      eval "\$(bash scripts/cluster/docker.sh env)"   # to use docker/kind by hand on the same engine
+EOF
+else
+  cat <<EOF
   Gateway     http://localhost:8080        (API key: cat .dev/cluster/api-key)
   Grafana     http://localhost:3000        (anonymous viewer; admin password:
               kubectl --context $CONTEXT -n monitoring get secret kube-prometheus-stack-grafana -o jsonpath='{.data.admin-password}' | base64 -d)
   Prometheus  kubectl --context $CONTEXT -n monitoring port-forward svc/kube-prometheus-stack-prometheus 9090
+EOF
+fi
+cat <<EOF
 
 Next:
   1. curl -sS -H "Authorization: Bearer \$(cat .dev/cluster/api-key)" -H 'Content-Type: application/json' \\

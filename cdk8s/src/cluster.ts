@@ -1,11 +1,11 @@
 /**
- * Where the things the app talks to live in the cluster that `make up` builds (charts/values/*).
- * One place, so the NetworkPolicies, the Linkerd policy and the charts agree.
+ * Where the things the app talks to live in the cluster that `make up` builds (the NATS construct,
+ * charts/values/*, the offline add-ons). One place, so the NetworkPolicies, the Linkerd policy and the charts agree.
  */
 export interface ClusterRefs {
   /** Namespace of the app and the operator (meshed). */
   readonly namespace: string;
-  /** Namespace and client port of the NATS release (charts/values/nats.yaml). */
+  /** Namespace, client Service and client port of the platform's NATS (the NatsCluster construct). */
   readonly natsNamespace: string;
   readonly natsService: string;
   readonly natsPort: number;
@@ -35,7 +35,3 @@ export const PART_OF = 'sagamesh';
 
 /** The label every selector uses: one workload = one name. */
 export const NAME_LABEL = 'app.kubernetes.io/name';
-
-export function natsUrl(c: ClusterRefs): string {
-  return `nats://${c.natsService}.${c.natsNamespace}.svc.cluster.local:${c.natsPort}`;
-}

@@ -1,5 +1,6 @@
 export * from './cluster.ts';
 export * from './mesh.ts';
+export * from './nats.ts';
 export * from './network.ts';
 export * from './operator.ts';
 export * from './platform.ts';

@@ -3,11 +3,15 @@ import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
 import { type ClusterRefs, DEFAULT_CLUSTER } from './cluster.ts';
 import type { EgressRule } from './network.ts';
-import { SagameshService } from './service.ts';
+import { SagameshService, type SagameshServiceProps } from './service.ts';
 
 export interface SagaOperatorProps {
   /** @default `dev` */
   readonly imageTag?: string;
+  /** @default `IfNotPresent` (see {@link SagameshServiceProps}.imagePullPolicy) */
+  readonly imagePullPolicy?: SagameshServiceProps['imagePullPolicy'];
+  /** Extra pod-template annotations. @default {} */
+  readonly podAnnotations?: Readonly<Record<string, string>>;
   /** Active + standby; leader election keeps one reconciling. @default 2 */
   readonly replicas?: number;
   /** The coordination.k8s.io Lease the replicas compete for (in the operator's namespace). @default `sagamesh-operator` */
@@ -46,6 +50,8 @@ export class SagaOperator extends Construct {
       image: 'sagamesh/operator',
       port: Ports.operator,
       imageTag: props.imageTag,
+      imagePullPolicy: props.imagePullPolicy,
+      podAnnotations: props.podAnnotations,
       autoscaling: false,
       replicas: props.replicas ?? OPERATOR_DEFAULTS.replicas,
       automountServiceAccountToken: true,

@@ -1,8 +1,10 @@
-import { Ports, type ServiceName } from '@sagamesh/contracts';
+import { createHash } from 'node:crypto';
+import { Ports, ServiceNames, type ServiceName } from '@sagamesh/contracts';
 import { ApiObject, App, Chart } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
 import { parse as parseYaml } from 'yaml';
-import { type ClusterRefs, DEFAULT_CLUSTER, natsUrl, PART_OF } from './cluster.ts';
+import { type ClusterRefs, DEFAULT_CLUSTER, PART_OF } from './cluster.ts';
+import { NATS_DEFAULTS, NatsCluster } from './nats.ts';
 import { defaultDenyPolicy } from './network.ts';
 import { SagaOperator } from './operator.ts';
 import { SagameshService, type SagameshServiceProps } from './service.ts';
@@ -24,6 +26,20 @@ export interface RuleFile {
 export interface PlatformConfig {
   /** Tag of every `sagamesh/<service>` image. @default `dev` */
   readonly imageTag: string;
+  /** Pull policy of the `sagamesh/<service>` images: `Never` where nothing can be pulled (offline; a missing image fails fast). @default `IfNotPresent` */
+  readonly imagePullPolicy: 'IfNotPresent' | 'Never';
+  /**
+   * Fault injection (`/admin/faults`, a Saga's `spec.faults`), passed to every workload as FAULT_INJECTION:
+   * on for a local demo cluster (`make up` synthesizes with --faults), off for any other deployment. @default false
+   */
+  readonly faultInjection: boolean;
+  /** The platform's NATS JetStream cluster (see {@link NatsCluster}). */
+  readonly nats: {
+    readonly image: string;
+    readonly imagePullPolicy: 'IfNotPresent' | 'Never';
+    readonly replicas: number;
+    readonly tolerations: readonly kplus.k8s.Toleration[];
+  };
   /** NodePort of the gateway (kind-config.yaml maps it to localhost:8080). @default 30080 */
   readonly gatewayNodePort: number;
   /** The Secret `make up` creates with the gateway's API key(s) (never committed). */
@@ -37,15 +53,24 @@ export interface PlatformConfig {
   readonly cluster: ClusterRefs;
 }
 
+/** kind-config.yaml has one control plane and two workers: three NATS servers get three nodes only if the control plane takes one. */
+export const KIND_CONTROL_PLANE_TOLERATION: kplus.k8s.Toleration = { key: 'node-role.kubernetes.io/control-plane', operator: 'Exists', effect: 'NoSchedule' };
+
 export const PLATFORM_DEFAULTS: Omit<PlatformConfig, 'crds' | 'dashboards' | 'ruleFiles'> = {
   imageTag: 'dev',
+  imagePullPolicy: 'IfNotPresent',
+  faultInjection: false,
+  nats: { image: NATS_DEFAULTS.image, imagePullPolicy: 'IfNotPresent', replicas: NATS_DEFAULTS.replicas, tolerations: [KIND_CONTROL_PLANE_TOLERATION] },
   gatewayNodePort: 30080,
   apiKeySecret: { name: 'sagamesh-gateway', key: 'api-keys' },
   cluster: DEFAULT_CLUSTER,
 };
 
-/** The ConfigMap every workload reads its NATS connection from. */
-export const NATS_CONFIGMAP = 'sagamesh-nats';
+/** The ConfigMap every workload reads its platform settings from (NATS_URL, JETSTREAM_REPLICAS, FAULT_INJECTION). */
+export const PLATFORM_CONFIGMAP = 'sagamesh-platform';
+
+/** The workloads in the app namespace: every contracts service and the operator (NATS admits only these). */
+export const WORKLOADS: readonly string[] = [...ServiceNames, 'operator'];
 
 /** The PrometheusRule carrying monitoring/rules/*.yml. */
 export const PROMETHEUS_RULE = 'sagamesh';
@@ -54,9 +79,12 @@ export const PROMETHEUS_RULE = 'sagamesh';
  * Who talks to whom over HTTP (everything else goes through NATS). One table, from which the
  * NetworkPolicies, the Linkerd authorizations and the gateway's upstream URL all follow.
  */
-export function serviceTopology(config: PlatformConfig): Record<ServiceName, Omit<SagameshServiceProps, 'cluster' | 'imageTag'>> {
+export function serviceTopology(config: PlatformConfig): Record<ServiceName, Omit<SagameshServiceProps, 'cluster' | 'imageTag' | 'imagePullPolicy' | 'podAnnotations'>> {
   const ns = config.cluster.namespace;
-  const base = (name: ServiceName) => ({ name, port: Ports[name], envFromConfigMaps: [NATS_CONFIGMAP] });
+  const base = (name: ServiceName) => ({ name, port: Ports[name], envFromConfigMaps: [PLATFORM_CONFIGMAP] });
+  // The front of the request path scales first under `make load`: a lower target than the default 70 %
+  // so a demo rate on a 2-core machine (where every pod shares the same two cores) crosses it.
+  const demoScaling = { minReplicas: 2, maxReplicas: 6, targetCpuUtilization: 50, scaleDownStabilizationSeconds: 60 };
   return {
     gateway: {
       ...base('gateway'),
@@ -64,9 +92,9 @@ export function serviceTopology(config: PlatformConfig): Record<ServiceName, Omi
       calls: [{ name: 'orders', port: Ports.orders }],
       env: { ORDERS_URL: `http://orders.${ns}.svc.cluster.local:${Ports.orders}` },
       secretEnv: { API_KEYS: { secret: config.apiKeySecret.name, key: config.apiKeySecret.key } },
-      autoscaling: { minReplicas: 1, maxReplicas: 6, targetCpuUtilization: 70, scaleDownStabilizationSeconds: 60 },
+      autoscaling: demoScaling,
     },
-    orders: { ...base('orders'), callers: ['gateway'] },
+    orders: { ...base('orders'), callers: ['gateway'], autoscaling: demoScaling },
     orchestrator: base('orchestrator'),
     inventory: base('inventory'),
     payments: base('payments'),
@@ -79,6 +107,58 @@ export interface SynthFile {
   /** File name under cdk8s/dist, applied in this order. */
   readonly file: string;
   readonly objects: readonly Record<string, unknown>[];
+  /** CustomResourceDefinitions that must exist before this file can be applied (none for built-in kinds). */
+  readonly requires: readonly string[];
+}
+
+/** API groups Kubernetes serves itself: their objects go to 02-platform.yaml, which applies on any cluster. */
+const BUILTIN_GROUPS = new Set(['', 'apps', 'autoscaling', 'policy', 'networking.k8s.io', 'rbac.authorization.k8s.io']);
+
+/**
+ * Kinds that exist only once their CRDs are installed (Linkerd's policy, prometheus-operator's monitors):
+ * one file per group, with the CRD of each kind, so `make up` applies a file only where its CRDs exist.
+ */
+export const CRD_BACKED_FILES: Readonly<Record<string, { readonly file: string; readonly crds: Readonly<Record<string, string>> }>> = {
+  'policy.linkerd.io': {
+    file: '03-linkerd.yaml',
+    crds: {
+      Server: 'servers.policy.linkerd.io',
+      AuthorizationPolicy: 'authorizationpolicies.policy.linkerd.io',
+      MeshTLSAuthentication: 'meshtlsauthentications.policy.linkerd.io',
+      NetworkAuthentication: 'networkauthentications.policy.linkerd.io',
+      HTTPRoute: 'httproutes.policy.linkerd.io',
+    },
+  },
+  'monitoring.coreos.com': {
+    file: '04-prometheus-operator.yaml',
+    crds: { PodMonitor: 'podmonitors.monitoring.coreos.com', PrometheusRule: 'prometheusrules.monitoring.coreos.com' },
+  },
+};
+
+/** Splits the platform's objects: built-in kinds into 02-platform.yaml, CRD-backed kinds into their group's file. */
+export function splitByApi(objects: readonly Record<string, unknown>[]): SynthFile[] {
+  const platform: Record<string, unknown>[] = [];
+  const byGroup = new Map<string, Record<string, unknown>[]>();
+  for (const o of objects) {
+    const apiVersion = String(o.apiVersion);
+    const group = apiVersion.includes('/') ? apiVersion.slice(0, apiVersion.lastIndexOf('/')) : '';
+    if (BUILTIN_GROUPS.has(group)) {
+      platform.push(o);
+      continue;
+    }
+    const backed = CRD_BACKED_FILES[group];
+    if (!backed?.crds[String(o.kind)]) {
+      throw new Error(`${apiVersion} ${String(o.kind)} is neither built into Kubernetes nor in CRD_BACKED_FILES: add its group, kind and CRD name there (cdk8s/src/platform.ts)`);
+    }
+    byGroup.set(group, [...(byGroup.get(group) ?? []), o]);
+  }
+  const files: SynthFile[] = [{ file: '02-platform.yaml', objects: platform, requires: [] }];
+  for (const [group, { file, crds }] of Object.entries(CRD_BACKED_FILES)) {
+    const objs = byGroup.get(group);
+    if (!objs) continue;
+    files.push({ file, objects: objs, requires: [...new Set(objs.map((o) => crds[String(o.kind)]!))].sort() });
+  }
+  return files;
 }
 
 const DASHBOARD_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -138,17 +218,46 @@ export function buildPlatform(app: App, config: PlatformConfig): { crds: Chart; 
       annotations: { 'linkerd.io/inject': 'enabled' },
     },
   });
+  new kplus.k8s.KubeNamespace(namespace, 'nats-ns', {
+    metadata: {
+      name: config.cluster.natsNamespace,
+      labels: {
+        'app.kubernetes.io/part-of': PART_OF,
+        // Not meshed, so nothing needs an exception: `restricted` is enforced.
+        'pod-security.kubernetes.io/enforce': 'restricted',
+        'pod-security.kubernetes.io/warn': 'restricted',
+        'pod-security.kubernetes.io/audit': 'restricted',
+      },
+    },
+  });
 
   const platform = new Chart(app, 'platform');
-  new kplus.ConfigMap(platform, 'nats-config', {
-    metadata: { name: NATS_CONFIGMAP, namespace: ns, labels: { 'app.kubernetes.io/part-of': PART_OF } },
-    data: { NATS_URL: natsUrl(config.cluster) },
+  const nats = new NatsCluster(platform, 'nats', {
+    replicas: config.nats.replicas,
+    image: config.nats.image,
+    imagePullPolicy: config.nats.imagePullPolicy,
+    tolerations: config.nats.tolerations,
+    clients: [{ namespace: ns, names: WORKLOADS }],
+    cluster: config.cluster,
   });
+  const settings = { NATS_URL: nats.url, JETSTREAM_REPLICAS: String(nats.streamReplicas), FAULT_INJECTION: String(config.faultInjection) };
+  new kplus.ConfigMap(platform, 'platform-config', {
+    metadata: { name: PLATFORM_CONFIGMAP, namespace: ns, labels: { 'app.kubernetes.io/part-of': PART_OF } },
+    data: settings,
+  });
+  // envFrom is read at container start: a change of the settings must roll the pods.
+  const podAnnotations = { 'sagamesh.io/platform-config-sha256': createHash('sha256').update(JSON.stringify(settings)).digest('hex') };
   defaultDenyPolicy(platform, 'default-deny', ns);
   for (const [name, props] of Object.entries(serviceTopology(config))) {
-    new SagameshService(platform, name, { ...props, imageTag: config.imageTag, cluster: config.cluster });
+    new SagameshService(platform, name, { ...props, imageTag: config.imageTag, imagePullPolicy: config.imagePullPolicy, podAnnotations, cluster: config.cluster });
   }
-  new SagaOperator(platform, 'operator', { imageTag: config.imageTag, envFromConfigMaps: [NATS_CONFIGMAP], cluster: config.cluster });
+  new SagaOperator(platform, 'operator', {
+    imageTag: config.imageTag,
+    imagePullPolicy: config.imagePullPolicy,
+    podAnnotations,
+    envFromConfigMaps: [PLATFORM_CONFIGMAP],
+    cluster: config.cluster,
+  });
 
   for (const d of config.dashboards) {
     if (!DASHBOARD_NAME.test(d.name)) throw new Error(`dashboard "${d.name}": rename dashboards/${d.name}.json to lower-case letters, digits and '-'`);
@@ -191,13 +300,16 @@ export function buildPlatform(app: App, config: PlatformConfig): { crds: Chart; 
   return { crds, namespace, platform };
 }
 
-/** Synthesizes the platform into files, in apply order: CRDs, then the namespace, then the rest. */
+/**
+ * Synthesizes the platform into files, in apply order: the sagamesh CRDs, the namespaces, the platform's
+ * built-in kinds, then one file per group of CRD-backed kinds (each naming the CRDs it `requires`).
+ */
 export function synthPlatform(config: PlatformConfig): SynthFile[] {
   const app = new App({ outdir: '/nonexistent' });
   const charts = buildPlatform(app, config);
   return [
-    { file: '00-crds.yaml', objects: charts.crds.toJson() },
-    { file: '01-namespace.yaml', objects: charts.namespace.toJson() },
-    { file: '02-platform.yaml', objects: charts.platform.toJson() },
+    { file: '00-crds.yaml', objects: charts.crds.toJson(), requires: [] },
+    { file: '01-namespace.yaml', objects: charts.namespace.toJson(), requires: [] },
+    ...splitByApi(charts.platform.toJson()),
   ];
 }

@@ -45,6 +45,10 @@ export interface SagameshServiceProps {
   readonly image?: string;
   /** Image tag. @default `dev` */
   readonly imageTag?: string;
+  /** `IfNotPresent` where a registry may serve it, `Never` for images only ever side-loaded with `kind load` (fails fast instead of pulling). @default `IfNotPresent` */
+  readonly imagePullPolicy?: 'IfNotPresent' | 'Never';
+  /** Extra pod-template annotations (e.g. a hash of the settings the pods read, so a change rolls them). @default {} */
+  readonly podAnnotations?: Readonly<Record<string, string>>;
   /** `app.kubernetes.io/component`. @default `service` */
   readonly component?: string;
   /** Plain environment (no secrets: names like *KEY*, *TOKEN*, *SECRET*, *PASSWORD* must use `secretEnv`). @default {} */
@@ -55,9 +59,9 @@ export interface SagameshServiceProps {
   readonly fieldRefEnv?: Readonly<Record<string, 'metadata.name' | 'metadata.namespace'>>;
   /** ConfigMaps whose keys all become environment variables (e.g. the NATS connection). @default [] */
   readonly envFromConfigMaps?: readonly string[];
-  /** @default {@link SERVICE_DEFAULTS}.resources (100m/500m CPU, 128/256 MiB) */
+  /** @default {@link SERVICE_DEFAULTS}.resources (50m/1000m CPU, 128/256 MiB) */
   readonly resources?: ResourceProps;
-  /** CPU autoscaling, or `false` for a fixed replica count. @default {@link SERVICE_DEFAULTS}.autoscaling (1–5 replicas, 70 %, 60 s scale-in window) */
+  /** CPU autoscaling, or `false` for a fixed replica count. @default {@link SERVICE_DEFAULTS}.autoscaling (2–5 replicas, 70 %, 60 s scale-in window) */
   readonly autoscaling?: AutoscalingProps | false;
   /** Fixed replica count; only with `autoscaling: false` (the HPA owns it otherwise). @default 1 */
   readonly replicas?: number;
@@ -86,8 +90,11 @@ export interface SagameshServiceProps {
 export const SERVICE_DEFAULTS = {
   imageTag: 'dev',
   component: 'service',
-  resources: { cpuRequestMillis: 100, cpuLimitMillis: 500, memoryRequestMiB: 128, memoryLimitMiB: 256 },
-  autoscaling: { minReplicas: 1, maxReplicas: 5, targetCpuUtilization: 70, scaleDownStabilizationSeconds: 60 },
+  // A small CPU request: the HPA's utilisation is usage ÷ request, so a demo load on a 2-core machine
+  // crosses the target; a generous limit, so a busy pod is not throttled while the HPA catches up.
+  resources: { cpuRequestMillis: 50, cpuLimitMillis: 1000, memoryRequestMiB: 128, memoryLimitMiB: 256 },
+  // Two replicas at least: a pod deleted, crashed or drained leaves one serving (see the PDB).
+  autoscaling: { minReplicas: 2, maxReplicas: 5, targetCpuUtilization: 70, scaleDownStabilizationSeconds: 60 },
   replicas: 1,
   routes: { requestTimeout: '2500ms', readRetries: 2, readRetryTimeout: '800ms' },
   runAsUser: 1000,
@@ -125,6 +132,7 @@ const ENV_NAME = /^[A-Z_][A-Z0-9_]*$/;
 const SECRET_LIKE = /KEY|TOKEN|SECRET|PASSWORD|CREDENTIAL/;
 const IMAGE_TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 const GO_DURATION = /^([0-9]+(ms|s|m|h))+$/;
+const ANNOTATION_KEY = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
 const RESERVED_PORTS = new Set<number>(Object.values(LinkerdPorts));
 /** Derived names (`<name>-http-callers`, …) must stay within 63 characters. */
 const MAX_NAME = 40;
@@ -188,6 +196,10 @@ export function validateServiceProps(p: SagameshServiceProps): string[] {
     out.push(`terminationGracePeriodSeconds ${p.terminationGracePeriodSeconds} must be 1–600 (and above the service's SHUTDOWN_GRACE_MS)`);
   }
   if (p.scrapeInterval !== undefined && !GO_DURATION.test(p.scrapeInterval)) out.push(`scrapeInterval "${p.scrapeInterval}" must be a duration like 15s`);
+  for (const k of Object.keys(p.podAnnotations ?? {})) {
+    if (!ANNOTATION_KEY.test(k)) out.push(`podAnnotations: "${k}" is not an annotation key ([prefix/]name, e.g. "sagamesh.io/config-sha256")`);
+    else if (/(^|\.)linkerd\.io\//.test(k) || k === 'kubectl.kubernetes.io/default-container') out.push(`podAnnotations: "${k}" is set by the service itself; remove it`);
+  }
   return out;
 }
 
@@ -257,6 +269,7 @@ export class SagameshService extends Construct {
       podMetadata: {
         labels,
         annotations: {
+          ...(props.podAnnotations ?? {}),
           'linkerd.io/inject': 'enabled',
           // NATS is server-speaks-first: Linkerd's protocol detection would stall each connection; bypass the proxy.
           'config.linkerd.io/skip-outbound-ports': String(cluster.natsPort),
@@ -277,8 +290,9 @@ export class SagameshService extends Construct {
         {
           name: 'app',
           image: `${props.image ?? `sagamesh/${name}`}:${props.imageTag ?? SERVICE_DEFAULTS.imageTag}`,
-          // Images are side-loaded with `kind load docker-image`: never pull a `dev` tag from a registry.
-          imagePullPolicy: kplus.ImagePullPolicy.IF_NOT_PRESENT,
+          // Images are side-loaded with `kind load docker-image`: IfNotPresent uses them; Never (offline) also
+          // refuses to look for a missing one in a registry.
+          imagePullPolicy: props.imagePullPolicy === 'Never' ? kplus.ImagePullPolicy.NEVER : kplus.ImagePullPolicy.IF_NOT_PRESENT,
           ports: [{ number: props.port, name: 'http', protocol: kplus.Protocol.TCP }],
           envVariables,
           envFrom,
@@ -302,6 +316,13 @@ export class SagameshService extends Construct {
       JsonPatch.add('/spec/template/spec/containers/0/securityContext/capabilities', { drop: ['ALL'] }),
       // cdk8s-plus labels every pod with its construct path; the selector is the name label, so drop it.
       JsonPatch.remove('/spec/template/metadata/labels/cdk8s.io~1metadata.addr'),
+      // Replicas on different nodes where the nodes allow it: one node lost or drained leaves the others
+      // serving. (cdk8s-plus' spread() would select by the construct-path label removed above.)
+      JsonPatch.add('/spec/template/spec/affinity', {
+        podAntiAffinity: {
+          preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, podAffinityTerm: { topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: selector } } }],
+        },
+      }),
     );
 
     this.service = new kplus.Service(this, 'service', {
@@ -339,7 +360,8 @@ export class SagameshService extends Construct {
     new kplus.k8s.KubePodDisruptionBudget(this, 'pdb', {
       metadata: meta(),
       spec: {
-        // maxUnavailable (not minAvailable) so a single-replica service never blocks a node drain.
+        // One pod at a time: with two or more replicas a drain always leaves one serving (it waits for the
+        // evicted pod's replacement to be ready before the next eviction); a single replica never blocks it.
         maxUnavailable: kplus.k8s.IntOrString.fromNumber(1),
         selector: { matchLabels: selector },
         unhealthyPodEvictionPolicy: 'AlwaysAllow',

@@ -1,12 +1,13 @@
 /**
- * Every synthesized object, the CRDs and examples/*.yaml against a real kube-apiserver (etcd +
- * kube-apiserver from .tools/bin via startKubeRig): `kubectl apply --server-side --dry-run=server
- * --validate=strict`, CRDs first, then the namespace. Kinds whose CRDs the rig does not have (Linkerd
- * policy, prometheus-operator) cannot be checked by this server: they are listed with the reason.
+ * The synthesized files, the CRDs and examples/*.yaml against a real kube-apiserver (etcd + kube-apiserver
+ * from .tools/bin via startKubeRig): `kubectl apply --server-side --dry-run=server --validate=strict`, CRDs
+ * first, then the namespaces, then 02-platform.yaml whole — as on a cluster without Linkerd and
+ * prometheus-operator, which this server is: their files (03-linkerd, 04-prometheus-operator) are refused
+ * here, which is why they are apart; their kinds are validated against schemas in platform.test.ts.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -15,7 +16,8 @@ import { sagameshCrds } from '@sagamesh/contracts';
 import { startKubeRig, type KubeRig } from '@sagamesh/kit/testing';
 import { REPO_ROOT, toolPath } from '../../scripts/lib/tools.ts';
 import { Yaml } from 'cdk8s';
-import { readDashboards, readRuleFiles } from '../src/main.ts';
+import { parseVersionsEnv } from '../src/addons/index.ts';
+import { parseSynthArgs, platformConfig, readDashboards, readRuleFiles } from '../src/main.ts';
 import { PLATFORM_DEFAULTS, synthPlatform, type SynthFile } from '../src/platform.ts';
 
 const run = promisify(execFile);
@@ -32,6 +34,11 @@ async function kubectl(...args: string[]): Promise<{ stdout: string; stderr: str
 async function dryRun(file: string): Promise<string> {
   const { stdout } = await kubectl('apply', '--server-side', '--field-manager=sagamesh', '--dry-run=server', '--validate=strict', '-f', file);
   return stdout;
+}
+function file(name: string): SynthFile {
+  const f = files.find((x) => x.file === name);
+  if (!f) throw new Error(`no ${name} among ${files.map((x) => x.file).join(', ')}`);
+  return f;
 }
 function write(name: string, objects: readonly unknown[]): string {
   const file = path.join(dir, name);
@@ -63,39 +70,44 @@ describe('manifests on a real kube-apiserver (server-side dry-run)', () => {
     await kubectl('wait', '--for=condition=Established', '--timeout=60s', '-f', crdFile);
   });
 
-  it('the namespace passes a dry-run, then is created', async () => {
+  it('the namespaces pass a dry-run, then are created', async () => {
     const nsFile = write(files[1]!.file, files[1]!.objects);
-    assert.match(await dryRun(nsFile), /namespace\/sagamesh serverside-applied \(server dry run\)/);
+    const out = await dryRun(nsFile);
+    assert.match(out, /namespace\/sagamesh serverside-applied \(server dry run\)/);
+    assert.match(out, /namespace\/nats serverside-applied \(server dry run\)/);
     await kubectl('apply', '--server-side', '--field-manager=sagamesh', '-f', nsFile);
   });
 
-  it('every platform object whose kind this server serves passes a dry-run; the others are listed with the reason', async (t) => {
-    const { stdout } = await kubectl('api-resources', '--no-headers', '-o', 'wide');
-    const served = new Set(
-      stdout.split('\n').filter(Boolean).map((line) => {
-        const cols = line.trim().split(/\s+/);
-        // NAME [SHORTNAMES] APIVERSION NAMESPACED KIND VERBS...: find APIVERSION by its position before true/false.
-        const i = cols.findIndex((c) => c === 'true' || c === 'false');
-        return `${cols[i - 1]}/${cols[i + 1]}`;
-      }),
-    );
-    const objects = files[2]!.objects as { apiVersion: string; kind: string; metadata: { name: string } }[];
-    const checkable = objects.filter((o) => served.has(`${o.apiVersion}/${o.kind}`));
-    const unchecked = objects.filter((o) => !served.has(`${o.apiVersion}/${o.kind}`));
-    for (const kind of new Set(unchecked.map((o) => `${o.apiVersion} ${o.kind}`))) {
-      const names = unchecked.filter((o) => `${o.apiVersion} ${o.kind}` === kind).map((o) => o.metadata.name);
-      const why = kind.startsWith('monitoring.coreos.com')
-        ? 'its CRD comes with kube-prometheus-stack, not installed on this API server; validated against the prometheus-operator schema in platform.test.ts'
-        : 'its CRD comes with the linkerd-crds chart, not installed on this API server; its shape is asserted in platform.test.ts';
-      t.diagnostic(`not server-checked: ${kind} (${names.length}: ${names.join(', ')}) — ${why}`);
-    }
-    assert.ok(unchecked.every((o) => /^(policy\.linkerd\.io|monitoring\.coreos\.com)\//.test(o.apiVersion)), 'only CRD-backed third-party kinds may be unchecked');
-    const uncheckedMonitoring = new Set(unchecked.filter((o) => o.apiVersion === 'monitoring.coreos.com/v1').map((o) => o.kind));
-    assert.deepEqual([...uncheckedMonitoring].sort(), ['PodMonitor', 'PrometheusRule'], 'the PodMonitors and the PrometheusRule are listed as not server-checked');
-    assert.equal(checkable.filter((o) => o.kind === 'Deployment').length, 8, 'every workload is server-checked');
-    const out = await dryRun(write('02-platform-checkable.yaml', checkable));
+  it('02-platform.yaml applies whole on a cluster with no Linkerd and no prometheus-operator: every object passes a dry-run', async () => {
+    const platform = file('02-platform.yaml');
+    const kinds = new Set((platform.objects as { kind: string }[]).map((o) => o.kind));
+    for (const k of ['Deployment', 'StatefulSet', 'Service', 'HorizontalPodAutoscaler', 'PodDisruptionBudget', 'NetworkPolicy']) assert.ok(kinds.has(k), k);
+    assert.equal((platform.objects as { kind: string }[]).filter((o) => o.kind === 'Deployment').length, 8, 'every workload is server-checked');
+    // The file as written, as `make up OFFLINE=1` applies it.
+    const out = await dryRun(write(platform.file, platform.objects));
     const applied = out.split('\n').filter((l) => l.includes('serverside-applied (server dry run)'));
-    assert.equal(applied.length, checkable.length, out);
+    assert.equal(applied.length, platform.objects.length, out);
+    assert.match(out, /statefulset\.apps\/nats serverside-applied/);
+  });
+
+  it('the offline synthesis (images never pulled, fault injection on) passes the same dry-run', async () => {
+    const versions = parseVersionsEnv(readFileSync(path.join(REPO_ROOT, 'tools', 'versions.env'), 'utf8'));
+    const inputs = { crds: sagameshCrds(), dashboards: [], ruleFiles: [] };
+    const offline = synthPlatform(platformConfig(parseSynthArgs(['--offline', '--faults']), versions, inputs)).find((f) => f.file === '02-platform.yaml')!;
+    const out = await dryRun(write('02-platform-offline.yaml', offline.objects));
+    assert.equal(out.split('\n').filter((l) => l.includes('serverside-applied (server dry run)')).length, offline.objects.length, out);
+  });
+
+  it('the CRD-backed files are refused by a server without their CRDs (why they are apart), and name exactly those CRDs', async (t) => {
+    const { stdout } = await kubectl('get', 'crd', '-o', 'name');
+    const installed = new Set(stdout.split('\n').filter(Boolean).map((l) => l.replace(/^customresourcedefinition\.apiextensions\.k8s\.io\//, '')));
+    const dependent = files.filter((f) => f.requires.length > 0);
+    assert.deepEqual(dependent.map((f) => f.file), ['03-linkerd.yaml', '04-prometheus-operator.yaml']);
+    for (const f of dependent) {
+      assert.ok(f.requires.every((crd) => !installed.has(crd)), `${f.file}: this server has none of ${f.requires.join(', ')}`);
+      await assert.rejects(dryRun(write(f.file, f.objects)), /no matches for kind|ensure CRDs are installed first/, f.file);
+      t.diagnostic(`${f.file}: refused without ${f.requires.join(', ')} (kinds validated in platform.test.ts)`);
+    }
   });
 
   it('examples/*.yaml (Saga and SagaDefinition resources) pass a dry-run against the generated CRDs', async (t) => {
@@ -113,13 +125,22 @@ describe('manifests on a real kube-apiserver (server-side dry-run)', () => {
     // No controller-manager here to create the namespace's default ServiceAccount: create it.
     const sa = { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'default', namespace: 'psa-restricted' } };
     await kubectl('apply', '--server-side', '--field-manager=sagamesh', '-f', write('psa-ns.yaml', [ns, sa]));
-    const deployments = (files[2]!.objects as any[]).filter((o) => o.kind === 'Deployment');
-    const pods = deployments.map((d) => ({
+    const workloads = file('02-platform.yaml').objects.filter((o) => o.kind === 'Deployment' || o.kind === 'StatefulSet') as any[];
+    assert.ok(workloads.some((w) => w.kind === 'StatefulSet'), 'NATS too');
+    const pods = workloads.map((d) => ({
       apiVersion: 'v1',
       kind: 'Pod',
       metadata: { name: d.metadata.name, namespace: 'psa-restricted', labels: d.spec.template.metadata.labels },
-      // The pod as the ReplicaSet would create it, before Linkerd's injector adds its sidecar.
-      spec: { ...d.spec.template.spec, serviceAccountName: 'default' },
+      // The pod as its controller would create it (a StatefulSet adds a claim per template), before
+      // Linkerd's injector adds its sidecar.
+      spec: {
+        ...d.spec.template.spec,
+        serviceAccountName: 'default',
+        volumes: [
+          ...(d.spec.template.spec.volumes ?? []),
+          ...(d.spec.volumeClaimTemplates ?? []).map((t: any) => ({ name: t.metadata.name, persistentVolumeClaim: { claimName: `${t.metadata.name}-${d.metadata.name}-0` } })),
+        ],
+      },
     }));
     const { stdout, stderr } = await kubectl('apply', '--server-side', '--field-manager=sagamesh', '--dry-run=server', '-f', write('psa-pods.yaml', pods));
     assert.equal(stdout.split('\n').filter((l) => l.includes('serverside-applied (server dry run)')).length, pods.length, stdout);
@@ -131,7 +152,7 @@ describe('manifests on a real kube-apiserver (server-side dry-run)', () => {
   });
 
   it('the server does refuse a bad object (so these checks can fail)', async () => {
-    const deployment = (files[2]!.objects as { kind: string }[]).find((o) => o.kind === 'Deployment')!;
+    const deployment = (file('02-platform.yaml').objects as { kind: string }[]).find((o) => o.kind === 'Deployment')!;
     const broken = structuredClone(deployment) as any;
     broken.spec.template.spec.containers[0].readinessProbe.httpGett = broken.spec.template.spec.containers[0].readinessProbe.httpGet;
     await assert.rejects(dryRun(write('broken.yaml', [broken])), /readinessProbe\.httpGett: field not declared in schema/);

@@ -3,8 +3,13 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { Ports, ServiceNames } from '@sagamesh/contracts';
+import { sagameshCrds } from '@sagamesh/contracts';
+import { REPO_ROOT } from '../../scripts/lib/tools.ts';
+import { addonImages, parseVersionsEnv, synthOfflineAddons } from '../src/addons/index.ts';
 import { LinkerdPorts } from '../src/cluster.ts';
-import { synthPlatform } from '../src/platform.ts';
+import { crdRequirements, parseSynthArgs, platformConfig, readRuleFiles } from '../src/main.ts';
+import { NATS_DEFAULTS, NATS_VERSION } from '../src/nats.ts';
+import { CRD_BACKED_FILES, KIND_CONTROL_PLANE_TOLERATION, PLATFORM_DEFAULTS, splitByApi, synthPlatform, WORKLOADS } from '../src/platform.ts';
 import { parse } from 'yaml';
 import { byKind, find, type K8sObject, modelFor, NO_SCHEMA_GROUPS, RULES_DIR, selects, synthAll, testConfig } from './helpers.ts';
 
@@ -44,14 +49,14 @@ describe('synthesized platform: schemas', () => {
     assert.throws(() => new Model(rule).validate(), /spec\/groups\/0 must have required property name/);
   });
 
-  it('writes CRDs, then the namespace, then the rest; every namespaced object is in the sagamesh namespace', () => {
+  it('writes CRDs, then the namespaces, then the rest; every namespaced object is in the sagamesh namespace, NATS in its own', () => {
     const files = synthPlatform(testConfig());
-    assert.deepEqual(files.map((f) => f.file), ['00-crds.yaml', '01-namespace.yaml', '02-platform.yaml']);
+    assert.deepEqual(files.map((f) => f.file), ['00-crds.yaml', '01-namespace.yaml', '02-platform.yaml', '03-linkerd.yaml', '04-prometheus-operator.yaml']);
     assert.ok(files[0]!.objects.length >= 2 && files[0]!.objects.every((o) => o.kind === 'CustomResourceDefinition'));
-    assert.deepEqual(files[1]!.objects.map((o) => o.kind), ['Namespace']);
-    for (const o of files[2]!.objects as K8sObject[]) {
+    assert.deepEqual((files[1]!.objects as K8sObject[]).map((o) => `${o.kind}/${o.metadata.name}`), ['Namespace/sagamesh', 'Namespace/nats']);
+    for (const o of files.slice(2).flatMap((f) => f.objects) as K8sObject[]) {
       if (['ClusterRole', 'ClusterRoleBinding'].includes(o.kind)) assert.equal(o.metadata.namespace, undefined);
-      else assert.equal(o.metadata.namespace, 'sagamesh', `${o.kind}/${o.metadata.name}`);
+      else assert.equal(o.metadata.namespace, o.metadata.labels?.['app.kubernetes.io/name'] === 'nats' ? 'nats' : 'sagamesh', `${o.kind}/${o.metadata.name}`);
     }
     const names = objects.map((o) => `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`);
     assert.equal(new Set(names).size, names.length, 'object names are unique per kind and namespace');
@@ -132,7 +137,7 @@ describe('synthesized platform: hardening on every workload', () => {
       assert.deepEqual(pm.spec.podMetricsEndpoints.map((e: any) => [e.port, e.path, e.honorLabels]), [['http', '/metrics', true]]);
     });
 
-    it(`${name}: ${name === 'operator' ? 'two replicas, no HPA (leader election)' : 'an autoscaling/v2 HPA on the app container CPU, fast up, ~60 s down'}`, () => {
+    it(`${name}: ${name === 'operator' ? 'two replicas, no HPA (leader election)' : 'an autoscaling/v2 HPA on the app container CPU, at least 2 replicas, fast up, ~60 s down'}`, () => {
       const hpa = byKind(objects, 'HorizontalPodAutoscaler').find((h) => h.spec.scaleTargetRef.name === name);
       if (name === 'operator') {
         assert.equal(hpa, undefined);
@@ -142,7 +147,10 @@ describe('synthesized platform: hardening on every workload', () => {
       assert.ok(hpa, 'HPA');
       assert.equal(hpa.apiVersion, 'autoscaling/v2');
       assert.equal(d.spec.replicas, undefined, 'the HPA owns the replica count');
-      assert.deepEqual(hpa.spec.metrics, [{ type: 'ContainerResource', containerResource: { name: 'cpu', container: 'app', target: { type: 'Utilization', averageUtilization: 70 } } }]);
+      // The front of the request path has a lower target, so `make load` on 2 cores scales it visibly.
+      const target = ['gateway', 'orders'].includes(name) ? 50 : 70;
+      assert.deepEqual(hpa.spec.metrics, [{ type: 'ContainerResource', containerResource: { name: 'cpu', container: 'app', target: { type: 'Utilization', averageUtilization: target } } }]);
+      assert.ok(hpa.spec.minReplicas >= 2, 'a pod deleted or drained leaves one serving');
       assert.equal(hpa.spec.behavior.scaleUp.stabilizationWindowSeconds, 0);
       assert.equal(hpa.spec.behavior.scaleDown.stabilizationWindowSeconds, 60);
       assert.ok(hpa.spec.maxReplicas > hpa.spec.minReplicas);
@@ -258,12 +266,17 @@ describe('synthesized platform: the paths the architecture uses, and no others',
     assert.ok(!Object.keys(writes.metadata.annotations!).some((k) => k.startsWith('retry.')), 'writes are never retried by the mesh');
   });
 
-  it('the gateway reads its API key from the Secret `make up` creates, and NATS from the shared ConfigMap', () => {
+  it('the gateway reads its API key from the Secret `make up` creates; every workload reads NATS from the shared ConfigMap', () => {
     const gw = find(objects, 'Deployment', 'gateway').spec.template.spec.containers[0];
     assert.deepEqual(gw.env.find((e: any) => e.name === 'API_KEYS').valueFrom, { secretKeyRef: { name: 'sagamesh-gateway', key: 'api-keys' } });
     assert.equal(gw.env.find((e: any) => e.name === 'ORDERS_URL').value, `http://orders.sagamesh.svc.cluster.local:${Ports.orders}`);
-    assert.equal(find(objects, 'ConfigMap', 'sagamesh-nats').data.NATS_URL, 'nats://nats.nats.svc.cluster.local:4222');
-    for (const d of deployments) assert.deepEqual(d.spec.template.spec.containers[0].envFrom, [{ configMapRef: { name: 'sagamesh-nats' } }]);
+    const settings = find(objects, 'ConfigMap', 'sagamesh-platform');
+    assert.deepEqual(settings.data, { NATS_URL: 'nats://nats.nats.svc.cluster.local:4222', JETSTREAM_REPLICAS: '3', FAULT_INJECTION: 'false' });
+    // The URL names the NATS construct's client Service, on its client port.
+    const natsService = find(objects, 'Service', 'nats');
+    assert.equal(natsService.metadata.namespace, 'nats');
+    assert.equal(natsService.spec.ports[0].port, 4222);
+    for (const d of deployments) assert.deepEqual(d.spec.template.spec.containers[0].envFrom, [{ configMapRef: { name: 'sagamesh-platform' } }]);
     assert.equal(byKind(objects, 'Secret').length, 0, 'no Secret is ever synthesized (never committed)');
   });
 });
@@ -311,7 +324,7 @@ describe('synthesized platform: config', () => {
     assert.equal(JSON.parse(cm.data['golden-signals.json']).title, 'Golden signals');
     assert.throws(() => synthAll(testConfig({ dashboards: [{ name: 'bad', json: '{"title": ' }] })), /dashboards\/bad\.json is not valid JSON/);
     assert.throws(() => synthAll(testConfig({ dashboards: [{ name: 'pkg', json: '{"name": "x"}' }] })), /not a Grafana dashboard/);
-    assert.equal(byKind(synthAll(testConfig({ dashboards: [] })), 'ConfigMap').length, 1, 'only the NATS ConfigMap without dashboards');
+    assert.deepEqual(byKind(synthAll(testConfig({ dashboards: [] })), 'ConfigMap').map((c) => c.metadata.name).sort(), ['nats', 'sagamesh-platform'], 'no dashboard ConfigMap without dashboards');
   });
 
   it('passes the CRDs through unchanged (one source of truth) and refuses anything else', () => {
@@ -347,5 +360,189 @@ describe('synthesized platform: config', () => {
 
   it('synthesis is deterministic', () => {
     assert.deepEqual(synthAll(), synthAll());
+  });
+});
+
+describe('synthesized platform: NATS, one JetStream cluster for every workload', () => {
+  const sts = find(objects, 'StatefulSet', 'nats');
+
+  it('three servers in the nats namespace, also on kind\'s control plane (three nodes for three servers)', () => {
+    assert.equal(sts.metadata.namespace, 'nats');
+    assert.equal(sts.spec.replicas, 3);
+    assert.deepEqual(sts.spec.template.spec.tolerations, [KIND_CONTROL_PLANE_TOLERATION]);
+    assert.equal(find(objects, 'Namespace', 'nats').metadata.labels!['pod-security.kubernetes.io/enforce'], 'restricted');
+  });
+
+  it('streams and buckets get as many replicas as a JetStream cluster of this size keeps (JETSTREAM_REPLICAS)', () => {
+    assert.equal(find(objects, 'ConfigMap', 'sagamesh-platform').data.JETSTREAM_REPLICAS, '3');
+    const single = synthAll(testConfig({ nats: { ...PLATFORM_DEFAULTS.nats, replicas: 1 } }));
+    assert.equal(find(single, 'ConfigMap', 'sagamesh-platform').data.JETSTREAM_REPLICAS, '1');
+    assert.equal(find(single, 'StatefulSet', 'nats').spec.replicas, 1);
+  });
+
+  it('admits clients only from the platform\'s workloads, on the port their own policies open', () => {
+    const np = find(objects, 'NetworkPolicy', 'nats');
+    const client = np.spec.ingress.find((r: any) => r.ports[0].port === 4222);
+    assert.deepEqual(client.from, [
+      {
+        namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'sagamesh' } },
+        podSelector: { matchExpressions: [{ key: 'app.kubernetes.io/name', operator: 'In', values: [...WORKLOADS].sort() }] },
+      },
+    ]);
+    assert.deepEqual([...WORKLOADS].sort(), deployments.map((d) => d.metadata.name).sort(), 'every Deployment is a NATS client');
+  });
+
+  it('a change of the platform settings rolls every workload (envFrom is read at start)', () => {
+    const hash = (objs: K8sObject[]) => new Set(byKind(objs, 'Deployment').map((d) => d.spec.template.metadata.annotations['sagamesh.io/platform-config-sha256']));
+    const off = hash(objects);
+    const on = hash(synthAll(testConfig({ faultInjection: true })));
+    assert.equal(off.size, 1);
+    assert.equal(on.size, 1);
+    assert.notDeepEqual([...off], [...on]);
+  });
+
+  it('the default NATS image is the pinned nats-server version (tools/versions.env NATS_SERVER_VERSION)', () => {
+    const versions = parseVersionsEnv(readFileSync(path.join(REPO_ROOT, 'tools', 'versions.env'), 'utf8'));
+    assert.equal(`v${NATS_VERSION}`, versions.NATS_SERVER_VERSION);
+    assert.equal(sts.spec.template.spec.containers[0].image, NATS_DEFAULTS.image);
+  });
+});
+
+describe('synthesized platform: files that apply without Linkerd or prometheus-operator', () => {
+  const files = synthPlatform(testConfig());
+  const groupOf = (o: K8sObject) => (o.apiVersion.includes('/') ? o.apiVersion.split('/')[0] : '');
+
+  it('02-platform.yaml holds only kinds Kubernetes serves itself; the CRD-backed kinds are in their own files', () => {
+    const platform = files.find((f) => f.file === '02-platform.yaml')!.objects as K8sObject[];
+    assert.deepEqual([...new Set(platform.map(groupOf))].sort(), ['', 'apps', 'autoscaling', 'networking.k8s.io', 'policy', 'rbac.authorization.k8s.io']);
+    assert.ok(platform.some((o) => o.kind === 'StatefulSet') && platform.some((o) => o.kind === 'Deployment'));
+    const linkerd = files.find((f) => f.file === '03-linkerd.yaml')!;
+    assert.deepEqual([...new Set((linkerd.objects as K8sObject[]).map((o) => o.kind))].sort(), ['AuthorizationPolicy', 'HTTPRoute', 'MeshTLSAuthentication', 'NetworkAuthentication', 'Server']);
+    assert.ok((linkerd.objects as K8sObject[]).every((o) => groupOf(o) === 'policy.linkerd.io'));
+    const monitoring = files.find((f) => f.file === '04-prometheus-operator.yaml')!;
+    assert.deepEqual([...new Set((monitoring.objects as K8sObject[]).map((o) => o.kind))].sort(), ['PodMonitor', 'PrometheusRule']);
+  });
+
+  it('each CRD-backed file names the CRDs of exactly the kinds it holds; the built-in files need none', () => {
+    for (const f of files) {
+      const group = CRD_BACKED_FILES[groupOf(f.objects[0] as K8sObject)!];
+      if (!group || f.file === '00-crds.yaml') {
+        assert.deepEqual(f.requires, [], f.file);
+        continue;
+      }
+      const crds = [...new Set((f.objects as K8sObject[]).map((o) => group.crds[o.kind]!))].sort();
+      assert.deepEqual(f.requires, crds, f.file);
+      for (const crd of f.requires) assert.match(crd, new RegExp(`^[a-z]+\\.${groupOf(f.objects[0] as K8sObject)!.replaceAll('.', '\\.')}$`));
+    }
+    assert.deepEqual(crdRequirements(files), [
+      '03-linkerd.yaml needs authorizationpolicies.policy.linkerd.io, httproutes.policy.linkerd.io, meshtlsauthentications.policy.linkerd.io, networkauthentications.policy.linkerd.io, servers.policy.linkerd.io',
+      '04-prometheus-operator.yaml needs podmonitors.monitoring.coreos.com, prometheusrules.monitoring.coreos.com',
+    ]);
+  });
+
+  it('no rule files means no PrometheusRule and only the PodMonitors\' CRD required', () => {
+    const noRules = synthPlatform(testConfig({ ruleFiles: [] })).find((f) => f.file === '04-prometheus-operator.yaml')!;
+    assert.deepEqual(noRules.requires, ['podmonitors.monitoring.coreos.com']);
+  });
+
+  it('refuses a kind of a group it does not know, saying where to add it (so nothing lands in the wrong file)', () => {
+    const route = { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', metadata: { name: 'x' } };
+    assert.throws(() => splitByApi([route]), /gateway\.networking\.k8s\.io\/v1 HTTPRoute is neither built into Kubernetes nor in CRD_BACKED_FILES/);
+    const unknownKind = { apiVersion: 'monitoring.coreos.com/v1', kind: 'ServiceMonitor', metadata: { name: 'x' } };
+    assert.throws(() => splitByApi([unknownKind]), /ServiceMonitor is neither/);
+  });
+});
+
+describe('synth flags: the online and the offline path', () => {
+  const versions = parseVersionsEnv(readFileSync(path.join(REPO_ROOT, 'tools', 'versions.env'), 'utf8'));
+  const inputs = { crds: sagameshCrds(), dashboards: [], ruleFiles: readRuleFiles(RULES_DIR) };
+  const synth = (...args: string[]) => synthPlatform(platformConfig(parseSynthArgs(args), versions, inputs)).flatMap((f) => f.objects as K8sObject[]);
+
+  it('defaults: online images, pulled if absent; fault injection off (the manifests\' default for any deployment)', () => {
+    const o = parseSynthArgs([]);
+    assert.deepEqual([o.offline, o.faults, o.imageTag, o.help], [false, false, 'dev', false]);
+    const objs = synth();
+    assert.equal(find(objs, 'StatefulSet', 'nats').spec.template.spec.containers[0].image, `nats:${versions.NATS_SERVER_VERSION!.slice(1)}-alpine`);
+    for (const d of byKind(objs, 'Deployment')) assert.equal(d.spec.template.spec.containers[0].imagePullPolicy, 'IfNotPresent');
+    assert.equal(find(objs, 'ConfigMap', 'sagamesh-platform').data.FAULT_INJECTION, 'false');
+  });
+
+  it('--offline: nats-server built from the pinned module, app images side-loaded and never pulled', () => {
+    const objs = synth('--offline', '--image-tag', 't1');
+    const nats = find(objs, 'StatefulSet', 'nats').spec.template.spec.containers[0];
+    assert.equal(nats.image, addonImages(versions).natsServer);
+    assert.equal(nats.image, `sagamesh-build/nats-server:${versions.NATS_SERVER_VERSION}`);
+    assert.equal(nats.imagePullPolicy, 'Never');
+    for (const d of byKind(objs, 'Deployment')) {
+      assert.match(d.spec.template.spec.containers[0].image, /^sagamesh\/[a-z]+:t1$/);
+      assert.equal(d.spec.template.spec.containers[0].imagePullPolicy, 'Never');
+    }
+  });
+
+  it('--faults: FAULT_INJECTION=true for every workload (make up: a local demo cluster)', () => {
+    const objs = synth('--faults');
+    assert.equal(find(objs, 'ConfigMap', 'sagamesh-platform').data.FAULT_INJECTION, 'true');
+  });
+
+  it('refuses unknown flags, stray arguments and empty values, with the usage', () => {
+    assert.throws(() => parseSynthArgs(['--ofline']), /Unknown option '--ofline'[\s\S]*usage: node cdk8s\/src\/main\.ts/);
+    assert.throws(() => parseSynthArgs(['offline']), /Unexpected argument 'offline'[\s\S]*usage:/);
+    assert.throws(() => parseSynthArgs(['--image-tag', '']), /--image-tag needs a value/);
+    assert.throws(() => synth('--image-tag', 'bad tag'), /imageTag "bad tag" is not a valid image tag/);
+    assert.equal(parseSynthArgs(['-h']).help, true);
+  });
+
+  it('refuses a missing or malformed NATS_SERVER_VERSION in tools/versions.env', () => {
+    assert.throws(() => platformConfig(parseSynthArgs([]), { ...versions, NATS_SERVER_VERSION: '' }, inputs), /NATS_SERVER_VERSION "" must be a version like v2\.15\.2/);
+    assert.throws(() => platformConfig(parseSynthArgs([]), { ...versions, NATS_SERVER_VERSION: 'latest' }, inputs), /must be a version/);
+  });
+});
+
+describe('capacity: the cluster of `make up` on a 2-core machine (three kind nodes sharing those cores)', () => {
+  const versions = parseVersionsEnv(readFileSync(path.join(REPO_ROOT, 'tools', 'versions.env'), 'utf8'));
+  const platform = synthAll(testConfig({ nats: { ...PLATFORM_DEFAULTS.nats, image: addonImages(versions).natsServer } }));
+  const addons = synthOfflineAddons({ images: addonImages(versions), platformObjects: platform, ruleFiles: readRuleFiles(RULES_DIR) }).objects as K8sObject[];
+  const millis = (q: string | number) => (typeof q === 'number' ? q * 1000 : q.endsWith('m') ? Number(q.slice(0, -1)) : Number(q) * 1000);
+  const mib = (q: string) => (q.endsWith('Gi') ? Number(q.slice(0, -2)) * 1024 : Number(q.slice(0, -2)));
+  /** Pods of a workload at its lowest and highest count (the HPA's bounds, else the replica count). */
+  const podCounts = (objs: K8sObject[], w: K8sObject) => {
+    const hpa = byKind(objs, 'HorizontalPodAutoscaler').find((h) => h.spec.scaleTargetRef.name === w.metadata.name && h.metadata.namespace === w.metadata.namespace);
+    return hpa ? [hpa.spec.minReplicas, hpa.spec.maxReplicas] : [w.spec.replicas ?? 1, w.spec.replicas ?? 1];
+  };
+  const sum = (objs: K8sObject[], at: 0 | 1, of: (c: any) => number) =>
+    objs
+      .filter((o) => ['Deployment', 'StatefulSet'].includes(o.kind))
+      .reduce((n, w) => n + podCounts(objs, w)[at]! * w.spec.template.spec.containers.reduce((m: number, c: any) => m + of(c), 0), 0);
+  // kind's control plane (apiserver 250m, controller-manager 200m, scheduler 100m, etcd 100m), CoreDNS 2 × 100m,
+  // a CNI agent per node (100m each): what the nodes' 3 × 2000m allocatable CPU already carries.
+  const SYSTEM_MILLIS = 250 + 200 + 100 + 100 + 2 * 100 + 3 * 100;
+  const ALLOCATABLE_MILLIS = 3 * 2000;
+
+  it('at rest, the request path and every other service run two replicas and everything fits on the two workers', () => {
+    for (const name of ServiceNames) assert.ok(podCounts(platform, find(platform, 'Deployment', name))[0]! >= 2, name);
+    const atRest = sum(platform, 0, (c) => millis(c.resources.requests.cpu)) + sum(addons, 0, (c) => millis(c.resources.requests.cpu));
+    assert.ok(atRest <= 2 * 2000 - 2 * 100 - 2 * 100, `CPU requests at rest ${atRest}m`);
+  });
+
+  it('at every HPA\'s maximum, the CPU requests still fit with a quarter of the cluster left', () => {
+    const atMax = sum(platform, 1, (c) => millis(c.resources.requests.cpu)) + sum(addons, 1, (c) => millis(c.resources.requests.cpu));
+    assert.ok(atMax <= 0.75 * (ALLOCATABLE_MILLIS - SYSTEM_MILLIS), `CPU requests at the maximum ${atMax}m of ${ALLOCATABLE_MILLIS - SYSTEM_MILLIS}m`);
+  });
+
+  it('gateway and orders scale on a small CPU request with a generous limit (utilisation = usage ÷ request)', () => {
+    for (const name of ['gateway', 'orders']) {
+      const c = find(platform, 'Deployment', name).spec.template.spec.containers[0];
+      const req = millis(c.resources.requests.cpu);
+      assert.ok(req >= 25 && req <= 100, `${name} CPU request ${req}m`);
+      assert.ok(millis(c.resources.limits.cpu) >= 10 * req, `${name} limit ≥ 10 × request, so a busy pod is not throttled before the HPA reacts`);
+      // Two pods at the target use this much CPU in all: the rate of `make load` must drive more than this.
+      const hpa = byKind(platform, 'HorizontalPodAutoscaler').find((h) => h.spec.scaleTargetRef.name === name)!;
+      assert.ok(2 * req * (hpa.spec.metrics[0].containerResource.target.averageUtilization / 100) <= 50, `${name} scales out above 50m of CPU`);
+    }
+  });
+
+  it('memory limits at every maximum stay within the machine\'s 24 GiB with room for builds', () => {
+    const limits = sum(platform, 1, (c) => mib(c.resources.limits.memory)) + sum(addons, 1, (c) => mib(c.resources.limits.memory));
+    assert.ok(limits <= 16 * 1024, `memory limits at the maximum ${limits} MiB`);
   });
 });

@@ -20,10 +20,35 @@ describe('SagameshService props', () => {
     const d = objs.find((o) => o.kind === 'Deployment')!;
     const c = d.spec.template.spec.containers[0];
     assert.equal(c.image, `sagamesh/orders:${SERVICE_DEFAULTS.imageTag}`);
-    assert.deepEqual(c.resources, { requests: { cpu: '100m', memory: '128Mi' }, limits: { cpu: '500m', memory: '256Mi' } });
+    assert.equal(c.imagePullPolicy, 'IfNotPresent');
+    assert.deepEqual(c.resources, { requests: { cpu: '50m', memory: '128Mi' }, limits: { cpu: '1000m', memory: '256Mi' } });
     const hpa = objs.find((o) => o.kind === 'HorizontalPodAutoscaler')!;
+    assert.equal(hpa.spec.minReplicas, 2, 'two replicas at least: one pod lost leaves one serving');
     assert.equal(hpa.spec.minReplicas, SERVICE_DEFAULTS.autoscaling.minReplicas);
     assert.equal(hpa.spec.maxReplicas, SERVICE_DEFAULTS.autoscaling.maxReplicas);
+  });
+
+  it('spreads its replicas across nodes (preferred anti-affinity on its own name label) and keeps one up through a drain', () => {
+    const objs = build(good);
+    const pod = objs.find((o) => o.kind === 'Deployment')!.spec.template;
+    assert.deepEqual(pod.spec.affinity, {
+      podAntiAffinity: {
+        preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, podAffinityTerm: { topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: { 'app.kubernetes.io/name': 'orders' } } } }],
+      },
+    });
+    assert.equal(pod.metadata.labels['app.kubernetes.io/name'], 'orders', 'the anti-affinity selects labels the pods carry');
+    assert.ok(!('cdk8s.io/metadata.addr' in pod.metadata.labels));
+    const pdb = objs.find((o) => o.kind === 'PodDisruptionBudget')!;
+    assert.equal(pdb.spec.maxUnavailable, 1);
+    assert.equal(pdb.spec.minAvailable, undefined, 'minAvailable would block a drain of a single-replica service forever');
+  });
+
+  it('image pull policy Never (side-loaded images, nothing to pull) and extra pod annotations', () => {
+    const objs = build({ ...good, imagePullPolicy: 'Never', podAnnotations: { 'sagamesh.io/config-sha256': 'abc' } });
+    const pod = objs.find((o) => o.kind === 'Deployment')!.spec.template;
+    assert.equal(pod.spec.containers[0].imagePullPolicy, 'Never');
+    assert.equal(pod.metadata.annotations['sagamesh.io/config-sha256'], 'abc');
+    assert.equal(pod.metadata.annotations['linkerd.io/inject'], 'enabled');
   });
 
   it('routes (HTTPRoutes) appear only for a service with callers', () => {
@@ -46,6 +71,8 @@ describe('SagameshService props', () => {
     ['root user', { runAsUser: 0 }, /non-root UID/],
     ['bad timeout', { routes: { requestTimeout: '3 seconds', readRetries: 1, readRetryTimeout: '1s' } }, /duration like 2500ms/],
     ['bad tag', { imageTag: 'dev tag' }, /not a valid image tag/],
+    ['bad annotation key', { podAnnotations: { 'a b': 'x' } }, /not an annotation key/],
+    ['annotation the service sets', { podAnnotations: { 'linkerd.io/inject': 'disabled' } }, /set by the service itself/],
   ];
   for (const [what, patch, message] of cases) {
     it(`refuses ${what} in the constructor, saying how to fix it`, () => {

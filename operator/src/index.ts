@@ -18,6 +18,7 @@ import {
   createLogger,
   createMetrics,
   declarePlatformStreams,
+  whenJetStreamReady,
   decodeMessage,
   runConsumer,
   type ConsumerHandle,
@@ -55,8 +56,11 @@ export async function start(config: OperatorConfig): Promise<Started & { identit
     const nc = await connectNats({ servers: config.NATS_URL, name: `${SERVICE}-${identity}`, log });
     shutdown.onShutdown(() => nc.drain(), 'nats');
     const js = jetstream(nc);
-    const jsm = await jetstreamManager(nc);
-    await declarePlatformStreams(jsm);
+    const jsm = await whenJetStreamReady('declare the platform streams', log, async () => {
+      const m = await jetstreamManager(nc);
+      await declarePlatformStreams(m, config.JETSTREAM_REPLICAS);
+      return m;
+    });
 
     const kube = new KubeApi(kc, identity);
     const events = new EventRecorder({ kube, log });

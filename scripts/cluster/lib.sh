@@ -45,3 +45,18 @@ kc() { run kubectl --context "$CONTEXT" "$@"; }
 workloads() {
   (cd "$ROOT" && "$NODE" --input-type=module -e "const c = await import('@sagamesh/contracts'); console.log([...c.ServiceNames, 'operator'].join(' '))")
 }
+
+# The offline path (make up OFFLINE=1): the kind config with the locally built node image, written by
+# scripts/cluster/offline-images.sh; the Node runtime image the app is built on; the CA bundle of this machine's
+# TLS-intercepting proxy, handed to builds as a secret (never baked into an image).
+OFFLINE_KIND_CONFIG="$STATE/kind-config.offline.yaml"
+HOST_CA_BUNDLE="${HOST_CA_BUNDLE:-${NODE_EXTRA_CA_CERTS:-/etc/ssl/certs/ca-certificates.crt}}"
+
+# unserved_api_versions FILE: the group/versions FILE uses that the cluster does not serve (one a line).
+unserved_api_versions() {
+  local av
+  grep -h '^apiVersion:' "$1" | awk '{print $2}' | sort -u | while read -r av; do
+    [[ "$av" == */* ]] || continue # the core group is always served
+    kubectl --context "$CONTEXT" get --raw "/apis/$av" >/dev/null 2>&1 || echo "$av"
+  done
+}

@@ -6,34 +6,21 @@ import { ServiceNames } from '@sagamesh/contracts';
 import { DockerfileParser } from 'dockerfile-ast';
 import { validate } from 'dockerfile-utils';
 import { REPO_ROOT } from '../../scripts/lib/tools.ts';
+import { ignore, inContext } from './dockerignore.ts';
 
 const text = readFileSync(path.join(REPO_ROOT, 'Dockerfile'), 'utf8');
 const dockerfile = DockerfileParser.parse(text);
-const ignore = readFileSync(path.join(REPO_ROOT, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
-
-/** A .dockerignore pattern as a regex: Go filepath.Match (`*`, `?` within a segment; dot files included) plus `**`. */
-function patternRegex(pattern: string): RegExp {
-  const body = pattern.replace(/\/$/, '').split(/(\*\*|\*|\?)/).map((t) => (t === '**' ? '.*' : t === '*' ? '[^/]*' : t === '?' ? '[^/]' : t.replace(/[.+^${}()|[\]\\]/g, '\\$&'))).join('');
-  return new RegExp(`^${body}$`);
-}
-
-/** Whether the build context keeps a path, by .dockerignore's rules (the last matching pattern wins). */
-function inContext(rel: string): boolean {
-  let kept = true;
-  for (const raw of ignore) {
-    const negate = raw.startsWith('!');
-    const pattern = negate ? raw.slice(1) : raw;
-    // A pattern also matches everything below a matched directory.
-    const parts = rel.split('/');
-    const re = patternRegex(pattern);
-    const matched = parts.some((_, i) => re.test(parts.slice(0, i + 1).join('/')));
-    if (matched) kept = negate;
-  }
-  return kept;
-}
 
 const stages = dockerfile.getFROMs().map((f) => f.getBuildStage());
 const copies = dockerfile.getCOPYs();
+const instructions = dockerfile.getInstructions();
+/** The instructions of one stage. */
+function stage(name: string) {
+  const start = instructions.findIndex((i) => i.getKeyword() === 'FROM' && new RegExp(`AS ${name}$`).test(i.getArgumentsContent() ?? ''));
+  assert.ok(start >= 0, `stage ${name}`);
+  const next = instructions.findIndex((i, n) => n > start && i.getKeyword() === 'FROM');
+  return instructions.slice(start, next < 0 ? undefined : next);
+}
 
 describe('Dockerfile', () => {
   it('passes dockerfile-utils validation (no errors or warnings)', () => {
@@ -41,8 +28,13 @@ describe('Dockerfile', () => {
     assert.ok(validate('FROM node:24\nCOPY\n').length > 0, 'the validator does report a broken Dockerfile');
   });
 
-  it('is multi-stage from one pinned Node 24 slim image — the Node version the repository pins', () => {
-    assert.deepEqual(stages, ['deps', 'sources', 'runtime']);
+  it('builds offline with the engine\'s own frontend: no `# syntax=` directive (it would pull an image)', () => {
+    assert.doesNotMatch(text, /^#\s*syntax\s*=/im);
+    assert.equal(dockerfile.getDirectives().length, 0);
+  });
+
+  it('is multi-stage from one Node 24 image, a build arg: the pinned slim image online, the local base offline', () => {
+    assert.deepEqual(stages, ['deps', 'sources', 'init', 'runtime']);
     const arg = dockerfile.getInitialARGs().find((a) => a.getProperty()?.getName() === 'NODE_IMAGE');
     const image = arg?.getProperty()?.getValue();
     const nodeVersion = JSON.parse(readFileSync(path.join(REPO_ROOT, 'node_modules', 'node', 'package.json'), 'utf8')).version;
@@ -71,10 +63,26 @@ describe('Dockerfile', () => {
     }
   });
 
+  it('.dockerignore lets nothing back in through a wildcard (Docker 20.10\'s BuildKit then lets nothing in at all)', () => {
+    const negations = ignore.filter((p) => p.startsWith('!'));
+    assert.ok(negations.length > 0);
+    for (const p of negations) assert.doesNotMatch(p, /[*?[]/, p);
+    // Each workload's sources and manifest are let in by name.
+    for (const ws of [...ServiceNames.map((s) => `services/${s}`), 'services/contracts', 'services/kit', 'operator']) {
+      assert.ok(ignore.includes(`!${ws}/package.json`) && ignore.includes(`!${ws}/src`), ws);
+    }
+  });
+
   it('installs dependencies from the lockfile with npm ci, production only, for the one workspace', () => {
     const ci = dockerfile.getInstructions().find((i) => i.getKeyword() === 'RUN' && /npm ci/.test(i.getArgumentsContent() ?? ''));
     assert.ok(ci);
     assert.match(ci.getArgumentsContent()!, /npm ci --omit=dev --workspace "\$ws"/);
+    // Through a TLS-intercepting proxy npm needs its CA: an optional build secret, trusted only while npm ci runs.
+    assert.match(ci.getTextContent(), /--mount=type=secret,id=npm_ca(\s|$)/);
+    assert.doesNotMatch(ci.getTextContent(), /required/);
+    assert.match(ci.getArgumentsContent()!, /if \[ -s \/run\/secrets\/npm_ca \]; then export NODE_EXTRA_CA_CERTS=\/run\/secrets\/npm_ca; fi;\s+npm ci/);
+    const elsewhere = instructions.filter((i) => i !== ci && /npm_ca|NODE_EXTRA_CA_CERTS|ca-certificates\.crt/.test(i.getTextContent()));
+    assert.deepEqual(elsewhere.map((i) => i.getKeyword()), [], 'the CA is never copied, set in ENV or used elsewhere');
     // Every package.json the lockfile's workspaces need is copied before it (npm ci checks them all).
     const rootPkg = JSON.parse(readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8'));
     const copied = new Set(copies.flatMap((c) => c.getArguments().map((a) => a.getValue())));
@@ -91,8 +99,22 @@ describe('Dockerfile', () => {
     }
   });
 
+  it('runs tini as PID 1 (crash-after-commit\'s SIGKILL ends the container), installed from Debian only where the base lacks it', () => {
+    const runtime = stage('runtime');
+    const entrypoint = runtime.filter((i) => i.getKeyword() === 'ENTRYPOINT');
+    assert.equal(entrypoint.length, 1);
+    assert.deepEqual(JSON.parse(entrypoint[0]!.getArgumentsContent()!), ['tini', '--']);
+    const tini = copies.find((c) => runtime.includes(c) && /tini/.test(c.getArgumentsContent() ?? ''));
+    assert.equal(tini?.getFromFlag()?.getValue(), 'init');
+    assert.equal(tini?.getArgumentsContent(), '/out/tini /usr/bin/tini');
+    const install = stage('init').filter((i) => i.getKeyword() === 'RUN').map((i) => i.getArgumentsContent() ?? '');
+    assert.equal(install.length, 1);
+    assert.match(install[0]!, /if ! command -v tini >\/dev\/null; then\s+apt-get update && apt-get install -y --no-install-recommends tini/);
+    assert.match(install[0]!, /install -D -m 0755 "\$\(command -v tini\)" \/out\/tini/);
+  });
+
   it('the final stage runs as a numeric non-root user, by Node type stripping with the OTel preload', () => {
-    const runtime = dockerfile.getInstructions().slice(dockerfile.getInstructions().findIndex((i) => i.getKeyword() === 'FROM' && /AS runtime/.test(i.getArgumentsContent() ?? '')));
+    const runtime = stage('runtime');
     const users = runtime.filter((i) => i.getKeyword() === 'USER');
     assert.equal(users.length, 1);
     const [uid, gid] = users[0]!.getArgumentsContent()!.split(':').map(Number);

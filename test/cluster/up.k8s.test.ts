@@ -1,7 +1,8 @@
 /**
- * `make up` cannot run here (no Docker, so no kind): what can be proven offline is proven here —
- * the plan `make up DRY_RUN=1` prints (every step, in order, every chart pinned), the kind config,
- * the Linkerd certificates (really generated with openssl and verified), and `make down`'s plan.
+ * The plans of `make up DRY_RUN=1` (online: every step, in order, every chart pinned) and `make up OFFLINE=1
+ * DRY_RUN=1` (no chart, no pull: images built here, the network cut off first), the kind config, the Linkerd
+ * certificates (really generated with openssl and verified), and `make down`'s plan. The offline path itself runs for
+ * real in the cluster tier (`make test-cluster`).
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -40,7 +41,7 @@ describe('make up DRY_RUN=1 (the plan)', async () => {
     const steps = [...plan.matchAll(/^\[\s*\d+s\] \((\d+)\/(\d+)\) (.+)$/gm)].map((m) => ({ n: Number(m[1]), of: Number(m[2]), title: m[3]! }));
     assert.deepEqual(steps.map((s) => s.n), steps.map((_, i) => i + 1));
     assert.ok(steps.every((s) => s.of === steps.length));
-    const order = ['Preflight', 'kind cluster', 'metrics-server', 'Linkerd', 'Linkerd check', 'NATS', 'kube-prometheus-stack', 'Images', 'Load the images', 'Synthesize', 'Apply', 'Roll out', 'Plan printed'];
+    const order = ['Preflight', 'kind cluster', 'metrics-server', 'Linkerd', 'Linkerd check', 'kube-prometheus-stack', 'Images', 'Load the images', 'Synthesize', 'Apply', 'Roll out', 'Plan printed'];
     assert.deepEqual(steps.map((s) => order.filter((o) => s.title.startsWith(o)).sort((a, b) => b.length - a.length)[0]), order);
   });
 
@@ -51,7 +52,7 @@ describe('make up DRY_RUN=1 (the plan)', async () => {
     if (/✗ kind/.test(plan)) assert.match(plan, new RegExp(`go install sigs\\.k8s\\.io/kind@${tools.KIND_VERSION}`));
   });
 
-  it('installs in order: cluster → metrics-server → Linkerd (certs, CRDs, control plane, check) → NATS → kube-prometheus-stack → images → load → synth → apply → rollout', () => {
+  it('installs in order: cluster → metrics-server → Linkerd (certs, CRDs, control plane, check) → kube-prometheus-stack → images → load → synth → apply → rollout', () => {
     const seq = [
       /kind create cluster --name 'sagamesh' --config kind-config\.yaml/,
       /helm .* upgrade --install metrics-server metrics-server /,
@@ -61,18 +62,18 @@ describe('make up DRY_RUN=1 (the plan)', async () => {
       /upgrade --install linkerd-control-plane linkerd-control-plane /,
       /rollout status deploy\/linkerd-proxy-injector/,
       /mutatingwebhookconfiguration linkerd-proxy-injector-webhook-config/,
-      /upgrade --install nats nats /,
       /upgrade --install kube-prometheus-stack kube-prometheus-stack /,
       /docker build --build-arg SERVICE=gateway /,
       /kind load docker-image --name sagamesh /,
-      /cdk8s\/src\/main\.ts --image-tag dev/,
+      /cdk8s\/src\/main\.ts --image-tag dev --faults$/,
       /apply --server-side .* -f cdk8s\/dist\/00-crds\.yaml/,
       /wait --for=condition=Established .* cdk8s\/dist\/00-crds\.yaml/,
       /apply --server-side .* -f cdk8s\/dist\/01-namespace\.yaml/,
       /create secret generic sagamesh-gateway --from-file=api-keys=/,
-      /apply --server-side .* -f cdk8s\/dist\/02-platform\.yaml/,
+      /apply --server-side .* -f cdk8s\/dist\/<file> .*skipped when the cluster does not serve its kinds/,
       /restart-changed\.sh /,
       /rollout status deploy\/operator/,
+      /rollout status statefulset\/nats/,
     ];
     const positions = seq.map(indexOf);
     assert.deepEqual(positions, [...positions].sort((a, b) => a - b), 'steps in this order');
@@ -114,9 +115,55 @@ describe('make up DRY_RUN=1 (the plan)', async () => {
     assert.match(next, /make load/);
   });
 
-  it('`make down DRY_RUN=1` deletes only the kind cluster', async () => {
+  it('`make down DRY_RUN=1` deletes only the kind cluster, then stops a dockerd only if make up started it', async () => {
     const down = (await make('down', 'DRY_RUN=1')).split('\n').filter((l) => l.startsWith('  + '));
-    assert.deepEqual(down, ['  + kind delete cluster --name sagamesh']);
+    assert.equal(down[0], '  + kind delete cluster --name sagamesh');
+    assert.match(down[1]!, /scripts\/cluster\/docker\.sh stop$/);
+    assert.equal(down.length, 2);
+  });
+});
+
+describe('make up OFFLINE=1 DRY_RUN=1 (the offline plan)', async () => {
+  const plan = await make('up', 'DRY_RUN=1', 'OFFLINE=1');
+  const commands = plan.split('\n').filter((l) => l.startsWith('  + ')).map((l) => l.slice(4));
+  const indexOf = (re: RegExp) => {
+    const i = commands.findIndex((c) => re.test(c));
+    assert.ok(i >= 0, `the plan has a command matching ${re}\n${commands.join('\n')}`);
+    return i;
+  };
+
+  it('says what it leaves out, and never touches a chart, a registry URL or Linkerd', () => {
+    assert.match(plan, /OFFLINE=1: every image is built here .*Linkerd and Grafana are left out/);
+    assert.ok(!commands.some((c) => /\bhelm\b|https?:\/\/|linkerd|docker pull/.test(c)), commands.join('\n'));
+  });
+
+  it('cuts the cluster network off before the cluster exists, builds every image before kind needs it, and loads the add-ons', () => {
+    const seq = [
+      /docker\.sh start$/,
+      /docker\.sh isolate$/,
+      /offline-images\.sh$/,
+      /addon-images\.sh$/,
+      /kind create cluster --name 'sagamesh' --config .*kind-config\.offline\.yaml/,
+      /docker build --build-arg SERVICE=gateway --build-arg NODE_IMAGE=sagamesh-build\/node:/,
+      /kind load docker-image --name sagamesh /,
+      /cdk8s\/src\/main\.ts --image-tag dev --faults --offline$/,
+      /apply --server-side .* -f cdk8s\/dist\/00-crds\.yaml/,
+      /rollout status deploy\/operator/,
+      /rollout status statefulset\/nats/,
+      /-n kube-system rollout status deploy\/metrics-server/,
+      /-n monitoring rollout status deploy\/prometheus/,
+    ];
+    const positions = seq.map(indexOf);
+    assert.deepEqual(positions, [...positions].sort((a, b) => a - b), 'steps in this order');
+    const load = commands[indexOf(/kind load docker-image/)]!;
+    assert.match(load, /sagamesh-build\/nats-server:/);
+    assert.match(load, /sagamesh-build\/metrics-server:/);
+  });
+
+  it('hands the build this machine\'s CA bundle as a secret, never as a build arg', () => {
+    const build = commands[indexOf(/docker build --build-arg SERVICE=gateway /)]!;
+    assert.match(build, /--secret id=npm_ca,src=\S+/);
+    assert.ok(!/--build-arg [A-Z_]*CA/.test(build));
   });
 });
 

@@ -26,6 +26,9 @@ export type OrderStatus = (typeof OrderStatuses)[number];
 export const PlaceOrderResponse = Type.Object({ orderId: Type.String(), status: Type.Literal('PENDING') });
 export type PlaceOrderResponse = Static<typeof PlaceOrderResponse>;
 
+/** Parts of the order view read from another dependency than orders: `saga` comes from the saga engine. */
+export const DegradedParts = ['saga'] as const;
+
 export const OrderLine = Type.Object({ sku: Type.String(), quantity: Type.Integer(), unitPrice: Type.Integer() });
 export const OrderView = Type.Object({
   orderId: Type.String(),
@@ -41,6 +44,12 @@ export const OrderView = Type.Object({
       id: Type.String(),
       phase: Type.Union(SagaPhases.map((p) => Type.Literal(p))),
       steps: Type.Array(Type.Object({ name: Type.String(), status: Type.Union(StepStatuses.map((s) => Type.Literal(s))), attempts: Type.Integer() })),
+    }),
+  ),
+  degraded: Type.Optional(
+    Type.Array(Type.Union(DegradedParts.map((p) => Type.Literal(p))), {
+      minItems: 1,
+      description: 'The parts of the view the gateway could not read just now (their dependency did not answer): absent from this answer, not absent from the order.',
     }),
   ),
 });

@@ -2,7 +2,7 @@ import { jetstream } from '@nats-io/jetstream';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
 import { Type } from '@sinclair/typebox';
 import { Buckets, DomainEvents, IDEMPOTENCY_TTL_MS, Product, Subjects, validator } from '@sagamesh/contracts';
-import { connectNats, createHttpServer, createLogger, createMetrics, ensureKv, FaultStore, Shutdown, type Started } from '@sagamesh/kit';
+import { connectNats, createHttpServer, createLogger, createMetrics, ensureKv, FaultStore, Shutdown, whenJetStreamReady, type Started } from '@sagamesh/kit';
 import { ApiKeys } from './auth.ts';
 import { Breakers } from './breakers.ts';
 import type { GatewayConfig } from './config.ts';
@@ -53,8 +53,10 @@ export async function start(config: GatewayConfig): Promise<Started> {
     shutdown.onShutdown(() => stockChanged.unsubscribe(), 'stock subscription');
 
     const js = jetstream(nc, { timeout: config.JETSTREAM_TIMEOUT_MS });
-    const kv = await ensureKv(js, Buckets.idempotency, { ttlMs: IDEMPOTENCY_TTL_MS });
-    const faults = await FaultStore.open(js, { log });
+    const kv = await whenJetStreamReady('create the idempotency bucket', log, () =>
+      ensureKv(js, Buckets.idempotency, { ttlMs: IDEMPOTENCY_TTL_MS, replicas: config.JETSTREAM_REPLICAS }),
+    );
+    const faults = await FaultStore.open(js, { log, replicas: config.JETSTREAM_REPLICAS });
     shutdown.onShutdown(() => faults.close(), 'faults');
 
     const orders = new OrdersClient(config.ORDERS_URL, config.ORDERS_TIMEOUT_MS, breakers);

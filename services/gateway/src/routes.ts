@@ -6,6 +6,7 @@ import {
   InventoryAuditPart,
   isValidId,
   MAX_BODY_BYTES,
+  newOrderId,
   OrdersAuditPart,
   PaymentsAuditPart,
   PlaceOrderRequest,
@@ -100,13 +101,13 @@ function bodyError(err: { type?: string; message?: string; status?: number }): H
 }
 
 /** orders' reply to `POST /orders` as the public answer (the one an idempotency key replays). */
-function placedResponse(reply: HttpReply, sentOrderId: string | undefined, log: Logger): StoredResponse {
+function placedResponse(reply: HttpReply, sentOrderId: string, log: Logger): StoredResponse {
   if (reply.status >= 200 && reply.status < 300) {
-    if (!placeOrderResponse.check(reply.body) || (sentOrderId !== undefined && reply.body.orderId !== sentOrderId)) {
-      throw new BadUpstreamReply('orders', `POST /orders answered ${reply.status} without the order id${sentOrderId ? ` ${sentOrderId}` : ''}`);
+    if (!placeOrderResponse.check(reply.body) || reply.body.orderId !== sentOrderId) {
+      throw new BadUpstreamReply('orders', `POST /orders answered ${reply.status} without the order id ${sentOrderId}`);
     }
-    const { orderId } = reply.body;
-    return { status: 202, body: { orderId, status: 'PENDING' }, location: `/api/orders/${orderId}` };
+    const { orderId, status } = reply.body;
+    return { status: 202, body: { orderId, status }, location: `/api/orders/${orderId}` };
   }
   // A final refusal (422 unknown_sku, 409 order_exists): passed on, and replayed like a success.
   log.info({ orderId: sentOrderId, status: reply.status }, 'orders refused the order');
@@ -123,7 +124,8 @@ function send(res: Response, r: StoredResponse): void {
   res.status(r.status).json(r.body);
 }
 
-function publicView(order: OrderView, run: RunView | undefined): OrderView {
+/** The order as the public sees it; `saga` is `'unavailable'` when the engine could not be asked. */
+function publicView(order: OrderView, run: RunView | undefined | 'unavailable'): OrderView {
   const view: OrderView = {
     orderId: order.orderId,
     customerId: order.customerId,
@@ -134,7 +136,9 @@ function publicView(order: OrderView, run: RunView | undefined): OrderView {
     updatedAt: order.updatedAt,
   };
   if (order.reason !== undefined) view.reason = order.reason;
-  if (run) view.saga = { id: run.runId, phase: run.phase, steps: run.steps.map((s) => ({ name: s.name, status: s.status, attempts: s.attempts })) };
+  // Never a silent gap: a saga that could not be read is named as missing, unlike one not started yet.
+  if (run === 'unavailable') view.degraded = ['saga'];
+  else if (run) view.saga = { id: run.runId, phase: run.phase, steps: run.steps.map((s) => ({ name: s.name, status: s.status, attempts: s.attempts })) };
   return view;
 }
 
@@ -167,11 +171,12 @@ export function mountRoutes(app: express.Express, d: RouteDeps): void {
   app.use(['/api', '/admin'], authenticate, rateLimit);
 
   /**
-   * Places the order (under `orderId`, or one orders picks) and gives the public answer, or orders' refusal;
-   * throws UpstreamError when orders is unreachable.
+   * Places the order under `orderId` and gives the public answer, or orders' refusal; throws UpstreamError
+   * when orders is unreachable. The id is the gateway's (derived from the idempotency key, or new), so a
+   * call to orders that is sent again reaches the same order.
    */
-  const place = async (order: PlaceOrderRequest, orderId?: string): Promise<StoredResponse> =>
-    placedResponse(await d.orders.place(orderId === undefined ? order : { ...order, orderId }), orderId, d.log);
+  const place = async (order: PlaceOrderRequest, orderId: string): Promise<StoredResponse> =>
+    placedResponse(await d.orders.place({ ...order, orderId }), orderId, d.log);
 
   app.post('/api/orders', requireJson, jsonBody, async (req: Request, res: Response) => {
     const caller = callerOf(res);
@@ -180,7 +185,7 @@ export function mountRoutes(app: express.Express, d: RouteDeps): void {
       throw new HttpError(400, 'invalid_request', 'Idempotency-Key: use 1-128 characters of A-Z, a-z, 0-9, _ and - (a UUID fits)');
     }
     const order = parseBody(placeOrderRequest, req.body);
-    if (idempotencyKey === undefined) return send(res, await place(order));
+    if (idempotencyKey === undefined) return send(res, await place(order, newOrderId()));
 
     const key = kvKeyOf(caller.scope, idempotencyKey);
     const orderId = orderIdFor(caller.scope, idempotencyKey);
@@ -210,11 +215,11 @@ export function mountRoutes(app: express.Express, d: RouteDeps): void {
     if (!isValidId(orderId)) throw new HttpError(400, 'invalid_request', 'orderId: use 1-128 characters of A-Z, a-z, 0-9, _ and -');
     const [order, run] = await Promise.all([
       d.orders.get(orderId),
-      // Saga progress is a bonus: without the engine the order is still shown.
+      // Without the engine the order is still shown, marked degraded.
       d.engine.get(orderId).catch((err: unknown) => {
         const open = err instanceof UpstreamError && err.kind === 'open';
-        d.log[open ? 'debug' : 'warn']({ err, orderId }, 'saga progress unavailable: answering without it');
-        return undefined;
+        d.log[open ? 'debug' : 'warn']({ err, orderId }, 'saga progress unavailable: answering degraded');
+        return 'unavailable' as const;
       }),
     ]);
     if (!order) throw new HttpError(404, 'not_found', `no order ${orderId}`);

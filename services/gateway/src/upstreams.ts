@@ -9,7 +9,7 @@ import {
   type InternalPlaceOrderRequest,
   type RunView,
 } from '@sagamesh/contracts';
-import { currentTraceparent, EngineClient, EngineRequestError, headers as natsHeaders, injectTrace, SpanKind, withSpan, type NatsConnection } from '@sagamesh/kit';
+import { currentTraceparent, EngineClient, EngineRequestError, headers as natsHeaders, injectTrace, KEEP_ALIVE, SpanKind, withSpan, type NatsConnection } from '@sagamesh/kit';
 import { UpstreamTimeout, type Breakers, type Upstream } from './breakers.ts';
 
 /** A timeout anywhere in the cause chain (fetch's AbortSignal.timeout and nats.js both name it TimeoutError). */
@@ -36,11 +36,29 @@ export interface HttpReply {
 const orderView = validator(OrderView, 'order view from orders');
 
 /**
+ * The request most likely reached no server that acted on it: the connection was refused, or a pooled
+ * keep-alive socket was reset or hung up before any answer (the server closed it idle as we sent, or its
+ * process went away). A server that died mid-request looks the same, so only idempotent requests are sent again.
+ */
+export class NotDelivered extends Error {
+  constructor(message: string, opts: { cause: unknown }) {
+    super(message, opts);
+    this.name = 'NotDelivered';
+  }
+}
+
+function notDelivered(req: http.ClientRequest, err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  // "socket hang up" carries ECONNRESET too.
+  return code === 'ECONNREFUSED' || (req.reusedSocket && (code === 'ECONNRESET' || code === 'EPIPE'));
+}
+
+/**
  * One HTTP exchange over a keep-alive agent (node:http, not fetch: fetch's streams, AbortSignal
  * timers and per-request objects cost about as much CPU as the whole gateway route at load).
- * Rejects with UpstreamTimeout past `timeoutMs`.
+ * Rejects with UpstreamTimeout past `timeoutMs`, with NotDelivered when no server likely saw the request.
  */
-function exchange(agent: http.Agent, url: URL, method: string, headers: Record<string, string>, body: string | undefined, timeoutMs: number): Promise<{ status: number; text: string }> {
+function exchange(agent: http.Agent | false, url: URL, method: string, headers: Record<string, string>, body: string | undefined, timeoutMs: number): Promise<{ status: number; text: string }> {
   const request = url.protocol === 'https:' ? https.request : http.request;
   return new Promise((resolve, reject) => {
     const req = request(url, { method, headers, agent }, (res) => {
@@ -53,12 +71,19 @@ function exchange(agent: http.Agent, url: URL, method: string, headers: Record<s
       });
     });
     const timer = setTimeout(() => req.destroy(new UpstreamTimeout(`${method} ${url.pathname}: no answer within ${timeoutMs}ms`)), timeoutMs);
-    req.on('error', (err) => (clearTimeout(timer), reject(err)));
+    req.on('error', (err) => {
+      clearTimeout(timer);
+      reject(notDelivered(req, err) ? new NotDelivered(`${method} ${url.pathname}: ${err.message} (not delivered)`, { cause: err }) : err);
+    });
     req.end(body);
   });
 }
 
-/** The orders service over HTTP, through the `orders` breaker; 5xx, network errors and timeouts count as failures. */
+/**
+ * The orders service over HTTP, through the `orders` breaker; 5xx, network errors and timeouts count as failures.
+ * Every call is idempotent — a GET, or a POST that carries the order id (orders places the same id with the
+ * same body once) — so a call that was not delivered is sent once more before it counts as a failure.
+ */
 export class OrdersClient {
   readonly #baseUrl: string;
   readonly #timeoutMs: number;
@@ -69,11 +94,13 @@ export class OrdersClient {
     this.#baseUrl = baseUrl.replace(/\/+$/, '');
     this.#timeoutMs = timeoutMs;
     this.#breakers = breakers;
-    this.#agent = baseUrl.startsWith('https:') ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true });
+    // An idle timeout also makes the agent honour the server's Keep-Alive hint (Node ignores it without one).
+    const agentOptions = { keepAlive: true, timeout: KEEP_ALIVE.clientIdleMs };
+    this.#agent = baseUrl.startsWith('https:') ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
   }
 
   /** Any 2xx/4xx reply is returned as is (the caller decides); 5xx and no reply throw UpstreamError. */
-  place(order: InternalPlaceOrderRequest): Promise<HttpReply> {
+  place(order: InternalPlaceOrderRequest & { orderId: string }): Promise<HttpReply> {
     return this.#request('POST', OrdersPaths.place, order);
   }
 
@@ -106,7 +133,15 @@ export class OrdersClient {
         }
         const traceparent = currentTraceparent();
         if (traceparent) headers.traceparent = traceparent;
-        const res = await exchange(this.#agent, new URL(this.#baseUrl + path), method, headers, payload, this.#timeoutMs);
+        const url = new URL(this.#baseUrl + path);
+        let res;
+        try {
+          res = await exchange(this.#agent, url, method, headers, payload, this.#timeoutMs);
+        } catch (err) {
+          if (!(err instanceof NotDelivered)) throw err;
+          // Once, on a connection of its own: another pooled socket may be just as stale (all of a replica that went away).
+          res = await exchange(false, url, method, headers, payload, this.#timeoutMs);
+        }
         if (res.status >= 500) throw new Error(`${method} ${path} answered ${res.status}`);
         return { status: res.status, body: parseJsonOrText(res.text) };
       }),

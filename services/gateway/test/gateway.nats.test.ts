@@ -264,7 +264,9 @@ describe('placing orders', () => {
     assert.equal(r.headers.get('location'), `/api/orders/${r.body.orderId}`);
     assert.equal(r.headers.get('idempotent-replayed'), null);
     assert.equal(ordersUp.calls.length, before + 1);
-    assert.deepEqual(ordersUp.calls.at(-1)!.body, order);
+    // The gateway names the order (so a call to orders that is sent again reaches the same order).
+    assert.match(r.body.orderId, /^ord-[A-Za-z0-9_-]{16}$/);
+    assert.deepEqual(ordersUp.calls.at(-1)!.body, { ...order, orderId: r.body.orderId });
     assert.ok(ordersUp.orders.has(r.body.orderId));
     // Two requests without a key are two orders.
     const again = await call(gw, 'POST', '/api/orders', { body: order });
@@ -404,6 +406,7 @@ describe('reading orders', () => {
       assert.equal(r.body.total, 200);
       assert.equal(r.body.status, 'PENDING');
       assert.equal(r.body.internalField, undefined);
+      assert.equal(r.body.degraded, undefined);
       assert.deepEqual(r.body.saga, {
         id: placed.body.orderId,
         phase: 'Running',
@@ -419,7 +422,7 @@ describe('reading orders', () => {
     }
   });
 
-  test('an order whose saga the engine does not know yet has no saga', async () => {
+  test('an order whose saga the engine does not know yet has no saga, and is not degraded', async () => {
     const placed = await call(gw, 'POST', '/api/orders', { body: order });
     const engine = respond(Subjects.engine('get'), () => ({ error: { code: 'not_found', message: 'no run' } }));
     await nc.flush();
@@ -427,20 +430,23 @@ describe('reading orders', () => {
       const r = await call(gw, 'GET', `/api/orders/${placed.body.orderId}`);
       assert.equal(r.status, 200);
       assert.equal(r.body.saga, undefined);
+      assert.equal(r.body.degraded, undefined);
     } finally {
       engine.sub.unsubscribe();
     }
   });
 
-  test('with the engine down the order is still served, without saga', async () => {
+  test('with the engine down the order is still served, and says the saga is missing: degraded ["saga"]', async () => {
     const placed = await call(gw, 'POST', '/api/orders', { body: order });
     const r = await call(gw, 'GET', `/api/orders/${placed.body.orderId}`);
     assert.equal(r.status, 200);
     assert.equal(r.body.orderId, placed.body.orderId);
+    assert.equal(r.body.status, 'PENDING');
     assert.equal(r.body.saga, undefined);
+    assert.deepEqual(r.body.degraded, ['saga']);
   });
 
-  test('with the engine slow the order is still served, without saga', async () => {
+  test('with the engine slow the order is still served, degraded ["saga"]', async () => {
     const g = await startGateway(nats, ordersUp, { ENGINE_TIMEOUT_MS: '100' });
     const silent = nc.subscribe(Subjects.engine('get'), { callback: () => undefined }); // takes requests, never answers
     subs.push(silent);
@@ -451,6 +457,7 @@ describe('reading orders', () => {
       assert.equal(r.status, 200);
       assert.equal(r.body.orderId, placed.body.orderId);
       assert.equal(r.body.saga, undefined);
+      assert.deepEqual(r.body.degraded, ['saga']);
     } finally {
       silent.unsubscribe();
       await g.stop();

@@ -14,8 +14,10 @@ test('the order request keeps its trace: traceparent reaches orders, under the g
   const seen: (string | undefined)[] = [];
   const orders = createServer((req, res) => {
     seen.push(req.headers.traceparent as string | undefined);
-    req.resume();
-    res.writeHead(202, { 'content-type': 'application/json' }).end(JSON.stringify({ orderId: 'ord-trace-1', status: 'PENDING' }));
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c));
+    // Placed under the id the gateway gives it, as orders does.
+    req.on('end', () => res.writeHead(202, { 'content-type': 'application/json' }).end(JSON.stringify({ orderId: (JSON.parse(body) as { orderId: string }).orderId, status: 'PENDING' })));
   });
   await new Promise<void>((r) => orders.listen(0, '127.0.0.1', r));
   const gw = await start(

@@ -38,7 +38,10 @@ export function saleHandler(inventory: Inventory) {
 
 export function start(config: InventoryConfig, seams: ParticipantSeams = {}): Promise<Started> {
   return bootService(SERVICE, config, async ({ log, metrics, shutdown, nc, js, jsm, publisher }) => {
-    const store = await InventoryStore.open(js, jsm, { publisher });
+    // One replica whatever JETSTREAM_REPLICAS says: on nats-server v2.15.2, a pipelined publish whose expected last
+    // message id names a rejected one wedges an R>1 stream (every later publish times out; a 3-node cluster shows it,
+    // R1 does not), and the store's chained writes are exactly that. cdk8s/test/nats.nats.test.ts watches for the fix.
+    const store = await InventoryStore.open(js, jsm, { publisher, replicas: 1 });
     const changes = new StockChanges(js, log, config.STOCK_EVENT_INTERVAL_MS);
     shutdown.onShutdown(() => changes.stop(), 'stock-changes');
     const inventory = new Inventory(store, changes, log);
@@ -58,6 +61,7 @@ export function start(config: InventoryConfig, seams: ParticipantSeams = {}): Pr
       commands: inventory.commands(),
       concurrency: config.CONCURRENCY,
       ackWaitMs: config.COMMAND_ACK_WAIT_MS,
+      replicas: config.JETSTREAM_REPLICAS,
       ...seams,
     });
     shutdown.onShutdown(() => participant.stop(), 'commands');

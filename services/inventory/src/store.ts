@@ -95,6 +95,8 @@ export interface InventoryStoreOptions {
   timeoutMs?: number;
   /** Checkpoint every sku's counters after this many changes (default 5000). */
   checkpointEvery?: number;
+  /** Replicas of the bucket when this creates it (config JETSTREAM_REPLICAS); default 1. */
+  replicas?: number;
 }
 
 export class InventoryStore {
@@ -133,7 +135,7 @@ export class InventoryStore {
   /** Opens the bucket (creating it) and reads the counters: the checkpoints, then the log after them. */
   static async open(js: JetStreamClient, jsm: JetStreamManager, opts: InventoryStoreOptions = {}): Promise<InventoryStore> {
     const bucket = opts.bucket ?? Buckets.inventory;
-    const kv = await ensureKv(js, bucket, { history: 1 });
+    const kv = await ensureKv(js, bucket, { history: 1, replicas: opts.replicas });
     const store = new InventoryStore(js, jsm, kv, bucket, opts);
     await store.#load();
     return store;

@@ -23,6 +23,12 @@ export const CommonConfig = {
   ),
   HOST: Type.String({ minLength: 1, default: '0.0.0.0', description: 'Interface the HTTP server binds' }),
   SHUTDOWN_GRACE_MS: Type.Integer({ minimum: 0, default: 10_000, description: 'How long shutdown may take before exit 1' }),
+  JETSTREAM_REPLICAS: Type.Integer({
+    minimum: 1,
+    maximum: 5,
+    default: 1,
+    description: 'Replicas of every stream and KV bucket this process creates: 1 on one nats-server (make dev, tests), the JetStream cluster size in the cluster',
+  }),
 };
 
 // Values of these are never echoed back in an error message.

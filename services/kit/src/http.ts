@@ -23,6 +23,15 @@ export function sendError(res: Response, status: number, code: string, message: 
   res.status(status).json({ error: { code, message } });
 }
 
+/**
+ * Keep-alive, both ends. A server keeps an idle connection open longer than our clients keep one in their
+ * pool, so the client always closes first and never sends a request on a socket the server is closing
+ * (a reset: Node's default server timeout is 5 s, and an http.Agent without `timeout` keeps idle sockets
+ * for ever, ignoring the server's `Keep-Alive: timeout` hint). 65 s also outlasts the usual 60 s idle
+ * timeout of proxies and load balancers in front of the gateway.
+ */
+export const KEEP_ALIVE = { serverIdleMs: 65_000, clientIdleMs: 30_000 } as const;
+
 export interface HttpServerOptions {
   service: string;
   host: string;
@@ -138,6 +147,7 @@ export function createHttpServer(opts: HttpServerOptions): HttpServer {
     listen() {
       return new Promise((resolve, reject) => {
         const srv = createServer(app);
+        srv.keepAliveTimeout = KEEP_ALIVE.serverIdleMs;
         srv.once('error', reject);
         srv.listen(opts.port, opts.host, () => {
           srv.off('error', reject);

@@ -9,6 +9,7 @@ import {
   type StreamConfig,
 } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
+import pRetry from 'p-retry';
 import { DUPLICATE_WINDOW_MS, Streams } from '@sagamesh/contracts';
 import type { Logger } from './logger.ts';
 
@@ -69,6 +70,8 @@ export interface StreamSpec {
   duplicateWindowMs?: number;
   maxMsgsPerSubject?: number;
   storage?: 'file' | 'memory';
+  /** Copies kept by the JetStream cluster (config JETSTREAM_REPLICAS); default 1. */
+  replicas?: number;
 }
 
 const retentionOf = { limits: RetentionPolicy.Limits, workqueue: RetentionPolicy.Workqueue, interest: RetentionPolicy.Interest } as const;
@@ -85,6 +88,7 @@ function desiredConfig(spec: StreamSpec) {
     max_age: nanos(maxAge),
     duplicate_window: nanos(dupMs),
     max_msgs_per_subject: spec.maxMsgsPerSubject ?? -1,
+    num_replicas: spec.replicas ?? 1,
   };
 }
 
@@ -104,10 +108,20 @@ export class StreamConfigError extends Error {
   }
 }
 
+/** The server's answers when it cannot place the replicas: no cluster, too few servers, no room. */
+const PLACEMENT_REFUSED = new Set([10074, 10005, 10023]);
+
+/** The server's refusal, naming what failed and, when it could not place the replicas, what to change. */
+function refused(what: string, replicas: number, err: unknown): StreamConfigError {
+  const placement = replicas > 1 && err instanceof JetStreamApiError && PLACEMENT_REFUSED.has(err.code);
+  const hint = placement ? ` (${replicas} replicas need a JetStream cluster of at least ${replicas} servers: lower JETSTREAM_REPLICAS)` : '';
+  return new StreamConfigError(`could not ${what}${hint}: ${(err as Error).message}`, { cause: err });
+}
+
 /**
  * Adds each stream, or updates it when its settings differ (subjects, max age, de-dup window,
- * per-subject limit); a stream already as specified is left alone. A retention or storage change
- * cannot be applied in place: that throws, naming the stream.
+ * per-subject limit, replicas); a stream already as specified is left alone. A retention or storage
+ * change cannot be applied in place: that throws, naming the stream.
  */
 export async function ensureStreams(jsm: JetStreamManager, streams: readonly StreamSpec[]): Promise<void> {
   for (const spec of streams) {
@@ -117,7 +131,9 @@ export async function ensureStreams(jsm: JetStreamManager, streams: readonly Str
       have = (await jsm.streams.info(spec.name)).config;
     } catch (err) {
       if (!isNotFound(err, JetStreamApiCodes.StreamNotFound)) throw err;
-      await jsm.streams.add(want);
+      await jsm.streams.add(want).catch((e: unknown) => {
+        throw refused(`create stream ${spec.name}`, want.num_replicas, e);
+      });
       continue;
     }
     if (have.retention !== want.retention || have.storage !== want.storage) {
@@ -130,7 +146,8 @@ export async function ensureStreams(jsm: JetStreamManager, streams: readonly Str
       !sameSet(have.subjects, want.subjects) ||
       have.max_age !== want.max_age ||
       have.duplicate_window !== want.duplicate_window ||
-      have.max_msgs_per_subject !== want.max_msgs_per_subject;
+      have.max_msgs_per_subject !== want.max_msgs_per_subject ||
+      have.num_replicas !== want.num_replicas;
     if (!changed) continue;
     try {
       await jsm.streams.update(spec.name, {
@@ -139,9 +156,10 @@ export async function ensureStreams(jsm: JetStreamManager, streams: readonly Str
         max_age: want.max_age,
         duplicate_window: want.duplicate_window,
         max_msgs_per_subject: want.max_msgs_per_subject,
+        num_replicas: want.num_replicas,
       });
     } catch (err) {
-      throw new StreamConfigError(`could not update stream ${spec.name}: ${(err as Error).message}`, { cause: err });
+      throw refused(`update stream ${spec.name}`, want.num_replicas, err);
     }
   }
 }
@@ -158,9 +176,9 @@ export const PlatformStreams: readonly StreamSpec[] = [
   { ...Streams.deadLetters, retention: 'limits', maxAgeMs: 7 * 24 * HOUR_MS },
 ];
 
-/** Declares every platform stream (idempotent; any service may call it at start-up). */
-export function declarePlatformStreams(jsm: JetStreamManager): Promise<void> {
-  return ensureStreams(jsm, PlatformStreams);
+/** Declares every platform stream with `replicas` copies (idempotent; any service may call it at start-up). */
+export function declarePlatformStreams(jsm: JetStreamManager, replicas = 1): Promise<void> {
+  return ensureStreams(jsm, PlatformStreams.map((s) => ({ ...s, replicas })));
 }
 
 export interface KvSpec {
@@ -168,24 +186,50 @@ export interface KvSpec {
   history?: number;
   /** Entries expire this long after their last write; 0 or absent = never. */
   ttlMs?: number;
+  /** Copies kept by the JetStream cluster (config JETSTREAM_REPLICAS); default 1. */
+  replicas?: number;
 }
 
-/** Opens a KV bucket, creating it, or updating its history/TTL when they differ from `opts`. */
+/** Opens a KV bucket, creating it, or updating its history/TTL/replicas when they differ from `opts`. */
 export async function ensureKv(js: JetStreamClient, bucket: string, opts: KvSpec = {}): Promise<KV> {
   const history = opts.history ?? 1;
   const ttlMs = opts.ttlMs ?? 0;
-  const kv = await new Kvm(js).create(bucket, { history, ttl: ttlMs });
+  const replicas = opts.replicas ?? 1;
+  const kv = await new Kvm(js).create(bucket, { history, ttl: ttlMs, replicas }).catch((err: unknown) => {
+    throw refused(`create bucket ${bucket}`, replicas, err);
+  });
   const status = await kv.status();
-  if (status.history !== history || status.ttl !== ttlMs) {
+  if (status.history !== history || status.ttl !== ttlMs || status.replicas !== replicas) {
     const jsm = await js.jetstreamManager();
     const stream = status.streamInfo.config.name;
     const cfg = status.streamInfo.config;
-    await jsm.streams.update(stream, {
-      ...cfg,
-      max_msgs_per_subject: history,
-      max_age: nanos(ttlMs),
-      duplicate_window: ttlMs > 0 ? Math.min(cfg.duplicate_window, nanos(ttlMs)) : cfg.duplicate_window,
-    });
+    await jsm.streams
+      .update(stream, {
+        ...cfg,
+        max_msgs_per_subject: history,
+        max_age: nanos(ttlMs),
+        duplicate_window: ttlMs > 0 ? Math.min(cfg.duplicate_window, nanos(ttlMs)) : cfg.duplicate_window,
+        num_replicas: replicas,
+      })
+      .catch((err: unknown) => {
+        throw refused(`update bucket ${bucket}`, replicas, err);
+      });
   }
   return kv;
+}
+
+/**
+ * Runs a JetStream set-up step (streams, buckets) again with backoff while JetStream cannot take it yet: in a cluster
+ * that is just starting, a service may connect before the servers have elected a meta leader or before enough of them
+ * are up for R3. Retrying here keeps the pod out of CrashLoopBackOff's growing delays; past `budgetMs` it gives up.
+ */
+export function whenJetStreamReady<T>(what: string, log: Logger, step: () => Promise<T>, budgetMs = 120_000): Promise<T> {
+  return pRetry(step, {
+    retries: Number.POSITIVE_INFINITY,
+    minTimeout: 500,
+    maxTimeout: 5000,
+    maxRetryTime: budgetMs,
+    onFailedAttempt: ({ error, attemptNumber, retryDelay }) =>
+      log.warn({ err: error, attempt: attemptNumber, retryInMs: retryDelay }, `${what}: JetStream not ready yet, retrying`),
+  });
 }

@@ -103,6 +103,8 @@ export interface ParticipantOptions {
   concurrency: number;
   /** Global faults; default FaultStore.open(js) (closed again on stop). */
   faults?: Pick<FaultStore, 'list'>;
+  /** Replicas of the faults bucket when this opens it (config JETSTREAM_REPLICAS); default 1. */
+  replicas?: number;
   /** Longer than any step timeout; a handler in injected latency keeps its message with `working()`. Default 30 s. */
   ackWaitMs?: number;
   /** Uniform in [0, 1) for failure rates; default Math.random. */
@@ -156,7 +158,7 @@ export async function runParticipant(opts: ParticipantOptions): Promise<Consumer
   const { service, js, commands, log } = opts;
   const publisher = opts.publisher ?? js;
   const ackWaitMs = opts.ackWaitMs ?? 30_000;
-  const ownFaults = opts.faults ? undefined : await FaultStore.open(js, { log });
+  const ownFaults = opts.faults ? undefined : await FaultStore.open(js, { log, replicas: opts.replicas });
   const faults = opts.faults ?? ownFaults!;
   const prefix = Subjects.command(service, '');
   const known = Object.keys(commands).join(', ');

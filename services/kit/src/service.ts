@@ -5,15 +5,16 @@ import { createHttpServer, type HttpServerOptions } from './http.ts';
 import { Shutdown, type Started } from './lifecycle.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMetrics, type ServiceMetrics } from './metrics.ts';
-import { connectNats, declarePlatformStreams, ensureKv } from './nats.ts';
+import { connectNats, declarePlatformStreams, ensureKv, whenJetStreamReady } from './nats.ts';
 import { answerQueries, KvTally, runParticipant, StepLedger, type CommandHandler, type ParticipantSeams, type Tally } from './participant.ts';
 import { JetStreamPublisher } from './publisher.ts';
 
-/** The config every service has (CommonConfig's NATS_URL, LOG_LEVEL, HOST) plus its PORT. */
+/** The config every service has (CommonConfig's NATS_URL, LOG_LEVEL, HOST, JETSTREAM_REPLICAS) plus its PORT. */
 export interface BootConfig {
   NATS_URL: string;
   LOG_LEVEL: string;
   HOST: string;
+  JETSTREAM_REPLICAS: number;
   PORT: number;
 }
 
@@ -56,8 +57,11 @@ export async function bootService<X extends object = object>(
     const js = jetstream(nc);
     const publisher = new JetStreamPublisher(nc);
     shutdown.onShutdown(() => publisher.close(), 'publisher');
-    const jsm = await jetstreamManager(nc);
-    await declarePlatformStreams(jsm);
+    const jsm = await whenJetStreamReady('declare the platform streams', log, async () => {
+      const m = await jetstreamManager(nc);
+      await declarePlatformStreams(m, config.JETSTREAM_REPLICAS);
+      return m;
+    });
 
     const { ready, routes, ...extra } = await wire({ service, log, metrics, shutdown, nc, js, jsm, publisher });
     const http = createHttpServer({
@@ -106,7 +110,7 @@ export function startLedgerParticipant<D>(
   seams: ParticipantSeams = {},
 ): Promise<Started> {
   return bootService(service, config, async ({ log, metrics, shutdown, nc, js, jsm, publisher }) => {
-    const kv = await ensureKv(js, spec.bucket, { history: 1 });
+    const kv = await ensureKv(js, spec.bucket, { history: 1, replicas: config.JETSTREAM_REPLICAS });
 
     const books = new KvTally(kv, spec.bucket, spec.contribution, log);
     shutdown.onShutdown(() => books.stop(), 'books');
@@ -123,6 +127,7 @@ export function startLedgerParticipant<D>(
       commands: spec.commands(new StepLedger<D>(kv, { publisher, bucket: spec.bucket })),
       concurrency: config.CONCURRENCY,
       ackWaitMs: config.COMMAND_ACK_WAIT_MS,
+      replicas: config.JETSTREAM_REPLICAS,
       ...seams,
     });
     shutdown.onShutdown(() => participant.stop(), 'commands');

@@ -18,6 +18,7 @@ test('defaults apply and strings are coerced', () => {
     LOG_LEVEL: 'debug',
     HOST: '0.0.0.0',
     SHUTDOWN_GRACE_MS: 10_000,
+    JETSTREAM_REPLICAS: 1,
     PORT: 9000,
     RATE: 0.25,
     ENABLED: true,

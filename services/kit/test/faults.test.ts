@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Fault } from '@sagamesh/contracts';
@@ -59,4 +60,29 @@ test('the default sleep gives up when the signal aborts', async () => {
   const p = applyFault(fault({ latencyMs: 60_000 }), { signal: ac.signal });
   ac.abort();
   await assert.rejects(p, { name: 'AbortError' });
+});
+
+// The real crash: a child process that commits nothing and calls crashAfterCommit with the default crash.
+const CRASH = `import { applyFault } from '@sagamesh/kit';
+(await applyFault({ target: 'payments.charge', failureRate: 0, latencyMs: 0, crashAfterCommit: true })).crashAfterCommit();
+console.log('survived');`;
+function crashChild(wrapper: string[] = []) {
+  const [command, ...args] = [...wrapper, process.execPath, '--input-type=module', '-e', CRASH];
+  return spawnSync(command!, args, { cwd: import.meta.dirname, encoding: 'utf8', timeout: 20_000 });
+}
+
+test('the default crash ends the process with SIGKILL', () => {
+  const r = crashChild();
+  assert.equal(r.signal, 'SIGKILL', r.stderr);
+  assert.doesNotMatch(r.stdout, /survived/);
+});
+
+test('as PID 1 without an init, where the kernel drops its own SIGKILL, it still ends: status 137', (t) => {
+  // A fresh PID namespace makes the child PID 1, as in a container whose entrypoint is node itself.
+  const probe = spawnSync('unshare', ['--pid', '--fork', 'true']);
+  if (probe.status !== 0) return t.skip(`unshare --pid is not permitted here (${probe.error?.message ?? probe.stderr.toString().trim()})`);
+  const r = crashChild(['unshare', '--pid', '--fork']);
+  assert.equal(r.status, 137, r.stderr);
+  assert.match(r.stderr, /SIGKILL did not end the process \(PID 1 without an init\?\): exiting 137/);
+  assert.doesNotMatch(r.stdout, /survived/);
 });

@@ -1,7 +1,8 @@
+import { get } from 'node:http';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SpanKind } from '@opentelemetry/api';
-import { HttpError, createHttpServer, createLogger, createMetrics, type HttpServer } from '@sagamesh/kit';
+import { HttpError, KEEP_ALIVE, createHttpServer, createLogger, createMetrics, type HttpServer } from '@sagamesh/kit';
 import { startTestTracing, waitFor, type TestTracing } from '@sagamesh/kit/testing';
 
 let ready = false;
@@ -61,6 +62,15 @@ test('/metrics labels requests with the route pattern, never the raw path', asyn
   assert.doesNotMatch(text, /o-123/);
   assert.match(text, /sagamesh_http_request_duration_seconds_bucket\{le="[^"]+",service="demo",route="\/api\/orders\/:orderId",method="GET"\}/);
   assert.match(text, /^process_cpu_user_seconds_total /m);
+});
+
+test('keeps an idle connection open for KEEP_ALIVE.serverIdleMs and says so, past the clients\' pool timeout', async () => {
+  const header = await new Promise<string | string[] | undefined>((resolve, reject) =>
+    get(`${base}/livez`, (res) => (res.resume(), resolve(res.headers['keep-alive']))).on('error', reject),
+  );
+  assert.equal(header, `timeout=${KEEP_ALIVE.serverIdleMs / 1000}`);
+  assert.equal(KEEP_ALIVE.serverIdleMs, 65_000, "Node's default (5 s) is what made the gateway reuse closed sockets");
+  assert.ok(KEEP_ALIVE.clientIdleMs < KEEP_ALIVE.serverIdleMs);
 });
 
 test('an unknown route is a JSON 404', async () => {

@@ -10,7 +10,7 @@ before(async () => {
 });
 after(() => server.stop());
 
-const config = () => ({ NATS_URL: server.url, LOG_LEVEL: 'silent', HOST: '127.0.0.1', PORT: 0 });
+const config = () => ({ NATS_URL: server.url, LOG_LEVEL: 'silent', HOST: '127.0.0.1', JETSTREAM_REPLICAS: 1, PORT: 0 });
 
 test('bootService wires NATS, the platform streams, routes and readiness; stop runs its cleanups while NATS is open, then drains it and closes HTTP', async () => {
   let ready = false;

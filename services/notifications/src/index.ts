@@ -11,7 +11,7 @@ const SERVICE = 'notifications';
 
 export function start(config: NotificationsConfig): Promise<Started> {
   return bootService(SERVICE, config, async ({ log, metrics, shutdown, js, jsm, publisher }) => {
-    await ensureKv(js, Buckets.notifications, { history: 1 });
+    await ensureKv(js, Buckets.notifications, { history: 1, replicas: config.JETSTREAM_REPLICAS });
     const consumer = runConsumer({
       js,
       jsm,

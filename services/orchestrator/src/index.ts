@@ -26,8 +26,8 @@ const replyValidator = validator(StepReply, 'step reply');
 /** Starts the saga engine: run store, definitions, replies consumer, in-memory timer wake-ups, engine API, sweep, HTTP. */
 export function start(config: OrchestratorConfig): Promise<Started> {
   return bootService(SERVICE, config, async ({ log, metrics, shutdown, nc, js, jsm, publisher }) => {
-    const runsKv = await ensureKv(js, Buckets.sagaRuns, { history: 1, ttlMs: config.RUNS_TTL_MS });
-    const definitions = new DefinitionStore(await ensureKv(js, Buckets.sagaDefinitions, { history: 1 }));
+    const runsKv = await ensureKv(js, Buckets.sagaRuns, { history: 1, ttlMs: config.RUNS_TTL_MS, replicas: config.JETSTREAM_REPLICAS });
+    const definitions = new DefinitionStore(await ensureKv(js, Buckets.sagaDefinitions, { history: 1, replicas: config.JETSTREAM_REPLICAS }));
     const builtin = await definitions.define({ key: BUILTIN_ORDER_FULFILLMENT, spec: orderFulfillmentDefinition });
     log.info(builtin, 'built-in definition defined');
 

@@ -6,8 +6,8 @@
 import type { CatalogueEntry, OrderEnded, OrderEventName, OrderPlaced, OrderStatus, OrderView, PlaceOrderRequest } from '@sagamesh/contracts';
 
 export type OrderLine = OrderPlaced['items'][number];
-/** The read-model view of an order (contracts' OrderView without the gateway's `saga` part). */
-export type OrderSnapshot = Omit<OrderView, 'saga'>;
+/** The read-model view of an order (contracts' OrderView without the gateway's `saga` and `degraded` parts). */
+export type OrderSnapshot = Omit<OrderView, 'saga' | 'degraded'>;
 /** State of one order: undefined until it is placed. */
 export type OrderState = OrderSnapshot | undefined;
 

@@ -31,7 +31,7 @@ export interface OrdersService extends Started {
 
 export function start(config: OrdersConfig): Promise<OrdersService> {
   return bootService(SERVICE, config, async ({ log, metrics, shutdown, nc, js, jsm, publisher }) => {
-    const kv = await ensureKv(js, Buckets.orderView);
+    const kv = await ensureKv(js, Buckets.orderView, { replicas: config.JETSTREAM_REPLICAS });
 
     const store = new OrderEventStore(publisher, jsm, { recentOrders: config.RECENT_ORDERS });
     const readModel = new ReadModel(kv, Buckets.orderView, log, { recentOrders: config.RECENT_ORDERS, publisher });

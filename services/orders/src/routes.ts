@@ -1,8 +1,7 @@
 /** The internal HTTP API the gateway calls (contracts' OrdersPaths). */
-import { randomBytes } from 'node:crypto';
 import express from 'express';
 import {
-  Catalogue, InternalPlaceOrderRequest, MAX_BODY_BYTES, OrdersPaths, isValidId, validator,
+  Catalogue, InternalPlaceOrderRequest, MAX_BODY_BYTES, OrdersPaths, isValidId, newOrderId, validator,
   type PlaceOrderResponse, type RebuildResponse,
 } from '@sagamesh/contracts';
 import { HttpError, currentTraceparent } from '@sagamesh/kit';
@@ -12,9 +11,6 @@ import type { ReadModel } from './read-model.ts';
 import type { SagaStarter } from './saga.ts';
 
 const placeRequest = validator(InternalPlaceOrderRequest, 'order request');
-
-/** `ord-` and 16 characters of [A-Za-z0-9_-] (96 random bits). */
-export const newOrderId = () => `ord-${randomBytes(12).toString('base64url')}`;
 
 export function orderRoutes(deps: { store: OrderEventStore; readModel: ReadModel; starter: SagaStarter; rebuild: () => Promise<RebuildResponse> }) {
   const { store, readModel, starter } = deps;

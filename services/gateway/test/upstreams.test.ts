@@ -1,0 +1,150 @@
+/**
+ * The gateway's HTTP client of orders against a real HTTP server that closes keep-alive sockets the way a
+ * server does at its idle timeout, or when its process goes away: the client must not turn that into a 502.
+ */
+import assert from 'node:assert/strict';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, afterEach, before, describe, test } from 'node:test';
+import { createLogger, createMetrics, KEEP_ALIVE, loadConfig } from '@sagamesh/kit';
+import { Breakers, UpstreamError } from '../src/breakers.ts';
+import { GatewayConfigSchema } from '../src/config.ts';
+import { NotDelivered, OrdersClient } from '../src/upstreams.ts';
+
+interface FakeOrders {
+  server: Server;
+  url: string;
+  /** Requests seen, and connections opened. */
+  requests: number;
+  connections: number;
+  /** How many of the coming requests the server drops (destroys the socket without an answer). */
+  drop: number;
+  /** Drop only requests on a socket that already served one (else every request counts). */
+  dropOnlyReused: boolean;
+  /** Orders placed, by id (placing an id again with the same body is a no-op, as in orders). */
+  placed: Map<string, string>;
+}
+
+const served = new WeakMap<Socket, number>();
+
+async function startFakeOrders(keepAliveTimeoutMs: number = KEEP_ALIVE.serverIdleMs): Promise<FakeOrders> {
+  const fake = { requests: 0, connections: 0, drop: 0, dropOnlyReused: true, placed: new Map<string, string>() } as FakeOrders;
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    fake.requests++;
+    const onSocket = (served.get(req.socket) ?? 0) + 1;
+    served.set(req.socket, onSocket);
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c));
+    req.on('end', () => {
+      // A POST is acted on before the socket goes: the retry must then reach the same order, not a second one.
+      if (req.method === 'POST') {
+        const order = JSON.parse(body) as { orderId: string };
+        if (!fake.placed.has(order.orderId)) fake.placed.set(order.orderId, body);
+      }
+      if (fake.drop > 0 && (!fake.dropOnlyReused || onSocket > 1)) {
+        fake.drop--;
+        req.socket.destroy();
+        return;
+      }
+      if (req.method === 'POST') {
+        const { orderId } = JSON.parse(body) as { orderId: string };
+        res.writeHead(202, { 'content-type': 'application/json' }).end(JSON.stringify({ orderId, status: 'PENDING' }));
+        return;
+      }
+      const orderId = req.url!.split('/').at(-1)!;
+      const now = new Date().toISOString();
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ orderId, customerId: 'c-1', items: [{ sku: 'sku-1', quantity: 1, unitPrice: 100 }], total: 100, status: 'PENDING', createdAt: now, updatedAt: now }));
+    });
+  });
+  server.keepAliveTimeout = keepAliveTimeoutMs;
+  server.on('connection', () => fake.connections++);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return Object.assign(fake, { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
+}
+
+const config = loadConfig(GatewayConfigSchema, { LOG_LEVEL: 'silent' });
+const log = createLogger('gateway', 'silent');
+let breakers: Breakers;
+let fake: FakeOrders;
+let client: OrdersClient;
+
+before(() => {
+  breakers = new Breakers(config, createMetrics('gateway'), log);
+});
+after(() => breakers.shutdown());
+
+async function rig(keepAliveTimeoutMs?: number): Promise<void> {
+  fake = await startFakeOrders(keepAliveTimeoutMs);
+  client = new OrdersClient(fake.url, 2000, breakers);
+}
+afterEach(async () => {
+  client.close();
+  fake.server.closeAllConnections();
+  await new Promise((r) => fake.server.close(r));
+});
+
+const order = (orderId: string) => ({ orderId, customerId: 'c-1', items: [{ sku: 'sku-1', quantity: 1 }] });
+
+describe('orders client: a keep-alive socket the server closed is not a failure', () => {
+  test('a GET on a pooled socket the server drops is sent once more, on a new connection', async () => {
+    await rig();
+    assert.equal((await client.get('ord-1'))?.orderId, 'ord-1');
+    fake.drop = 1;
+    const view = await client.get('ord-2');
+    assert.equal(view?.orderId, 'ord-2');
+    assert.deepEqual([fake.requests, fake.connections, fake.drop], [3, 2, 0], 'dropped on the pooled socket, answered on a new one');
+  });
+
+  test('a POST with its order id is sent once more too, and places the order once', async () => {
+    await rig();
+    await client.place(order('ord-a'));
+    fake.drop = 1; // orders acts on it, then the socket goes before the answer
+    const reply = await client.place(order('ord-b'));
+    assert.deepEqual(reply, { status: 202, body: { orderId: 'ord-b', status: 'PENDING' } });
+    assert.equal(fake.requests, 3);
+    assert.deepEqual([...fake.placed.keys()], ['ord-a', 'ord-b']);
+  });
+
+  test('only once: when the second attempt is dropped too, the call fails', async () => {
+    await rig();
+    await client.get('ord-1');
+    fake.drop = 2;
+    fake.dropOnlyReused = false;
+    await assert.rejects(client.get('ord-2'), (err: unknown) => err instanceof UpstreamError && err.kind === 'failed');
+    assert.equal(fake.requests, 3, 'the first GET, then two attempts');
+  });
+
+  test('a reset on a new connection is not retried: no pooled socket explains it', async () => {
+    await rig();
+    fake.drop = 1;
+    fake.dropOnlyReused = false;
+    await assert.rejects(client.get('ord-1'), (err: unknown) => err instanceof UpstreamError && err.kind === 'failed');
+    assert.equal(fake.requests, 1);
+  });
+
+  test('a refused connection counts as not delivered (sent once more like a dropped socket), then fails', async () => {
+    await rig();
+    const closed = new OrdersClient('http://127.0.0.1:1', 2000, breakers);
+    try {
+      await assert.rejects(closed.get('ord-1'), (err: unknown) => err instanceof UpstreamError && err.cause instanceof NotDelivered && /ECONNREFUSED/.test(err.cause.message));
+    } finally {
+      closed.close();
+    }
+  });
+
+  test('the pool closes an idle socket before the server does (it honours the Keep-Alive hint)', async () => {
+    // The server announces `Keep-Alive: timeout=2`; the client keeps the socket a second less.
+    await rig(2000);
+    await client.get('ord-1');
+    await sleep(1300);
+    await client.get('ord-2');
+    assert.equal(fake.connections, 2, 'the second GET opened a new connection rather than reuse one the server is about to close');
+  });
+
+  test('our servers keep an idle connection longer than our clients pool one', () => {
+    assert.ok(KEEP_ALIVE.clientIdleMs < KEEP_ALIVE.serverIdleMs);
+  });
+});

@@ -1,0 +1,42 @@
+/**
+ * The build context a real BuildKit (the engine `make up OFFLINE=1` started) sends is exactly what .dockerignore
+ * describes: the unit tier models it (dockerfile.test.ts), this proves the model on the engine.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, globSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { it } from 'node:test';
+import { REPO_ROOT } from '../../scripts/lib/tools.ts';
+import { inContext } from './dockerignore.ts';
+
+/** The Docker engine `make up` uses, as scripts/cluster/docker.sh finds it (env for the CLI). */
+function dockerEnv(): NodeJS.ProcessEnv {
+  const res = spawnSync('bash', [path.join(REPO_ROOT, 'scripts/cluster/docker.sh'), 'env'], { encoding: 'utf8', timeout: 30_000 });
+  assert.equal(res.status, 0, `no Docker engine answers: ${res.stderr}`);
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const m of res.stdout.matchAll(/^export (\w+)=(.*)$/gm)) env[m[1]!] = m[2]!.replace('$PATH', process.env.PATH ?? '');
+  return env;
+}
+
+it('the build context a real BuildKit sends is exactly what .dockerignore describes here', () => {
+  const env = dockerEnv();
+  const dir = mkdtempSync(path.join(tmpdir(), 'sagamesh-context-'));
+  try {
+    // A scratch image that holds the context, exported as files: what COPY . would see.
+    writeFileSync(path.join(dir, 'Dockerfile'), 'FROM scratch\nCOPY . /ctx/\n');
+    const res = spawnSync('docker', ['build', '-q', '-f', path.join(dir, 'Dockerfile'), '-o', `type=local,dest=${path.join(dir, 'out')}`, '.'], {
+      cwd: REPO_ROOT, env: { ...env, DOCKER_BUILDKIT: '1' }, encoding: 'utf8', timeout: 120_000,
+    });
+    assert.equal(res.status, 0, res.stderr);
+    const sent = globSync('**/*', { cwd: path.join(dir, 'out', 'ctx') }).filter((f) => statSync(path.join(dir, 'out', 'ctx', f)).isFile()).sort();
+    const files = spawnSync('git', ['ls-files', '--cached', '--others', '--exclude-standard'], { cwd: REPO_ROOT, encoding: 'utf8' }).stdout.split('\n');
+    const expected = files.filter((f) => f && existsSync(path.join(REPO_ROOT, f)) && inContext(f)).sort();
+    assert.deepEqual(sent, expected);
+    assert.ok(sent.includes('services/gateway/src/main.ts') && sent.includes('services/kit/src/index.ts'));
+    assert.ok(!sent.some((f) => /^(\.dev|\.tools|\.git|node_modules)\/|\/test\//.test(f)), 'no secrets, tools, git or tests');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
