@@ -278,52 +278,58 @@ update_module() {
 }
 
 # ---------------------------------------------------------------------------------------
-export GOWORK=off GO111MODULE=on CGO_ENABLED=0
+# The whole run is one function called on the last line: bash reads a script as it runs it, so an edit of this
+# file during a long build must not change what a running build does next.
+main() {
+  export GOWORK=off GO111MODULE=on CGO_ENABLED=0
 
-mode=build
-case ${1:-} in
-  -h|--help) sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
-  --list|--check|--update) mode=${1#--}; shift ;;
-  -*) die "unknown option $1 (try --help)" ;;
-esac
-tools=("$@")
-[[ ${#tools[@]} -gt 0 ]] || tools=("${ALL_TOOLS[@]}")
-for t in "${tools[@]}"; do tool_info "$t"; done   # validates the names
+  mode=build
+  case ${1:-} in
+    -h|--help) sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --list|--check|--update) mode=${1#--}; shift ;;
+    -*) die "unknown option $1 (try --help)" ;;
+  esac
+  tools=("$@")
+  [[ ${#tools[@]} -gt 0 ]] || tools=("${ALL_TOOLS[@]}")
+  for t in "${tools[@]}"; do tool_info "$t"; done   # validates the names
 
-case $mode in
-  list)
-    for t in "${tools[@]}"; do
-      tool_info "$t"
-      if is_current "$t"; then s=ok; elif [[ -e $BIN/$t ]]; then s=stale; else s=missing; fi
-      printf '%-15s %-10s tools/%-12s %s\n' "$t" "$VERSION" "$MOD" "$s"
-    done
-    exit 0 ;;
-  check)
-    rc=0
-    for t in "${tools[@]}"; do is_current "$t" || { say "$t is missing or stale: run scripts/tools.sh $t"; rc=1; }; done
-    exit $rc ;;
-  update)
-    command -v go >/dev/null || die "go not found on PATH"
-    mods=()
-    for t in "${tools[@]}"; do tool_info "$t"; [[ " ${mods[*]-} " == *" $MOD "* ]] || mods+=("$MOD"); done
-    for m in "${mods[@]}"; do update_module "$m"; done
-    say "updated ${mods[*]}; now run scripts/tools.sh"
-    exit 0 ;;
-esac
+  case $mode in
+    list)
+      for t in "${tools[@]}"; do
+        tool_info "$t"
+        if is_current "$t"; then s=ok; elif [[ -e $BIN/$t ]]; then s=stale; else s=missing; fi
+        printf '%-15s %-10s tools/%-12s %s\n' "$t" "$VERSION" "$MOD" "$s"
+      done
+      exit 0 ;;
+    check)
+      rc=0
+      for t in "${tools[@]}"; do is_current "$t" || { say "$t is missing or stale: run scripts/tools.sh $t"; rc=1; }; done
+      exit $rc ;;
+    update)
+      command -v go >/dev/null || die "go not found on PATH"
+      mods=()
+      for t in "${tools[@]}"; do tool_info "$t"; [[ " ${mods[*]-} " == *" $MOD "* ]] || mods+=("$MOD"); done
+      for m in "${mods[@]}"; do update_module "$m"; done
+      say "updated ${mods[*]}; now run scripts/tools.sh"
+      exit 0 ;;
+  esac
 
-mkdir -p "$BIN" "$LOG_DIR"
-if command -v flock >/dev/null; then   # two concurrent runs (make -j) must not race
-  exec 9>"$BIN/.lock"
-  flock 9
-fi
+  mkdir -p "$BIN" "$LOG_DIR"
+  if command -v flock >/dev/null; then   # two concurrent runs (make -j) must not race
+    exec 9>"$BIN/.lock"
+    flock 9
+  fi
 
-all_start=$(date +%s)
-built=0 reused=0
-for t in "${tools[@]}"; do
-  tool_info "$t"
-  if is_current "$t"; then say "$t $VERSION up to date"; continue; fi
-  if try_reuse "$t"; then reused=$((reused + 1)); continue; fi
-  build_tool "$t"
-  built=$((built + 1))
-done
-say "$built built, $reused reused from PATH, $(( ${#tools[@]} - built - reused )) already current; total $(( $(date +%s) - all_start ))s ($BIN)"
+  all_start=$(date +%s)
+  built=0 reused=0
+  for t in "${tools[@]}"; do
+    tool_info "$t"
+    if is_current "$t"; then say "$t $VERSION up to date"; continue; fi
+    if try_reuse "$t"; then reused=$((reused + 1)); continue; fi
+    build_tool "$t"
+    built=$((built + 1))
+  done
+  say "$built built, $reused reused from PATH, $(( ${#tools[@]} - built - reused )) already current; total $(( $(date +%s) - all_start ))s ($BIN)"
+}
+
+main "$@"

@@ -94,6 +94,11 @@ else
 fi
 
 step "kind cluster '$CLUSTER' (1 control plane + 2 workers, $NODE_IMAGE_SHOWN; reused if it exists)"
+if [[ "$OFFLINE" == 1 ]]; then
+  # Our nodes do not come back after the private dockerd stopped (a reboot, a session's end): such a cluster is
+  # deleted and built again rather than reused half-dead.
+  run_sh "! kind get clusters 2>/dev/null | grep -qx '$CLUSTER' || docker inspect -f '{{.State.Running}}' '$CLUSTER-control-plane' 2>/dev/null | grep -qx true || kind delete cluster --name '$CLUSTER'"
+fi
 run_sh "kind get clusters | grep -qx '$CLUSTER' || kind create cluster --name '$CLUSTER' --config $KIND_CONFIG --wait 180s"
 kc cluster-info
 
@@ -136,9 +141,17 @@ done
 step "Load the images into the kind nodes"
 images=()
 for w in "${WORKLOADS[@]}"; do images+=("sagamesh/$w:$IMAGE_TAG"); done
-[[ "$OFFLINE" == 1 ]] && read -r -a addon_images <<<"$(bash scripts/cluster/addon-images.sh --names)" && images+=("${addon_images[@]}")
+everywhere=()
+if [[ "$OFFLINE" == 1 ]]; then
+  read -r -a addon_images <<<"$(bash scripts/cluster/addon-images.sh --names)"
+  for i in "${addon_images[@]}"; do
+    # NATS also runs on the control plane (three servers on three nodes); the rest never does (its taint).
+    if [[ "$i" == */nats-server:* ]]; then everywhere+=("$i"); else images+=("$i"); fi
+  done
+fi
 # kind skips an image a node already has with the same id, so a rerun loads nothing.
-run kind load docker-image --name "$CLUSTER" "${images[@]}"
+run kind load docker-image --name "$CLUSTER" --nodes "$CLUSTER-worker,$CLUSTER-worker2" "${images[@]}"
+((${#everywhere[@]} == 0)) || run kind load docker-image --name "$CLUSTER" "${everywhere[@]}"
 
 step "Synthesize the manifests (cdk8s → cdk8s/dist)"
 SYNTH_FLAGS=(--image-tag "$IMAGE_TAG" --faults)

@@ -14,7 +14,7 @@ import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jet
 import type { KV } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Streams } from '@sagamesh/contracts';
-import { declarePlatformStreams, ensureKv, ensureStreams, StreamConfigError } from '@sagamesh/kit';
+import { declarePlatformStreams, ensureKv, ensureStreams, JetStreamPublisher, StreamConfigError } from '@sagamesh/kit';
 import { freePort, natsServerBinary, startNatsServer, waitFor } from '@sagamesh/kit/testing';
 import { Chart, Testing } from 'cdk8s';
 import { NatsCluster, type NatsClusterProps, natsServerConf, type NatsServerConfOptions } from '../src/nats.ts';
@@ -156,6 +156,32 @@ describe('a 3-server JetStream cluster from the same generator: streams and buck
     const raised = await ensureKv(js, 'raise-bucket', { replicas: 3 });
     assert.equal((await raised.status()).replicas, 3);
     assert.equal((await raised.get('k'))?.string(), 'kept');
+  });
+
+  it('an R3 bucket is read from its leader (no direct gets a lagging follower could answer); R1 keeps direct gets', async () => {
+    const js = jetstream(nc);
+    const r3bucket = await ensureKv(js, 'leader-reads', { replicas: 3 });
+    assert.equal((await r3bucket.status()).streamInfo.config.allow_direct, false);
+    const r1bucket = await ensureKv(js, 'direct-reads', { replicas: 1 });
+    assert.equal((await r1bucket.status()).streamInfo.config.allow_direct, true);
+    // Raising a bucket to R3 in place also turns its direct gets off.
+    const raised = await ensureKv(js, 'direct-reads', { replicas: 3 });
+    assert.equal((await raised.status()).streamInfo.config.allow_direct, false);
+  });
+
+  it('concurrent publishes of one Nats-Msg-Id to an R3 stream: both acked, one as the duplicate (the kit retries "in process")', async () => {
+    await jsm.streams.add({ name: 'INPROCESS', subjects: ['inprocess.>'], num_replicas: 3 });
+    const pub = new JetStreamPublisher(nc);
+    try {
+      for (let i = 0; i < 20; i++) {
+        const acks = await Promise.all([0, 1, 2].map(() => pub.publish('inprocess.x', String(i), { msgID: `same-${i}` })));
+        assert.equal(new Set(acks.map((a) => a.seq)).size, 1, 'one message stored');
+        assert.equal(acks.filter((a) => !a.duplicate).length, 1, 'acked once as new, the others as duplicates');
+      }
+    } finally {
+      pub.close();
+      await jsm.streams.delete('INPROCESS');
+    }
   });
 
   // Why inventory's store keeps its bucket at R1 (services/inventory/src/index.ts). When this fails, the server is

@@ -137,23 +137,27 @@ describe('synthesized platform: hardening on every workload', () => {
       assert.deepEqual(pm.spec.podMetricsEndpoints.map((e: any) => [e.port, e.path, e.honorLabels]), [['http', '/metrics', true]]);
     });
 
-    it(`${name}: ${name === 'operator' ? 'two replicas, no HPA (leader election)' : 'an autoscaling/v2 HPA on the app container CPU, at least 2 replicas, fast up, ~60 s down'}`, () => {
+    const fixed: Record<string, [number, string]> = { operator: [2, 'leader election'], inventory: [1, 'one writer of its stream'] };
+    it(`${name}: ${fixed[name] ? `${fixed[name][0]} replica(s), no HPA (${fixed[name][1]})` : 'an autoscaling/v2 HPA on the app container CPU, at least 2 replicas, fast up, ~60 s down'}`, () => {
       const hpa = byKind(objects, 'HorizontalPodAutoscaler').find((h) => h.spec.scaleTargetRef.name === name);
-      if (name === 'operator') {
+      if (fixed[name]) {
         assert.equal(hpa, undefined);
-        assert.equal(d.spec.replicas, 2);
+        assert.equal(d.spec.replicas, fixed[name][0]);
         return;
       }
       assert.ok(hpa, 'HPA');
       assert.equal(hpa.apiVersion, 'autoscaling/v2');
       assert.equal(d.spec.replicas, undefined, 'the HPA owns the replica count');
       // The front of the request path has a lower target, so `make load` on 2 cores scales it visibly.
-      const target = ['gateway', 'orders'].includes(name) ? 50 : 70;
+      const target = ['gateway', 'orders'].includes(name) ? 30 : 70;
       assert.deepEqual(hpa.spec.metrics, [{ type: 'ContainerResource', containerResource: { name: 'cpu', container: 'app', target: { type: 'Utilization', averageUtilization: target } } }]);
       assert.ok(hpa.spec.minReplicas >= 2, 'a pod deleted or drained leaves one serving');
       assert.equal(hpa.spec.behavior.scaleUp.stabilizationWindowSeconds, 0);
       assert.equal(hpa.spec.behavior.scaleDown.stabilizationWindowSeconds, 60);
-      assert.ok(hpa.spec.maxReplicas > hpa.spec.minReplicas);
+      // Capped on purpose (cdk8s/src/platform.ts says why): more engine replicas re-publish each other's outboxes.
+      const cap: Record<string, number> = { orchestrator: 3 };
+      if (cap[name] !== undefined) assert.equal(hpa.spec.maxReplicas, cap[name]);
+      else assert.ok(hpa.spec.maxReplicas > hpa.spec.minReplicas);
     });
 
     it(`${name}: a Linkerd Server on its port, authorized by an AuthorizationPolicy`, () => {
@@ -518,8 +522,8 @@ describe('capacity: the cluster of `make up` on a 2-core machine (three kind nod
   const SYSTEM_MILLIS = 250 + 200 + 100 + 100 + 2 * 100 + 3 * 100;
   const ALLOCATABLE_MILLIS = 3 * 2000;
 
-  it('at rest, the request path and every other service run two replicas and everything fits on the two workers', () => {
-    for (const name of ServiceNames) assert.ok(podCounts(platform, find(platform, 'Deployment', name))[0]! >= 2, name);
+  it('at rest, the request path and every other service but inventory (one writer) run two replicas and everything fits on the two workers', () => {
+    for (const name of ServiceNames) assert.ok(podCounts(platform, find(platform, 'Deployment', name))[0]! >= (name === 'inventory' ? 1 : 2), name);
     const atRest = sum(platform, 0, (c) => millis(c.resources.requests.cpu)) + sum(addons, 0, (c) => millis(c.resources.requests.cpu));
     assert.ok(atRest <= 2 * 2000 - 2 * 100 - 2 * 100, `CPU requests at rest ${atRest}m`);
   });

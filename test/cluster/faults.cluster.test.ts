@@ -12,16 +12,17 @@ const RATE = process.env.CI === 'true' ? 10 : 15;
 
 async function deletePodUnderLoad(app: string, namespace = NAMESPACE, pick: (pods: string[]) => string = (p) => p[0]!): Promise<SteadyLoad> {
   const before = await readyPods(app, namespace);
-  assert.ok(before.length >= 1, `${app} has a Ready pod`);
-  const victim = pick(before);
+  assert.ok(before.size >= 1, `${app} has a Ready pod`);
+  const victim = pick([...before.keys()]);
+  const victimUid = before.get(victim);
   phase(`faults: delete pod ${victim} (${app}) under ${RATE} orders/s`);
   const disruption = (async () => {
     await new Promise((r) => setTimeout(r, 5000));
     await kubectl(['-n', namespace, 'delete', 'pod', victim, '--wait=true'], { timeoutMs: 120_000 });
     // The load goes on until the replacement is Ready, so the recovery happens under load too.
-    await eventually(`${app} back to ${before.length} Ready pods`, 180_000, async () => {
+    await eventually(`${app} back to ${before.size} Ready pods`, 180_000, async () => {
       const now = await readyPods(app, namespace);
-      return now.length >= before.length && !now.includes(victim);
+      return now.size >= before.size && [...now.values()].every((uid) => uid !== victimUid);
     }, 1000);
     await new Promise((r) => setTimeout(r, 5000));
   })();
@@ -68,14 +69,14 @@ describe('faults under load', () => {
       // A NATS pod's volume is local to its node: it stays Pending until uncordon, and the other two keep quorum.
       await kubectl(['drain', worker, '--ignore-daemonsets', '--delete-emptydir-data', '--timeout=240s'], { timeoutMs: 250_000 });
       for (const app of ['gateway', 'orders', 'orchestrator']) {
-        await eventually(`${app} has 2 Ready pods after the drain`, 180_000, async () => (await readyPods(app)).length >= 2, 2000);
+        await eventually(`${app} has 2 Ready pods after the drain`, 180_000, async () => (await readyPods(app)).size >= 2, 2000);
       }
       await new Promise((r) => setTimeout(r, 5000));
     })();
     const load = await steadyLoad(RATE, disruption, 420_000);
     await disruption.finally(() => kubectl(['uncordon', worker]));
     assertClean(load, `${worker} drained`);
-    await eventually('NATS back to 3 Ready pods after uncordon', 240_000, async () => (await readyPods('nats', 'nats')).length === 3, 2000);
+    await eventually('NATS back to 3 Ready pods after uncordon', 240_000, async () => (await readyPods('nats', 'nats')).size === 3, 2000);
     const { violations } = await booksAtRest();
     assert.deepEqual(violations, []);
   });

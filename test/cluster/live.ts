@@ -109,12 +109,14 @@ export async function makeLoad(args: readonly string[], timeoutMs: number): Prom
   return stdout;
 }
 
-/** The Ready pods of a workload, by label app.kubernetes.io/name. */
-export async function readyPods(app: string, namespace = NAMESPACE): Promise<string[]> {
+/** The Ready pods of a workload, by label app.kubernetes.io/name, as name → uid (a StatefulSet's new pod keeps the name). */
+export async function readyPods(app: string, namespace = NAMESPACE): Promise<Map<string, string>> {
   const list = await kubectlJson<{ items: any[] }>(['-n', namespace, 'get', 'pods', '-l', `app.kubernetes.io/name=${app}`]);
-  return list.items
-    .filter((p) => !p.metadata.deletionTimestamp && p.status?.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True'))
-    .map((p) => p.metadata.name);
+  return new Map(
+    list.items
+      .filter((p) => !p.metadata.deletionTimestamp && p.status?.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True'))
+      .map((p) => [p.metadata.name, p.metadata.uid]),
+  );
 }
 
 /** `kubectl port-forward` to a Service on a free local port, until `stop()`. */

@@ -10,10 +10,10 @@ import {
 } from '../../scripts/load.ts';
 
 describe('make load: arguments', () => {
-  it('has defaults that scale the HPAs: the local gateway, 150/s peak, 120 s, 60 s to settle, the dev key', () => {
+  it('has defaults that scale the HPAs: the local gateway, 40/s peak, 120 s, 60 s to settle, the dev key', () => {
     const o = parseLoadArgs([]);
     assert.equal(o.url.toString(), 'http://localhost:8080/');
-    assert.deepEqual([o.rate, o.durationS, o.settleS, o.apiKey], [150, 120, 60, DEV_API_KEY]);
+    assert.deepEqual([o.rate, o.durationS, o.settleS, o.apiKey], [40, 120, 60, DEV_API_KEY]);
   });
 
   it('--help (or -h) asks for the usage, which names every flag and its default', () => {

@@ -1,3 +1,4 @@
+import pRetry from 'p-retry';
 import http from 'node:http';
 import https from 'node:https';
 import {
@@ -40,6 +41,16 @@ const orderView = validator(OrderView, 'order view from orders');
  * keep-alive socket was reset or hung up before any answer (the server closed it idle as we sent, or its
  * process went away). A server that died mid-request looks the same, so only idempotent requests are sent again.
  */
+/** A 503 from an orders replica that is shutting down (or not ready): another replica may answer. */
+class ReplicaGoingAway extends Error {
+  readonly reply: { status: number; text: string };
+  constructor(message: string, reply: { status: number; text: string }) {
+    super(message);
+    this.name = 'ReplicaGoingAway';
+    this.reply = reply;
+  }
+}
+
 export class NotDelivered extends Error {
   constructor(message: string, opts: { cause: unknown }) {
     super(message, opts);
@@ -82,7 +93,8 @@ function exchange(agent: http.Agent | false, url: URL, method: string, headers: 
 /**
  * The orders service over HTTP, through the `orders` breaker; 5xx, network errors and timeouts count as failures.
  * Every call is idempotent — a GET, or a POST that carries the order id (orders places the same id with the
- * same body once) — so a call that was not delivered is sent once more before it counts as a failure.
+ * same body once) — so a call that was not delivered, or answered 503 by a replica going away, is sent up to twice
+ * more before it counts as a failure.
  */
 export class OrdersClient {
   readonly #baseUrl: string;
@@ -134,14 +146,25 @@ export class OrdersClient {
         const traceparent = currentTraceparent();
         if (traceparent) headers.traceparent = traceparent;
         const url = new URL(this.#baseUrl + path);
-        let res;
-        try {
-          res = await exchange(this.#agent, url, method, headers, payload, this.#timeoutMs);
-        } catch (err) {
-          if (!(err instanceof NotDelivered)) throw err;
-          // Once, on a connection of its own: another pooled socket may be just as stale (all of a replica that went away).
-          res = await exchange(false, url, method, headers, payload, this.#timeoutMs);
-        }
+        // Every orders call is idempotent, so one that was not delivered, or that met a replica on its way out (503),
+        // is sent again on a connection of its own — another pooled socket may be just as stale — after a short
+        // pause that lets the Service's endpoints drop a pod that went away.
+        const res = await pRetry(
+          async (attempt) => {
+            const r = await exchange(attempt === 1 ? this.#agent : false, url, method, headers, payload, this.#timeoutMs);
+            if (r.status === 503) throw new ReplicaGoingAway(`${method} ${path} answered 503`, r);
+            return r;
+          },
+          {
+            retries: 2,
+            minTimeout: 100,
+            maxTimeout: 400,
+            shouldRetry: ({ error }) => error instanceof NotDelivered || error instanceof ReplicaGoingAway,
+          },
+        ).catch((err: unknown) => {
+          if (err instanceof ReplicaGoingAway) return err.reply;
+          throw err;
+        });
         if (res.status >= 500) throw new Error(`${method} ${path} answered ${res.status}`);
         return { status: res.status, body: parseJsonOrText(res.text) };
       }),

@@ -108,7 +108,7 @@ describe('orders client: a keep-alive socket the server closed is not a failure'
     assert.deepEqual([...fake.placed.keys()], ['ord-a', 'ord-b']);
   });
 
-  test('only once: when the second attempt is dropped too, the call fails', async () => {
+  test('when the retry on a fresh connection is reset too, it is not retried again: the call fails', async () => {
     await rig();
     await client.get('ord-1');
     fake.drop = 2;

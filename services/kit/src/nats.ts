@@ -195,11 +195,14 @@ export async function ensureKv(js: JetStreamClient, bucket: string, opts: KvSpec
   const history = opts.history ?? 1;
   const ttlMs = opts.ttlMs ?? 0;
   const replicas = opts.replicas ?? 1;
-  const kv = await new Kvm(js).create(bucket, { history, ttl: ttlMs, replicas }).catch((err: unknown) => {
+  // Direct gets may be answered by any replica, and a follower can lag: with R>1 a read right after another process's
+  // write (an order CONFIRMED, its run read back as Running) would be stale. Leader reads keep read-after-write.
+  const allowDirect = replicas === 1;
+  const kv = await new Kvm(js).create(bucket, { history, ttl: ttlMs, replicas, allow_direct: allowDirect }).catch((err: unknown) => {
     throw refused(`create bucket ${bucket}`, replicas, err);
   });
   const status = await kv.status();
-  if (status.history !== history || status.ttl !== ttlMs || status.replicas !== replicas) {
+  if (status.history !== history || status.ttl !== ttlMs || status.replicas !== replicas || (status.streamInfo.config.allow_direct ?? false) !== allowDirect) {
     const jsm = await js.jetstreamManager();
     const stream = status.streamInfo.config.name;
     const cfg = status.streamInfo.config;
@@ -210,6 +213,7 @@ export async function ensureKv(js: JetStreamClient, bucket: string, opts: KvSpec
         max_age: nanos(ttlMs),
         duplicate_window: ttlMs > 0 ? Math.min(cfg.duplicate_window, nanos(ttlMs)) : cfg.duplicate_window,
         num_replicas: replicas,
+        allow_direct: allowDirect,
       })
       .catch((err: unknown) => {
         throw refused(`update bucket ${bucket}`, replicas, err);

@@ -1,3 +1,4 @@
+import pRetry from 'p-retry';
 import { createInbox, headers as natsHeaders, NoRespondersError, TimeoutError, type Msg, type MsgHdrs, type NatsConnection, type Payload, type Subscription } from '@nats-io/transport-node';
 import { JetStreamApiError, PubHeaders, type JetStreamClient, type JetStreamPublishOptions, type PubAck } from '@nats-io/jetstream';
 
@@ -99,8 +100,21 @@ export class JetStreamPublisher extends RequestMux implements Publisher {
     if (e?.streamName) h.set(PubHeaders.ExpectedStreamHdr, e.streamName);
     if (typeof e?.lastSequence === 'number') h.set(PubHeaders.ExpectedLastSeqHdr, String(e.lastSequence));
     if (typeof e?.lastSubjectSequence === 'number') h.set(PubHeaders.ExpectedLastSubjectSequenceHdr, String(e.lastSubjectSequence));
-    return this.request(subject, payload, { headers: h, ...(opts.timeout ? { timeout: opts.timeout } : {}) }).then((m) => parseAck(subject, m));
+    const once = () => this.request(subject, payload, { headers: h, ...(opts.timeout ? { timeout: opts.timeout } : {}) }).then((m) => parseAck(subject, m));
+    if (!opts.msgID) return once();
+    // In a cluster (R>1) a publish whose Nats-Msg-Id is still being replicated from an earlier publish is refused with
+    // "duplicate message id is in process"; once that one is committed, the same publish gets its duplicate ack.
+    return pRetry(once, {
+      retries: 5,
+      minTimeout: 20,
+      maxTimeout: 500,
+      shouldRetry: ({ error }) => isDuplicateInProcess(error),
+    });
   }
+}
+
+function isDuplicateInProcess(err: unknown): boolean {
+  return err instanceof JetStreamApiError && /duplicate message id is in process/i.test(err.message);
 }
 
 function parseAck(subject: string, m: Msg): PubAck {
