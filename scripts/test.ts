@@ -78,7 +78,7 @@ for (const tier of selected) {
   }
   // One run for the tier, or one per file where the files tell a story in order (node --test sorts what it is given).
   const runs = tier.inOrder ? files.map((f) => [f]) : [files];
-  let counts = { passed: 0, failed: 0, skipped: 0 };
+  let counts = { passed: 0, failed: 0, skipped: 0, todo: 0 };
   let ok = true;
   for (const [i, run] of runs.entries()) {
     const countsFile = path.join(reportDir, `${tier.name}-${i}.json`);
@@ -88,13 +88,13 @@ for (const tier of selected) {
         `--test-reporter=${path.join(REPO_ROOT, 'scripts/lib/count-reporter.ts')}`, `--test-reporter-destination=${countsFile}`, ...run],
       { stdio: 'inherit', cwd: REPO_ROOT },
     );
-    let c = { passed: 0, failed: 1, skipped: 0 };
+    let c = { passed: 0, failed: 1, skipped: 0, todo: 0 };
     try {
       c = JSON.parse(readFileSync(countsFile, 'utf8'));
     } catch {
       console.log(`(tier ${tier.name}${tier.inOrder ? `, ${run[0]}` : ''} wrote no totals: counted as a failure)`);
     }
-    counts = { passed: counts.passed + c.passed, failed: counts.failed + c.failed, skipped: counts.skipped + c.skipped };
+    counts = { passed: counts.passed + c.passed, failed: counts.failed + c.failed, skipped: counts.skipped + c.skipped, todo: counts.todo + (c.todo ?? 0) };
     if (res.status !== 0) ok = false;
   }
   totals.passed += counts.passed;
@@ -102,6 +102,8 @@ for (const tier of selected) {
   totals.skipped += counts.skipped;
   if (!ok || counts.failed > 0) failedTiers.push(tier.name);
   console.log(`=== tier ${tier.name}: ${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
+  // A todo is a known limit that runs and reports (its reason printed above) without failing the tier.
+  if (counts.todo) console.log(`=== tier ${tier.name}: ${counts.todo} todo (known limits, see their reasons above)`);
 }
 rmSync(reportDir, { recursive: true, force: true });
 console.log(`\nall tiers in ${((Date.now() - started) / 1000).toFixed(0)}s${failedTiers.length ? `; failed tiers: ${failedTiers.join(', ')}` : ''}`);
