@@ -10,15 +10,7 @@ import path from 'node:path';
 import { it } from 'node:test';
 import { REPO_ROOT } from '../../scripts/lib/tools.ts';
 import { inContext } from './dockerignore.ts';
-
-/** The Docker engine `make up` uses, as scripts/cluster/docker.sh finds it (env for the CLI). */
-function dockerEnv(): NodeJS.ProcessEnv {
-  const res = spawnSync('bash', [path.join(REPO_ROOT, 'scripts/cluster/docker.sh'), 'env'], { encoding: 'utf8', timeout: 30_000 });
-  assert.equal(res.status, 0, `no Docker engine answers: ${res.stderr}`);
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const m of res.stdout.matchAll(/^export (\w+)=(.*)$/gm)) env[m[1]!] = m[2]!.replace('$PATH', process.env.PATH ?? '');
-  return env;
-}
+import { dockerEnv } from './live.ts';
 
 it('the build context a real BuildKit sends is exactly what .dockerignore describes here', () => {
   const env = dockerEnv();

@@ -3,7 +3,7 @@
  * `make up OFFLINE=1` built, the gateway on http://localhost:8080 with the cluster's API key, the books, and phase
  * lines with elapsed time. Nothing here starts a cluster: scripts/test-cluster.sh does, before the tier.
  */
-import { execFile, spawn } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -22,8 +22,7 @@ export function phase(what: string): void {
   console.log(`[cluster +${((Date.now() - t0) / 1000).toFixed(0).padStart(4)}s] ${what}`);
 }
 
-export async function kubectl(args: readonly string[], opts: { timeoutMs?: number; input?: string } = {}): Promise<string> {
-  if (opts.input !== undefined) return kubectlWithInput(args, opts.input, opts.timeoutMs ?? 120_000);
+export async function kubectl(args: readonly string[], opts: { timeoutMs?: number } = {}): Promise<string> {
   const { stdout } = await run(toolPath('kubectl'), ['--context', CONTEXT, ...args], {
     cwd: REPO_ROOT,
     timeout: opts.timeoutMs ?? 120_000,
@@ -32,16 +31,13 @@ export async function kubectl(args: readonly string[], opts: { timeoutMs?: numbe
   return stdout;
 }
 
-function kubectlWithInput(args: readonly string[], input: string, timeoutMs: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(toolPath('kubectl'), ['--context', CONTEXT, ...args], { cwd: REPO_ROOT, timeout: timeoutMs });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (err += d));
-    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`kubectl ${args.join(' ')}: exit ${code}: ${err}`))));
-    child.stdin.end(input);
-  });
+/** The environment the docker CLI needs to reach the engine `make up` used (scripts/cluster/docker.sh env). */
+export function dockerEnv(): NodeJS.ProcessEnv {
+  const res = spawnSync('bash', [path.join(REPO_ROOT, 'scripts/cluster/docker.sh'), 'env'], { encoding: 'utf8', timeout: 30_000 });
+  if (res.status !== 0) throw new Error(`no Docker engine answers: ${res.stderr}`);
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const m of res.stdout.matchAll(/^export (\w+)=(.*)$/gm)) env[m[1]!] = m[2]!.replace('$PATH', process.env.PATH ?? '');
+  return env;
 }
 
 export async function kubectlJson<T = any>(args: readonly string[]): Promise<T> {

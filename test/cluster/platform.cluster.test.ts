@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { ServiceNames } from '@sagamesh/contracts';
-import { kubectl, kubectlJson, NAMESPACE, phase } from './live.ts';
+import { dockerEnv, kubectl, kubectlJson, NAMESPACE, phase } from './live.ts';
 import { REPO_ROOT } from '../../scripts/lib/tools.ts';
 
 const run = promisify(execFile);
@@ -100,14 +100,7 @@ describe('the platform on the live cluster', () => {
     const nodes = await kubectlJson<{ items: any[] }>(['get', 'nodes']);
     assert.equal(nodes.items.length, 3);
     // Every node sits on that network, so the rule covers every pod's egress.
-    const { stdout: members } = await run('docker', ['network', 'inspect', 'kind', '-f', '{{range .Containers}}{{.Name}} {{end}}'], { env: await dockerEnv() });
+    const { stdout: members } = await run('docker', ['network', 'inspect', 'kind', '-f', '{{range .Containers}}{{.Name}} {{end}}'], { env: dockerEnv() });
     for (const n of nodes.items) assert.ok(members.split(' ').includes(n.metadata.name), `${n.metadata.name} on the kind network`);
   });
 });
-
-async function dockerEnv(): Promise<NodeJS.ProcessEnv> {
-  const { stdout } = await run('bash', ['scripts/cluster/docker.sh', 'env'], { cwd: REPO_ROOT });
-  const env = { ...process.env };
-  for (const m of stdout.matchAll(/^export (\w+)=(.*)$/gm)) env[m[1]!] = m[2]!.replace('$PATH', process.env.PATH ?? '');
-  return env;
-}

@@ -147,24 +147,23 @@ export class OrdersClient {
         if (traceparent) headers.traceparent = traceparent;
         const url = new URL(this.#baseUrl + path);
         // Every orders call is idempotent, so one that was not delivered, or that met a replica on its way out (503),
-        // is sent again on a connection of its own — another pooled socket may be just as stale — after a short
-        // pause that lets the Service's endpoints drop a pod that went away.
-        const res = await pRetry(
-          async (attempt) => {
-            const r = await exchange(attempt === 1 ? this.#agent : false, url, method, headers, payload, this.#timeoutMs);
-            if (r.status === 503) throw new ReplicaGoingAway(`${method} ${path} answered 503`, r);
-            return r;
-          },
-          {
-            retries: 2,
-            minTimeout: 100,
-            maxTimeout: 400,
-            shouldRetry: ({ error }) => error instanceof NotDelivered || error instanceof ReplicaGoingAway,
-          },
-        ).catch((err: unknown) => {
-          if (err instanceof ReplicaGoingAway) return err.reply;
-          throw err;
-        });
+        // is sent again at once on a connection of its own — another pooled socket may be just as stale — and once
+        // more after a short pause that lets the Service's endpoints drop a pod that went away.
+        const attempt = async (agent: http.Agent | false) => {
+          const r = await exchange(agent, url, method, headers, payload, this.#timeoutMs);
+          if (r.status === 503) throw new ReplicaGoingAway(`${method} ${path} answered 503`, r);
+          return r;
+        };
+        // The retry machinery is set up only when the first attempt failed: this is every request's path.
+        const res = await attempt(this.#agent)
+          .catch((err: unknown) => {
+            if (!(err instanceof NotDelivered || err instanceof ReplicaGoingAway)) throw err;
+            return pRetry(() => attempt(false), { retries: 1, minTimeout: 100, maxTimeout: 400, shouldRetry: ({ error }) => error instanceof NotDelivered || error instanceof ReplicaGoingAway });
+          })
+          .catch((err: unknown) => {
+            if (err instanceof ReplicaGoingAway) return err.reply;
+            throw err;
+          });
         if (res.status >= 500) throw new Error(`${method} ${path} answered ${res.status}`);
         return { status: res.status, body: parseJsonOrText(res.text) };
       }),

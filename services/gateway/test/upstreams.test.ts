@@ -22,6 +22,8 @@ interface FakeOrders {
   drop: number;
   /** Drop only requests on a socket that already served one (else every request counts). */
   dropOnlyReused: boolean;
+  /** How many of the coming requests get a 503, as from a replica shutting down. */
+  unavailable: number;
   /** Orders placed, by id (placing an id again with the same body is a no-op, as in orders). */
   placed: Map<string, string>;
 }
@@ -29,7 +31,7 @@ interface FakeOrders {
 const served = new WeakMap<Socket, number>();
 
 async function startFakeOrders(keepAliveTimeoutMs: number = KEEP_ALIVE.serverIdleMs): Promise<FakeOrders> {
-  const fake = { requests: 0, connections: 0, drop: 0, dropOnlyReused: true, placed: new Map<string, string>() } as FakeOrders;
+  const fake = { requests: 0, connections: 0, drop: 0, dropOnlyReused: true, unavailable: 0, placed: new Map<string, string>() } as FakeOrders;
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     fake.requests++;
     const onSocket = (served.get(req.socket) ?? 0) + 1;
@@ -45,6 +47,11 @@ async function startFakeOrders(keepAliveTimeoutMs: number = KEEP_ALIVE.serverIdl
       if (fake.drop > 0 && (!fake.dropOnlyReused || onSocket > 1)) {
         fake.drop--;
         req.socket.destroy();
+        return;
+      }
+      if (fake.unavailable > 0) {
+        fake.unavailable--;
+        res.writeHead(503, { 'content-type': 'application/json' }).end('{"error":{"code":"shutting_down","message":"going away"}}');
         return;
       }
       if (req.method === 'POST') {
@@ -123,6 +130,16 @@ describe('orders client: a keep-alive socket the server closed is not a failure'
     fake.dropOnlyReused = false;
     await assert.rejects(client.get('ord-1'), (err: unknown) => err instanceof UpstreamError && err.kind === 'failed');
     assert.equal(fake.requests, 1);
+  });
+
+  test('a 503 from a replica going away is sent again (twice at most), then counts as a failure', async () => {
+    await rig();
+    fake.unavailable = 2;
+    assert.equal((await client.get('ord-1'))?.orderId, 'ord-1', 'the third attempt is answered');
+    assert.equal(fake.requests, 3);
+    fake.unavailable = 3;
+    await assert.rejects(client.get('ord-2'), (err: unknown) => err instanceof UpstreamError);
+    assert.equal(fake.requests, 6, 'three attempts, no more');
   });
 
   test('a refused connection counts as not delivered (sent once more like a dropped socket), then fails', async () => {

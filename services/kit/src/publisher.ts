@@ -101,14 +101,12 @@ export class JetStreamPublisher extends RequestMux implements Publisher {
     if (typeof e?.lastSequence === 'number') h.set(PubHeaders.ExpectedLastSeqHdr, String(e.lastSequence));
     if (typeof e?.lastSubjectSequence === 'number') h.set(PubHeaders.ExpectedLastSubjectSequenceHdr, String(e.lastSubjectSequence));
     const once = () => this.request(subject, payload, { headers: h, ...(opts.timeout ? { timeout: opts.timeout } : {}) }).then((m) => parseAck(subject, m));
-    if (!opts.msgID) return once();
     // In a cluster (R>1) a publish whose Nats-Msg-Id is still being replicated from an earlier publish is refused with
     // "duplicate message id is in process"; once that one is committed, the same publish gets its duplicate ack.
-    return pRetry(once, {
-      retries: 5,
-      minTimeout: 20,
-      maxTimeout: 500,
-      shouldRetry: ({ error }) => isDuplicateInProcess(error),
+    // The retry machinery is set up only then: this is every publish's path.
+    return once().catch((err: unknown) => {
+      if (!opts.msgID || !isDuplicateInProcess(err)) throw err;
+      return pRetry(once, { retries: 5, minTimeout: 20, maxTimeout: 500, shouldRetry: ({ error }) => isDuplicateInProcess(error) });
     });
   }
 }
