@@ -103,6 +103,8 @@ run_logged() {  # log-name command... : output to .tools/logs/<name>.log, tail o
 build_base_tar() {
   command -v debootstrap >/dev/null || {
     say "installing debootstrap (apt-get)"
+    # A new machine's package lists may be missing or stale: update them first.
+    run_logged apt-update apt-get update -qq
     run_logged apt-debootstrap apt-get install -y -qq debootstrap
   }
   local dir=$CACHE/work/base-rootfs
@@ -271,7 +273,11 @@ build_binaries() {
   fi
   h=$(inputs_hash -- -- "$NODE_DIR/pause/pause.c")
   if ! file_current "$CACHE/bin/pause" "$h"; then
-    command -v gcc >/dev/null || die "gcc not found: apt-get install gcc libc6-dev (the pause program is C, linked statically)"
+    if ! command -v gcc >/dev/null; then
+      say "installing gcc and libc6-dev (apt-get): the pause program is C, linked statically"
+      run_logged apt-update apt-get update -qq
+      run_logged apt-gcc apt-get install -y -qq gcc libc6-dev
+    fi
     run_logged pause gcc -Os -static -s -o "$CACHE/bin/pause" "$NODE_DIR/pause/pause.c"
     printf '%s\n' "$h" >"$CACHE/bin/pause.stamp"; say "  pause built"
   fi
