@@ -7,8 +7,8 @@
 #   docker build --build-arg SERVICE=gateway --build-arg NODE_IMAGE=sagamesh-build/node:24.21.0 \
 #     --secret id=npm_ca,src=/etc/ssl/certs/ca-certificates.crt -t sagamesh/gateway:dev .
 # SERVICE is a services/<name> workspace or `operator`. Node 24 runs the TypeScript directly (type
-# stripping), so there is no compile step: the image holds the sources of the workload and of the two
-# workspaces every workload imports (contracts, kit) plus their production dependencies.
+# stripping), so there is no compile step: the image holds the sources of the workload and of the libraries
+# workloads import (libs/contracts, libs/runtime, libs/participant) plus its production dependencies.
 # No `# syntax=` line: the engine's built-in Dockerfile frontend is used, so a build pulls nothing.
 
 # Node 24 LTS, the version the repository pins (root package.json devDependency `node`).
@@ -20,8 +20,10 @@ RUN test -n "$SERVICE" || { echo 'build with --build-arg SERVICE=<gateway|orders
 WORKDIR /app
 # npm ci checks the lockfile against every workspace's package.json, so all of them come in (small, cached).
 COPY package.json package-lock.json ./
-COPY services/contracts/package.json services/contracts/
-COPY services/kit/package.json services/kit/
+COPY libs/contracts/package.json libs/contracts/
+COPY libs/runtime/package.json libs/runtime/
+COPY libs/participant/package.json libs/participant/
+COPY libs/testing/package.json libs/testing/
 COPY services/gateway/package.json services/gateway/
 COPY services/orders/package.json services/orders/
 COPY services/orchestrator/package.json services/orchestrator/
@@ -32,24 +34,25 @@ COPY services/notifications/package.json services/notifications/
 COPY operator/package.json operator/
 COPY cdk8s/package.json cdk8s/
 COPY dashboards/package.json dashboards/
-# Only this workload's production dependencies (and those of the workspaces it links: kit, contracts).
+# Only this workload's production dependencies (and those of the libraries it links).
 # The npm_ca secret is optional: without it npm trusts the image's own CAs (enough with a direct connection).
 RUN --mount=type=cache,target=/root/.npm --mount=type=secret,id=npm_ca \
     ws="services/$SERVICE"; [ "$SERVICE" = operator ] && ws=operator; \
     if [ -s /run/secrets/npm_ca ]; then export NODE_EXTRA_CA_CERTS=/run/secrets/npm_ca; fi; \
     npm ci --omit=dev --workspace "$ws" --no-audit --no-fund --no-update-notifier --ignore-scripts
 
-# The sources this workload runs: its own workspace plus contracts and kit (.dockerignore already dropped
-# tests and everything else). A stage of its own, so one SERVICE arg picks services/<name> or operator/.
+# The sources this workload runs: its own workspace plus the libraries (.dockerignore already dropped
+# tests, the test rigs and everything else). A stage of its own, so one SERVICE arg picks services/<name> or operator/.
 FROM ${NODE_IMAGE} AS sources
 ARG SERVICE
 WORKDIR /ctx
+COPY libs/ libs/
 COPY services/ services/
 COPY operator/ operator/
 RUN ws="services/$SERVICE"; [ "$SERVICE" = operator ] && ws=operator; \
     test -f "$ws/src/main.ts" || { echo "no $ws/src/main.ts: SERVICE=$SERVICE is not a workload" >&2; exit 1; }; \
     mkdir -p /out \
- && cp -a --parents services/contracts services/kit "$ws" /out/ \
+ && cp -a --parents libs/contracts libs/runtime libs/participant "$ws" /out/ \
  && ln -s "/app/$ws/src/main.ts" /out/main.ts
 
 # tini, the init the runtime stage runs as PID 1. The offline base image ships Debian's; the upstream node
@@ -74,4 +77,4 @@ USER 1000:1000
 # crash-after-commit would not end the container. tini forwards SIGTERM to node and exits with node's status
 # (137 after a SIGKILL), so the kubelet restarts the container.
 ENTRYPOINT ["tini", "--"]
-CMD ["node", "--import", "@sagamesh/kit/otel-preload", "/app/main.ts"]
+CMD ["node", "--import", "@sagamesh/runtime/otel-preload", "/app/main.ts"]

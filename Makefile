@@ -38,6 +38,7 @@ bench: deps tools ## measure sagas/s, p50/p99 and the raw JetStream rate on this
 # ---- the kind cluster (scripts/up.sh, scripts/cluster/*, cdk8s/, charts/) ----
 IMAGE_TAG ?= dev
 API_KEY_FILE ?= .dev/cluster/api-key
+ADMIN_KEY_FILE ?= .dev/cluster/admin-key
 
 up: deps tools ## build the local kind cluster with everything, idempotently (OFFLINE=1: no registry, every image built here; DRY_RUN=1 prints the plan)
 	IMAGE_TAG=$(IMAGE_TAG) DRY_RUN=$(DRY_RUN) OFFLINE=$(OFFLINE) bash scripts/up.sh
@@ -48,10 +49,15 @@ down: ## delete the kind cluster and stop the dockerd make up started, if any (D
 status: ## show the cluster: nodes, Helm releases, sagamesh pods, HPAs and URLs
 	bash scripts/cluster/status.sh
 
-load: ## drive the gateway with a rising then falling order rate; `make load ARGS=--help` lists the flags (URL=, RATE=, DURATION=, SETTLE=, API_KEY=)
-	@# @: the command line may carry the API key; it is not echoed.
+load: ## drive the gateway with a rising then falling order rate; `make load ARGS=--help` lists the flags (URL=, RATE=, DURATION=, SETTLE=, API_KEY=, ADMIN_KEY=)
+	@# @: the command line may carry the API keys; it is not echoed. The cluster's key files unless a key is given
+	@# (an API_KEY given alone is also the admin key: never mixed with the cluster's admin key file).
 	@$(NODE) scripts/load.ts $(if $(URL),--url $(URL)) $(if $(RATE),--rate $(RATE)) $(if $(DURATION),--duration $(DURATION)) $(if $(SETTLE),--settle $(SETTLE)) \
-	  $(if $(API_KEY),--api-key $(API_KEY),$(if $(wildcard $(API_KEY_FILE)),--api-key-file $(API_KEY_FILE))) $(ARGS)
+	  $(if $(API_KEY),--api-key $(API_KEY),$(if $(wildcard $(API_KEY_FILE)),--api-key-file $(API_KEY_FILE))) \
+	  $(if $(ADMIN_KEY),--admin-key $(ADMIN_KEY),$(if $(API_KEY),,$(if $(wildcard $(ADMIN_KEY_FILE)),--admin-key-file $(ADMIN_KEY_FILE)))) $(ARGS)
+
+dlq: ## the dead letters: `make dlq ARGS=list`, `ARGS="show SEQ"`, `ARGS="replay SEQ"`, `ARGS="discard SEQ"` (--nats URL)
+	@$(NODE) scripts/dlq.ts $(ARGS)
 
 synth: ## write the Kubernetes manifests (cdk8s) to cdk8s/dist (IMAGE_TAG=dev)
 	$(NODE) cdk8s/src/main.ts --image-tag $(IMAGE_TAG)
@@ -59,4 +65,4 @@ synth: ## write the Kubernetes manifests (cdk8s) to cdk8s/dist (IMAGE_TAG=dev)
 images: ## build the container images sagamesh/<service>:$(IMAGE_TAG) (DRY_RUN=1 prints the commands)
 	IMAGE_TAG=$(IMAGE_TAG) DRY_RUN=$(DRY_RUN) bash scripts/cluster/images.sh
 
-.PHONY: up down status load synth images
+.PHONY: up down status load synth images dlq

@@ -47,7 +47,7 @@ const platform: Platform = await startPlatform({
 
 try {
   const placeOrder = orderPlacer(platform.gatewayUrl, platform.apiKey, concurrency);
-  const nc = await connect({ servers: platform.natsUrl, name: 'bench' });
+  const nc = await connect({ servers: platform.natsUrl, name: 'bench', ...platform.natsAdmin });
   const waiters = new Map<string, (phase: string) => void>();
   // An end event can in principle beat the POST's response: keep those until their waiter comes.
   const endedEarly = new Map<string, string>();
@@ -103,6 +103,7 @@ try {
   const jsPublishesPerSaga = (jsAfter.storedMessages - jsBefore.storedMessages) / sagas;
   const jsApiPerSaga = (jsAfter.apiCalls - jsBefore.apiCalls) / sagas;
   const inMsgsPerSaga = (jsAfter.inMsgs - jsBefore.inMsgs) / sagas;
+  const storage = storagePerSaga(jsBefore.streams, jsAfter.streams, sagas);
 
   say('raw JetStream rate of the same nats-server (nats bench)');
   const pubRate = natsBench(platform, ['bench', 'js', 'pub', 'sync', 'bench.sagamesh', '--msgs', '40000', '--clients', String(concurrency), '--create', '--purge', '--no-progress', '--stream', 'BENCH']);
@@ -119,7 +120,12 @@ JetStream cost per saga    ${f(jsPublishesPerSaga, 1)} acked publishes (stream +
 nats bench (same server)   ${f(pubRate)} acked JetStream publishes/s, ${f(reqRate)} core request/reply/s
 JetStream limit for sagas  ${f(jsLimit, 1)} sagas/s  (= ${f(pubRate)} ÷ ${f(jsPublishesPerSaga, 1)})
 ratio                      ${f(ratio * 100, 1)} % of the JetStream limit     goal ≥ 40 %
-backlog at the end         ${backlog.length === 0 ? 'none (every consumer kept up)' : backlog.join(', ')}`);
+backlog at the end         ${backlog.length === 0 ? 'none (every consumer kept up)' : backlog.join(', ')}
+bytes stored per saga      ${f(storage.total)} B in all streams and buckets (README "Storage" sizes the volume from these)`);
+  for (const r of storage.rows) {
+    const fits = r.maxBytes > 0 && r.perSaga > 0 ? `its limit ${f(r.maxBytes / 2 ** 20)} MiB holds ${f(r.maxBytes / r.perSaga)} sagas` : r.maxBytes > 0 ? `limit ${f(r.maxBytes / 2 ** 20)} MiB` : 'no byte limit';
+    console.log(`  ${r.name.padEnd(22)} ${f(r.perSaga).padStart(7)} B/saga   ${f(r.bytes / 2 ** 10).padStart(9)} KiB now   ${fits}`);
+  }
 
   console.log('\nwhere the time goes (CPU seconds during the measured run):');
   const rows = Object.entries(cpuAfter)
@@ -187,14 +193,32 @@ async function runClosedLoop(op: (i: number) => Promise<number>, workers: number
   return out;
 }
 
-async function serverStats(p: Platform): Promise<{ storedMessages: number; apiCalls: number; inMsgs: number }> {
-  const jsz = (await (await fetch(`${p.natsMonitorUrl}/jsz?streams=true`)).json()) as {
+interface StreamBytes {
+  name: string;
+  bytes: number;
+  maxBytes: number;
+}
+
+async function serverStats(p: Platform): Promise<{ storedMessages: number; apiCalls: number; inMsgs: number; streams: StreamBytes[] }> {
+  const jsz = (await (await fetch(`${p.natsMonitorUrl}/jsz?streams=true&config=true`)).json()) as {
     api: { total: number };
-    account_details?: { stream_detail?: { name: string; state: { last_seq: number } }[] }[];
+    account_details?: { stream_detail?: { name: string; state: { last_seq: number; bytes: number }; config?: { max_bytes?: number } }[] }[];
   };
   const varz = (await (await fetch(`${p.natsMonitorUrl}/varz`)).json()) as { in_msgs: number };
   const streams = (jsz.account_details ?? []).flatMap((a) => a.stream_detail ?? []);
-  return { storedMessages: streams.reduce((a, s) => a + s.state.last_seq, 0), apiCalls: jsz.api.total, inMsgs: varz.in_msgs };
+  return {
+    storedMessages: streams.reduce((a, s) => a + s.state.last_seq, 0),
+    apiCalls: jsz.api.total,
+    inMsgs: varz.in_msgs,
+    streams: streams.map((s) => ({ name: s.name, bytes: s.state.bytes, maxBytes: s.config?.max_bytes ?? -1 })),
+  };
+}
+
+/** Bytes each stream (KV buckets are streams KV_<bucket>) gained per saga during the measured run, largest first. */
+function storagePerSaga(before: StreamBytes[], after: StreamBytes[], sagas: number): { total: number; rows: (StreamBytes & { perSaga: number })[] } {
+  const was = new Map(before.map((s) => [s.name, s.bytes]));
+  const rows = after.map((s) => ({ ...s, perSaga: (s.bytes - (was.get(s.name) ?? 0)) / sagas })).sort((a, b) => b.perSaga - a.perSaga);
+  return { total: rows.reduce((a, r) => a + r.perSaga, 0), rows };
 }
 
 /** Consumers with messages not yet delivered when the measured run ended: work a rate must not leave behind. */
@@ -226,15 +250,20 @@ function cpuTimes(p: Platform): Record<string, number> {
   return out;
 }
 
+/** The nats CLI's server and, under authorization, the admin's credentials. */
+function natsArgs(p: Platform): string[] {
+  return ['-s', p.natsUrl, ...(p.natsAdmin ? ['--user', p.natsAdmin.user, '--password', p.natsAdmin.pass] : [])];
+}
+
 function natsBench(p: Platform, benchArgs: string[]): number {
-  const res = spawnSync(toolPath('nats'), ['-s', p.natsUrl, ...benchArgs], { encoding: 'utf8' });
+  const res = spawnSync(toolPath('nats'), [...natsArgs(p), ...benchArgs], { encoding: 'utf8' });
   const m = /aggregated stats: ([\d,.]+) msgs\/sec/.exec(res.stdout + res.stderr);
   if (!m) throw new Error(`nats ${benchArgs.join(' ')} printed no rate:\n${res.stdout}${res.stderr}`);
   return Number(m[1]!.replaceAll(',', ''));
 }
 
 async function natsBenchRequestReply(p: Platform, clients: number): Promise<number> {
-  const server = spawn(toolPath('nats'), ['-s', p.natsUrl, 'bench', 'service', 'serve', 'bench.rr', '--clients', '2', '--no-progress'], { stdio: 'ignore' });
+  const server = spawn(toolPath('nats'), [...natsArgs(p), 'bench', 'service', 'serve', 'bench.rr', '--clients', '2', '--no-progress'], { stdio: 'ignore' });
   await new Promise((r) => setTimeout(r, 500));
   try {
     return natsBench(p, ['bench', 'service', 'request', 'bench.rr', '--msgs', '40000', '--clients', String(clients), '--no-progress']);

@@ -1,12 +1,14 @@
 /**
  * `make demo` (with `make dev` running): places a few orders — one of them meets an injected
  * shipping failure — and prints how each saga ended, step by step.
- *   GATEWAY_URL (default http://127.0.0.1:8080), API_KEY (default the dev key)
+ *   GATEWAY_URL (default http://127.0.0.1:8080), API_KEY (default the dev key), ADMIN_API_KEY for /admin/* (default API_KEY:
+ *   make dev's dev key is an admin key; against `make up`, API_KEY=$(cat .dev/cluster/api-key) ADMIN_API_KEY=$(cat .dev/cluster/admin-key))
  */
 import { DEV_API_KEY, Ports } from '@sagamesh/contracts';
 import { GatewayClient } from './lib/client.ts';
 
-const api = new GatewayClient(process.env.GATEWAY_URL ?? `http://127.0.0.1:${Ports.gateway}`, process.env.API_KEY ?? DEV_API_KEY);
+const apiKey = process.env.API_KEY ?? DEV_API_KEY;
+const api = new GatewayClient(process.env.GATEWAY_URL ?? `http://127.0.0.1:${Ports.gateway}`, apiKey, process.env.ADMIN_API_KEY ?? apiKey);
 
 try {
   await api.audit();

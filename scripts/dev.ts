@@ -57,13 +57,14 @@ try {
   let kubeconfig: string | undefined;
   if (withK8s) {
     say('starting a local kube-apiserver + etcd (the CRDs are installed) and the operator');
-    const { startKubeRig } = await import('@sagamesh/kit/testing');
+    const { startKubeRig } = await import('@sagamesh/testing');
     const rig = await startKubeRig({ crds: true });
     cleanups.push(() => rig.stop());
     kubeconfig = rig.kubeconfigPath;
     const operator = spawnService('operator', path.join('operator', 'src', 'main.ts'), {
       KUBECONFIG: kubeconfig,
       NATS_URL: platform.natsUrl,
+      ...(platform.natsUsers ? { NATS_USER: platform.natsUsers.operator.user, NATS_PASSWORD: platform.natsUsers.operator.pass } : {}),
       PORT: String(Ports.operator),
       HOST: '127.0.0.1',
     });
@@ -84,11 +85,12 @@ try {
   console.log(`
 ${b}sagamesh is running${r} (Ctrl-C stops everything)
   gateway        ${platform.gatewayUrl}
-  nats           ${platform.natsUrl}
+  nats           ${platform.natsUrl}   (one user per service; the admin's password is in .dev/nats/users.json)
   services       ${PLATFORM_SERVICES.map((s) => `${s} :${platform.ports[s]}`).join(', ')} (each serves /livez /readyz /metrics)${
     withMonitoring ? `\n  prometheus     http://127.0.0.1:${Ports.prometheus}` : ''
   }${kubeconfig ? `\n  kubernetes     export KUBECONFIG=${kubeconfig}   (kubectl is ${TOOLS_BIN}/kubectl)` : ''}
-  dev API key    ${platform.apiKey}
+  dev API key    ${platform.apiKey}   (an admin key: /api/*, /admin/*, every order)
+  customer key   ${platform.customerKey}   (/api/* and its own orders only; /admin/* answers 403)
 
 Place an order:
   curl -s -X POST ${platform.gatewayUrl}/api/orders -H 'Authorization: Bearer ${platform.apiKey}' \\
@@ -105,7 +107,7 @@ Or:    make demo        (a few orders, one failing, and how each saga ended)${
 }
 
 function spawnService(name: string, entry: string, env: Record<string, string>): ChildProcess {
-  const child = spawn(process.execPath, ['--import', '@sagamesh/kit/otel-preload', entry], {
+  const child = spawn(process.execPath, ['--import', '@sagamesh/runtime/otel-preload', entry], {
     cwd: REPO_ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -21,7 +21,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 import { DEV_API_KEY } from '@sagamesh/contracts';
-import { KEEP_ALIVE } from '@sagamesh/kit';
+import { KEEP_ALIVE } from '@sagamesh/runtime';
 import { toolPath } from './lib/tools.ts';
 
 export const LOAD_LIMITS = { maxRate: 2000, maxDurationS: 600, maxSettleS: 600, sockets: 200, requestTimeoutMs: 10_000 } as const;
@@ -37,14 +37,16 @@ const FLAGS: [string, string, string][] = [
   ['--rate N', `peak requests per second, 1-${LOAD_LIMITS.maxRate}`, String(LOAD_DEFAULTS.rate)],
   ['--duration S', `seconds of load, 1-${LOAD_LIMITS.maxDurationS}`, String(LOAD_DEFAULTS.durationS)],
   ['--settle S', `seconds to wait for pending orders after, 0-${LOAD_LIMITS.maxSettleS}`, String(LOAD_DEFAULTS.settleS)],
-  ['--api-key KEY', 'the API key', 'the dev key'],
+  ['--api-key KEY', 'the API key of the orders', 'the dev key'],
   ['--api-key-file FILE', 'read the API key from FILE (make up writes .dev/cluster/api-key)', ''],
+  ['--admin-key KEY', 'the admin key of GET /admin/audit (pending orders)', 'the API key'],
+  ['--admin-key-file FILE', 'read the admin key from FILE (make up writes .dev/cluster/admin-key)', ''],
   ['--kube-context CTX', 'kubectl context of the HPAs', LOAD_DEFAULTS.kubeContext],
   ['--namespace NS', 'namespace of the HPAs', LOAD_DEFAULTS.namespace],
   ['-h, --help', 'this text', ''],
 ];
 
-export const USAGE = `usage: node scripts/load.ts [flags]     (make load URL= RATE= DURATION= API_KEY=)
+export const USAGE = `usage: node scripts/load.ts [flags]     (make load URL= RATE= DURATION= API_KEY= ADMIN_KEY=)
 
 Sends POST /api/orders to the gateway at a rate that rises to --rate, holds it for about half of
 --duration and falls back; prints progress every second (and the HPAs' replicas when kubectl reaches the
@@ -60,6 +62,8 @@ export interface LoadOptions {
   /** How long to wait after the load for pending orders to end (0: do not wait). */
   readonly settleS: number;
   readonly apiKey: string;
+  /** The admin key of GET /admin/audit (how many orders are still pending): a customer key gets a 403 there. */
+  readonly adminKey: string;
   readonly kubeContext: string;
   readonly namespace: string;
 }
@@ -104,6 +108,8 @@ export function parseLoadArgs(argv: readonly string[], readKeyFile: (file: strin
         settle: { type: 'string', default: String(LOAD_DEFAULTS.settleS) },
         'api-key': { type: 'string' },
         'api-key-file': { type: 'string' },
+        'admin-key': { type: 'string' },
+        'admin-key-file': { type: 'string' },
         'kube-context': { type: 'string', default: LOAD_DEFAULTS.kubeContext },
         namespace: { type: 'string', default: LOAD_DEFAULTS.namespace },
       },
@@ -111,7 +117,7 @@ export function parseLoadArgs(argv: readonly string[], readKeyFile: (file: strin
       allowPositionals: false,
     }));
   } catch (err) {
-    throw new LoadArgsError(`${(err as Error).message}; flags: --url --rate --duration --settle --api-key --api-key-file --kube-context --namespace (--help)`);
+    throw new LoadArgsError(`${(err as Error).message}; flags: --url --rate --duration --settle --api-key --api-key-file --admin-key --admin-key-file --kube-context --namespace (--help)`);
   }
   let url: URL;
   try {
@@ -126,10 +132,16 @@ export function parseLoadArgs(argv: readonly string[], readKeyFile: (file: strin
   const rate = boundedInt('rate', values.rate, 1, LOAD_LIMITS.maxRate, 'peak requests per second');
   const durationS = boundedInt('duration', values.duration, 1, LOAD_LIMITS.maxDurationS, 'seconds');
   const settleS = boundedInt('settle', values.settle, 0, LOAD_LIMITS.maxSettleS, 'seconds');
-  if (values['api-key'] && values['api-key-file']) throw new LoadArgsError('give --api-key or --api-key-file, not both');
-  const apiKey = values['api-key-file'] ? readKeyFile(values['api-key-file']).trim() : (values['api-key'] ?? DEV_API_KEY);
-  if (!apiKey) throw new LoadArgsError(`the API key is empty${values['api-key-file'] ? ` (${values['api-key-file']})` : ''}`);
-  return { url, rate, durationS, settleS, apiKey, kubeContext: values['kube-context']!, namespace: values.namespace! };
+  const key = (what: string, flag: 'api-key' | 'admin-key', dflt: string): string => {
+    const file = values[`${flag}-file`];
+    if (values[flag] && file) throw new LoadArgsError(`give --${flag} or --${flag}-file, not both`);
+    const k = file ? readKeyFile(file).trim() : (values[flag] ?? dflt);
+    if (!k) throw new LoadArgsError(`the ${what} is empty${file ? ` (${file})` : ''}`);
+    return k;
+  };
+  const apiKey = key('API key', 'api-key', DEV_API_KEY);
+  const adminKey = key('admin key', 'admin-key', apiKey);
+  return { url, rate, durationS, settleS, apiKey, adminKey, kubeContext: values['kube-context']!, namespace: values.namespace! };
 }
 
 export interface Step {
@@ -435,9 +447,9 @@ export function kubectlHpas(o: Pick<LoadOptions, 'kubeContext' | 'namespace'>): 
 }
 
 /** Orders still PENDING, from GET /admin/audit; a string says why it is unknown. */
-export async function pendingOrders(o: Pick<LoadOptions, 'url' | 'apiKey'>): Promise<number | string> {
+export async function pendingOrders(o: Pick<LoadOptions, 'url' | 'adminKey'>): Promise<number | string> {
   try {
-    const res = await fetch(new URL('/admin/audit', o.url), { headers: { authorization: `Bearer ${o.apiKey}` }, signal: AbortSignal.timeout(5000) });
+    const res = await fetch(new URL('/admin/audit', o.url), { headers: { authorization: `Bearer ${o.adminKey}` }, signal: AbortSignal.timeout(5000) });
     if (!res.ok) return `GET /admin/audit answered ${res.status}`;
     const count = ((await res.json()) as { orders?: { pending?: { count?: unknown } } }).orders?.pending?.count;
     return typeof count === 'number' ? count : 'GET /admin/audit has no orders.pending.count';
@@ -447,7 +459,7 @@ export async function pendingOrders(o: Pick<LoadOptions, 'url' | 'apiKey'>): Pro
 }
 
 /** Waits up to `settleS` for no order to be pending, printing progress every 2 s; returns the last count. */
-export async function settle(o: Pick<LoadOptions, 'url' | 'apiKey' | 'settleS'>, log: (line: string) => void, hpas?: HpaWatch): Promise<number | string> {
+export async function settle(o: Pick<LoadOptions, 'url' | 'adminKey' | 'settleS'>, log: (line: string) => void, hpas?: HpaWatch): Promise<number | string> {
   const deadline = performance.now() + o.settleS * 1000;
   for (;;) {
     const pending = await pendingOrders(o);

@@ -5,6 +5,8 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 start=$SECONDS
+# The failed tests and their errors, printed again after make down so a log's last lines say what failed and why.
+recap=$(mktemp)
 phase() { printf '\n[test-cluster %5ss] %s\n' "$((SECONDS - start))" "$*"; }
 down() {
   local rc=$?
@@ -14,6 +16,8 @@ down() {
     phase "make down"
     make --no-print-directory down || true
   fi
+  [[ -s "$recap" ]] && { echo; cat "$recap"; }
+  rm -f "$recap"
   phase "done (exit $rc)"
   exit "$rc"
 }
@@ -29,5 +33,5 @@ export PATH="$PWD/.tools/bin:$PATH"
 
 phase "cluster tier (*.cluster.test.ts)"
 t=$SECONDS
-node_modules/.bin/node scripts/test.ts cluster
+node_modules/.bin/node scripts/test.ts --recap "$recap" cluster
 phase "cluster tier took $((SECONDS - t))s"

@@ -1,6 +1,7 @@
 /**
  * `npm test`: every test tier that needs no cluster, in order, with one closing line.
- *   node scripts/test.ts [tier ...]     tiers: static unit nats k8s e2e (default: all of these), cluster
+ *   node scripts/test.ts [--recap FILE] [tier ...]     tiers: static unit nats k8s e2e (default: all of these), cluster
+ *   --recap FILE: also write the failed tests and their errors to FILE (make test-cluster prints it after make down)
  * The cluster tier (*.cluster.test.ts) needs the live kind cluster of `make up OFFLINE=1`: `make test-cluster`
  * builds it, runs this tier, and deletes it.
  * Tiers by file name: *.test.ts unit, *.nats.test.ts real nats-server, *.k8s.test.ts real
@@ -8,7 +9,7 @@
  * tiers run smaller (each test says how); nothing is skipped silently.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { globSync } from 'node:fs';
@@ -25,7 +26,7 @@ interface Tier {
   /** Run the files one after another in the order `files` gives. */
   inOrder?: boolean;
 }
-const testGlobs = ['services/*/test/**/*.ts', 'operator/test/**/*.ts', 'cdk8s/test/**/*.ts', 'dashboards/test/**/*.ts', 'test/**/*.ts', 'scripts/test/**/*.ts'];
+const testGlobs = ['libs/*/test/**/*.ts', 'services/*/test/**/*.ts', 'operator/test/**/*.ts', 'cdk8s/test/**/*.ts', 'dashboards/test/**/*.ts', 'test/**/*.ts', 'scripts/test/**/*.ts'];
 const allTests = () =>
   testGlobs.flatMap((g) => globSync(g, { cwd: REPO_ROOT })).filter((f) => f.endsWith('.test.ts') && !f.includes('node_modules')).sort();
 const suffix = (s: string) => () => allTests().filter((f) => f.endsWith(s));
@@ -48,7 +49,14 @@ function clusterTests(): string[] {
   return suffix('.cluster.test.ts')().sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
 }
 
-const wanted = process.argv.slice(2);
+const args = process.argv.slice(2);
+const recapAt = args.indexOf('--recap');
+const recapFile = recapAt >= 0 ? args.splice(recapAt, 2)[1] : undefined;
+if (recapAt >= 0 && !recapFile) {
+  console.error('--recap needs a file');
+  process.exit(2);
+}
+const wanted = args;
 const unknown = wanted.filter((w) => !tiers.some((t) => t.name === w));
 if (unknown.length) {
   console.error(`unknown tier(s): ${unknown.join(', ')}; tiers: ${tiers.map((t) => t.name).join(', ')}`);
@@ -59,6 +67,7 @@ if (selected.some((t) => t.name !== 'static' && t.name !== 'unit')) await ensure
 
 const totals = { passed: 0, failed: 0, skipped: 0 };
 const failedTiers: string[] = [];
+const failures: string[] = [];
 const reportDir = mkdtempSync(path.join(tmpdir(), 'sagamesh-test-'));
 const started = Date.now();
 for (const tier of selected) {
@@ -67,7 +76,7 @@ for (const tier of selected) {
   if (tier.command) {
     const res = spawnSync(tier.command[0]!, tier.command.slice(1), { stdio: 'inherit', cwd: REPO_ROOT });
     // Static checks are not tests: they count only when they fail, so the closing line shows it.
-    if (res.status !== 0) (totals.failed++, failedTiers.push(tier.name));
+    if (res.status !== 0) (totals.failed++, failedTiers.push(tier.name), failures.push(`tier ${tier.name}: exit ${res.status}`));
     console.log(`=== tier ${tier.name}: ${res.status === 0 ? 'ok' : 'FAILED'} in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
     continue;
   }
@@ -88,12 +97,13 @@ for (const tier of selected) {
         `--test-reporter=${path.join(REPO_ROOT, 'scripts/lib/count-reporter.ts')}`, `--test-reporter-destination=${countsFile}`, ...run],
       { stdio: 'inherit', cwd: REPO_ROOT },
     );
-    let c = { passed: 0, failed: 1, skipped: 0, todo: 0 };
+    let c = { passed: 0, failed: 1, skipped: 0, todo: 0, failures: [] as string[] };
     try {
       c = JSON.parse(readFileSync(countsFile, 'utf8'));
     } catch {
       console.log(`(tier ${tier.name}${tier.inOrder ? `, ${run[0]}` : ''} wrote no totals: counted as a failure)`);
     }
+    failures.push(...(c.failures ?? []));
     counts = { passed: counts.passed + c.passed, failed: counts.failed + c.failed, skipped: counts.skipped + c.skipped, todo: counts.todo + (c.todo ?? 0) };
     if (res.status !== 0) ok = false;
   }
@@ -106,6 +116,9 @@ for (const tier of selected) {
   if (counts.todo) console.log(`=== tier ${tier.name}: ${counts.todo} todo (known limits, see their reasons above)`);
 }
 rmSync(reportDir, { recursive: true, force: true });
+const recap = failures.length ? `failed:\n${failures.map((f) => `  - ${f}`).join('\n')}\n` : '';
+if (recapFile) writeFileSync(recapFile, recap);
+if (recap) console.log(`\n${recap}`);
 console.log(`\nall tiers in ${((Date.now() - started) / 1000).toFixed(0)}s${failedTiers.length ? `; failed tiers: ${failedTiers.join(', ')}` : ''}`);
 console.log(`${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);
 process.exit(failedTiers.length ? 1 : 0);

@@ -158,13 +158,15 @@ SYNTH_FLAGS=(--image-tag "$IMAGE_TAG" --faults)
 [[ "$OFFLINE" == 1 ]] && SYNTH_FLAGS+=(--offline)
 run "$NODE" cdk8s/src/main.ts "${SYNTH_FLAGS[@]}"
 
-step "Apply: CRDs, namespace, gateway API key Secret, platform and add-ons (server-side apply)"
+step "Apply: CRDs, namespace, gateway API keys Secret, platform and add-ons (server-side apply)"
 kc apply --server-side --field-manager=sagamesh -f cdk8s/dist/00-crds.yaml
 kc wait --for=condition=Established --timeout=60s -f cdk8s/dist/00-crds.yaml
 kc apply --server-side --field-manager=sagamesh -f cdk8s/dist/01-namespace.yaml
-# The API key is generated once, kept in the git-ignored state dir, and never printed by this script.
+# The API keys — a customer key (/api/*, its own orders) and an admin key (/admin/* and every order) — are generated
+# once, kept in the git-ignored state dir, and never printed by this script.
 run_sh "mkdir -p '$STATE' && chmod 700 '$STATE' && { test -s '$STATE/api-key' || (umask 077; openssl rand -hex 24 | tr -d '\\n' > '$STATE/api-key'); }"
-run_sh "kubectl --context $CONTEXT -n $NAMESPACE create secret generic sagamesh-gateway --from-file=api-keys='$STATE/api-key' --dry-run=client -o yaml | kubectl --context $CONTEXT apply --server-side --field-manager=sagamesh -f -"
+run_sh "{ test -s '$STATE/admin-key' || (umask 077; openssl rand -hex 24 | tr -d '\\n' > '$STATE/admin-key'); }"
+run_sh "kubectl --context $CONTEXT -n $NAMESPACE create secret generic sagamesh-gateway --from-file=api-keys='$STATE/api-key' --from-file=admin-api-keys='$STATE/admin-key' --dry-run=client -o yaml | kubectl --context $CONTEXT apply --server-side --field-manager=sagamesh -f -"
 # The rest of dist/, in order; a file whose kinds the cluster does not serve (Linkerd, Gateway API, prometheus-operator
 # offline) is skipped and named, so `set -e` never stops short of the rollouts.
 if [[ "$DRY_RUN" == 1 ]]; then
@@ -196,14 +198,14 @@ fi
 if [[ "$DRY_RUN" == 1 ]]; then step "Plan printed in ${SECONDS}s (DRY_RUN=1: nothing was run). Once run, it ends with:"; else step "Ready in ${SECONDS}s"; fi
 if [[ "$OFFLINE" == 1 ]]; then
   cat <<EOF
-  Gateway     http://localhost:8080        (API key: cat .dev/cluster/api-key)
+  Gateway     http://localhost:8080        (API key: cat .dev/cluster/api-key; admin key for /admin/*: cat .dev/cluster/admin-key)
   Prometheus  kubectl --context $CONTEXT -n monitoring port-forward svc/prometheus 9090
   (offline: no Grafana and no Linkerd; dashboards/ queries run against this Prometheus)
   Docker      eval "\$(bash scripts/cluster/docker.sh env)"   # to use docker/kind by hand on the same engine
 EOF
 else
   cat <<EOF
-  Gateway     http://localhost:8080        (API key: cat .dev/cluster/api-key)
+  Gateway     http://localhost:8080        (API key: cat .dev/cluster/api-key; admin key for /admin/*: cat .dev/cluster/admin-key)
   Grafana     http://localhost:3000        (anonymous viewer; admin password:
               kubectl --context $CONTEXT -n monitoring get secret kube-prometheus-stack-grafana -o jsonpath='{.data.admin-password}' | base64 -d)
   Prometheus  kubectl --context $CONTEXT -n monitoring port-forward svc/kube-prometheus-stack-prometheus 9090

@@ -17,6 +17,18 @@ export interface ClusterRefs {
   readonly linkerdNamespace: string;
 }
 
+/** A workload as its access policies see it: the NetworkPolicy (network.ts) and the Linkerd authorization (mesh.ts). */
+export interface WorkloadAccess {
+  readonly name: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly port: number;
+  readonly cluster: ClusterRefs;
+  /** Workloads (same namespace; their service accounts, for the mesh) allowed to call the port. Prometheus always may. */
+  readonly callers: readonly string[];
+  /** Also allow unauthenticated clients from any network (the gateway behind its NodePort). */
+  readonly public: boolean;
+}
+
 export const DEFAULT_CLUSTER: ClusterRefs = {
   namespace: 'sagamesh',
   natsNamespace: 'nats',

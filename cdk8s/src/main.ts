@@ -15,6 +15,8 @@ import { parseArgs } from 'node:util';
 import { sagameshCrds } from '@sagamesh/contracts';
 import { Yaml } from 'cdk8s';
 import { addonImages, parseVersionsEnv, synthOfflineAddons } from './addons/index.ts';
+import { CONFIG_SCHEMAS } from './config-schemas.ts';
+import { envProblems } from './env-check.ts';
 import { type Dashboard, PLATFORM_DEFAULTS, type PlatformConfig, type RuleFile, type SynthFile, synthPlatform } from './platform.ts';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -117,6 +119,8 @@ function main(): void {
   const ruleFiles = readRuleFiles(o.rules);
   const versions = parseVersionsEnv(readFileSync(path.join(REPO_ROOT, 'tools', 'versions.env'), 'utf8'));
   const files: SynthFile[] = synthPlatform(platformConfig(o, versions, { crds: sagameshCrds(), dashboards, ruleFiles }));
+  const problems = envProblems(files.flatMap((f) => f.objects), CONFIG_SCHEMAS);
+  if (problems.length > 0) throw new Error(`the workloads' environment does not match their config schemas:\n  ${problems.join('\n  ')}`);
   if (o.offline) {
     files.push({ ...synthOfflineAddons({ images: addonImages(versions), platformObjects: files.flatMap((f) => f.objects), ruleFiles }), requires: [] });
   }

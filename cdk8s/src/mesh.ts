@@ -1,6 +1,6 @@
 import { ApiObject } from 'cdk8s';
 import type { Construct } from 'constructs';
-import { type ClusterRefs, NAME_LABEL } from './cluster.ts';
+import { NAME_LABEL, type WorkloadAccess } from './cluster.ts';
 
 /** Linkerd policy API versions (linkerd-crds chart, see charts/versions.env). */
 export const LinkerdApi = {
@@ -11,15 +11,8 @@ export const LinkerdApi = {
   networkAuthentication: 'policy.linkerd.io/v1alpha1',
 } as const;
 
-export interface MeshPolicyProps {
-  readonly name: string;
-  readonly labels: Readonly<Record<string, string>>;
-  readonly port: number;
-  readonly cluster: ClusterRefs;
-  /** Service accounts (same namespace) allowed to call the port over mTLS. Prometheus is always allowed. */
-  readonly callers: readonly string[];
-  /** Also allow unauthenticated clients from any network (the gateway behind its NodePort). */
-  readonly public: boolean;
+/** `callers` are service accounts, allowed over mTLS. */
+export interface MeshPolicyProps extends WorkloadAccess {
   readonly routes?: { readonly requestTimeout: string; readonly readRetries: number; readonly readRetryTimeout: string };
 }
 
@@ -33,6 +26,17 @@ export function meshPolicy(scope: Construct, id: string, p: MeshPolicyProps): vo
   const ns = p.cluster.namespace;
   const meta = (name: string, annotations?: Record<string, string>) => ({ name, namespace: ns, labels: { ...p.labels }, ...(annotations ? { annotations } : {}) });
   const server = `${p.name}-http`;
+  /** An AuthorizationPolicy that lets into the Server the clients of one authentication resource. */
+  const authorize = (objectId: string, name: string, kind: 'MeshTLSAuthentication' | 'NetworkAuthentication', authentication: string) =>
+    new ApiObject(scope, objectId, {
+      apiVersion: LinkerdApi.authorizationPolicy,
+      kind: 'AuthorizationPolicy',
+      metadata: meta(name),
+      spec: {
+        targetRef: { group: 'policy.linkerd.io', kind: 'Server', name: server },
+        requiredAuthenticationRefs: [{ group: 'policy.linkerd.io', kind, name: authentication }],
+      },
+    });
   new ApiObject(scope, `${id}-server`, {
     apiVersion: LinkerdApi.server,
     kind: 'Server',
@@ -49,15 +53,7 @@ export function meshPolicy(scope: Construct, id: string, p: MeshPolicyProps): vo
     metadata: meta(`${p.name}-callers`),
     spec: { identityRefs: identities },
   });
-  new ApiObject(scope, `${id}-authz`, {
-    apiVersion: LinkerdApi.authorizationPolicy,
-    kind: 'AuthorizationPolicy',
-    metadata: meta(`${p.name}-callers`),
-    spec: {
-      targetRef: { group: 'policy.linkerd.io', kind: 'Server', name: server },
-      requiredAuthenticationRefs: [{ group: 'policy.linkerd.io', kind: 'MeshTLSAuthentication', name: `${p.name}-callers` }],
-    },
-  });
+  authorize(`${id}-authz`, `${p.name}-callers`, 'MeshTLSAuthentication', `${p.name}-callers`);
   if (p.public) {
     new ApiObject(scope, `${id}-anywhere`, {
       apiVersion: LinkerdApi.networkAuthentication,
@@ -65,15 +61,7 @@ export function meshPolicy(scope: Construct, id: string, p: MeshPolicyProps): vo
       metadata: meta(`${p.name}-anywhere`),
       spec: { networks: [{ cidr: '0.0.0.0/0' }, { cidr: '::/0' }] },
     });
-    new ApiObject(scope, `${id}-public`, {
-      apiVersion: LinkerdApi.authorizationPolicy,
-      kind: 'AuthorizationPolicy',
-      metadata: meta(`${p.name}-public`),
-      spec: {
-        targetRef: { group: 'policy.linkerd.io', kind: 'Server', name: server },
-        requiredAuthenticationRefs: [{ group: 'policy.linkerd.io', kind: 'NetworkAuthentication', name: `${p.name}-anywhere` }],
-      },
-    });
+    authorize(`${id}-public`, `${p.name}-public`, 'NetworkAuthentication', `${p.name}-anywhere`);
   }
   if (p.routes) {
     const parentRefs = [{ group: 'core', kind: 'Service', name: p.name, port: p.port }];

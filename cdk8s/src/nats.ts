@@ -335,6 +335,8 @@ export class NatsCluster extends Construct {
   readonly url: string;
   /** Replicas for streams and buckets (JETSTREAM_REPLICAS): 3 on a cluster (JetStream's usual R3), 1 on a single server. */
   readonly streamReplicas: number;
+  /** Each server's JetStream file store budget (max_file_store): the budget the platform's stream limits are shares of. */
+  readonly maxFileStoreMiB: number;
   /** The pods' labels; `app.kubernetes.io/name=nats` is what Prometheus and NetworkPolicies select. */
   readonly labels: Readonly<Record<string, string>>;
   /** The rendered server config (in the ConfigMap). */
@@ -360,6 +362,7 @@ export class NatsCluster extends Construct {
     const accounts = props.accounts ?? [];
     this.replicas = replicas;
     this.streamReplicas = Math.min(replicas, 3);
+    this.maxFileStoreMiB = storage.maxFileStoreMiB;
     this.url = `nats://${name}.${ns}.svc.cluster.local:${c.natsPort}`;
     this.labels = { [NAME_LABEL]: 'nats', 'app.kubernetes.io/instance': name, 'app.kubernetes.io/part-of': PART_OF, 'app.kubernetes.io/component': 'messaging', 'app.kubernetes.io/managed-by': 'cdk8s' };
     const selector = { [NAME_LABEL]: 'nats', 'app.kubernetes.io/instance': name };

@@ -1,6 +1,6 @@
 import * as kplus from 'cdk8s-plus-27';
 import type { Construct } from 'constructs';
-import { type ClusterRefs, LinkerdPorts, NAME_LABEL } from './cluster.ts';
+import { LinkerdPorts, NAME_LABEL, type WorkloadAccess } from './cluster.ts';
 
 type k8sNetworkPolicyPeer = kplus.k8s.NetworkPolicyPeer;
 type k8sNetworkPolicyPort = kplus.k8s.NetworkPolicyPort;
@@ -13,15 +13,10 @@ export interface EgressRule {
   readonly reason: string;
 }
 
-export interface WorkloadNetworkProps {
-  readonly name: string;
-  readonly labels: Readonly<Record<string, string>>;
-  readonly port: number;
-  readonly cluster: ClusterRefs;
-  readonly callers: readonly string[];
+/** `callers` are the workloads' names (their NAME_LABEL). */
+export interface WorkloadNetworkProps extends WorkloadAccess {
   readonly calls: readonly { readonly name: string; readonly port: number }[];
   readonly egress: readonly EgressRule[];
-  readonly public: boolean;
 }
 
 const tcp = (port: number): k8sNetworkPolicyPort => ({ protocol: 'TCP', port: kplus.k8s.IntOrString.fromNumber(port) });

@@ -54,6 +54,8 @@ export class SagaOperator extends Construct {
       podAnnotations: props.podAnnotations,
       autoscaling: false,
       replicas: props.replicas ?? OPERATOR_DEFAULTS.replicas,
+      // No Service sends the operator requests: nothing to drain before the lease is released.
+      shutdownDelaySeconds: 0,
       automountServiceAccountToken: true,
       // The operator's config (operator/src/config.ts): its Lease in its own namespace, its pod name as identity.
       env: { LEASE_NAME: leaseName, LEASE_NAMESPACE: cluster.namespace, ...(props.env ?? {}) },

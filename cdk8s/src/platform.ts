@@ -42,9 +42,12 @@ export interface PlatformConfig {
   };
   /** NodePort of the gateway (kind-config.yaml maps it to localhost:8080). @default 30080 */
   readonly gatewayNodePort: number;
-  /** The Secret `make up` creates with the gateway's API key(s) (never committed). */
-  readonly apiKeySecret: { readonly name: string; readonly key: string };
-  /** The CRDs (from services/contracts' generator: one source of truth). */
+  /**
+   * The Secret `make up` creates with the gateway's API keys (never committed): `key` holds the customer keys
+   * (API_KEYS), `adminKey` the admin keys (ADMIN_API_KEYS, for /admin/* and every order).
+   */
+  readonly apiKeySecret: { readonly name: string; readonly key: string; readonly adminKey: string };
+  /** The CRDs (from libs/contracts' generator: one source of truth). */
   readonly crds: readonly Record<string, unknown>[];
   /** Grafana dashboards (dashboards/*.json), shipped as ConfigMaps for the Grafana sidecar. */
   readonly dashboards: readonly Dashboard[];
@@ -62,11 +65,11 @@ export const PLATFORM_DEFAULTS: Omit<PlatformConfig, 'crds' | 'dashboards' | 'ru
   faultInjection: false,
   nats: { image: NATS_DEFAULTS.image, imagePullPolicy: 'IfNotPresent', replicas: NATS_DEFAULTS.replicas, tolerations: [KIND_CONTROL_PLANE_TOLERATION] },
   gatewayNodePort: 30080,
-  apiKeySecret: { name: 'sagamesh-gateway', key: 'api-keys' },
+  apiKeySecret: { name: 'sagamesh-gateway', key: 'api-keys', adminKey: 'admin-api-keys' },
   cluster: DEFAULT_CLUSTER,
 };
 
-/** The ConfigMap every workload reads its platform settings from (NATS_URL, JETSTREAM_REPLICAS, FAULT_INJECTION). */
+/** The ConfigMap every workload reads its platform settings from (NATS_URL, JETSTREAM_REPLICAS, JETSTREAM_STORE_MIB). */
 export const PLATFORM_CONFIGMAP = 'sagamesh-platform';
 
 /** The workloads in the app namespace: every contracts service and the operator (NATS admits only these). */
@@ -82,6 +85,8 @@ export const PROMETHEUS_RULE = 'sagamesh';
 export function serviceTopology(config: PlatformConfig): Record<ServiceName, Omit<SagameshServiceProps, 'cluster' | 'imageTag' | 'imagePullPolicy' | 'podAnnotations'>> {
   const ns = config.cluster.namespace;
   const base = (name: ServiceName) => ({ name, port: Ports[name], envFromConfigMaps: [PLATFORM_CONFIGMAP] });
+  // Only the services that apply or administer faults know the switch (the env check refuses it anywhere else).
+  const faults = { FAULT_INJECTION: String(config.faultInjection) };
   // The front of the request path scales first under `make load`: a lower target than the default 70 %
   // so a demo rate on a 2-core machine (where every pod shares the same two cores) crosses it. Measured on the kind
   // cluster: gateway ~40 % and orders ~44 % of their 50m at 45 orders/s, and from ~60/s the engine falls behind.
@@ -91,8 +96,11 @@ export function serviceTopology(config: PlatformConfig): Record<ServiceName, Omi
       ...base('gateway'),
       nodePort: config.gatewayNodePort,
       calls: [{ name: 'orders', port: Ports.orders }],
-      env: { ORDERS_URL: `http://orders.${ns}.svc.cluster.local:${Ports.orders}` },
-      secretEnv: { API_KEYS: { secret: config.apiKeySecret.name, key: config.apiKeySecret.key } },
+      env: { ORDERS_URL: `http://orders.${ns}.svc.cluster.local:${Ports.orders}`, ...faults },
+      secretEnv: {
+        API_KEYS: { secret: config.apiKeySecret.name, key: config.apiKeySecret.key },
+        ADMIN_API_KEYS: { secret: config.apiKeySecret.name, key: config.apiKeySecret.adminKey },
+      },
       autoscaling: demoScaling,
     },
     orders: { ...base('orders'), callers: ['gateway'], autoscaling: demoScaling },
@@ -107,6 +115,7 @@ export function serviceTopology(config: PlatformConfig): Record<ServiceName, Omi
     },
     inventory: {
       ...base('inventory'),
+      env: faults,
       // One writer: the store appends to one stream behind an expected last sequence, so a second replica contends
       // instead of adding capacity (measured on the kind cluster under load: 2 or 4 replicas livelocked on chain
       // breaks and stopped draining their commands; 1 drained ~400 commands/s). A deleted or drained pod is replaced
@@ -114,8 +123,8 @@ export function serviceTopology(config: PlatformConfig): Record<ServiceName, Omi
       autoscaling: false,
       replicas: 1,
     },
-    payments: base('payments'),
-    shipping: base('shipping'),
+    payments: { ...base('payments'), env: faults },
+    shipping: { ...base('shipping'), env: faults },
     notifications: base('notifications'),
   };
 }
@@ -257,7 +266,8 @@ export function buildPlatform(app: App, config: PlatformConfig): { crds: Chart; 
     clients: [{ namespace: ns, names: WORKLOADS }],
     cluster: config.cluster,
   });
-  const settings = { NATS_URL: nats.url, JETSTREAM_REPLICAS: String(nats.streamReplicas), FAULT_INJECTION: String(config.faultInjection) };
+  // The streams' and buckets' limits are shares of the servers' max_file_store (contracts' StreamLimits, BucketLimits).
+  const settings = { NATS_URL: nats.url, JETSTREAM_REPLICAS: String(nats.streamReplicas), JETSTREAM_STORE_MIB: String(nats.maxFileStoreMiB) };
   new kplus.ConfigMap(platform, 'platform-config', {
     metadata: { name: PLATFORM_CONFIGMAP, namespace: ns, labels: { 'app.kubernetes.io/part-of': PART_OF } },
     data: settings,

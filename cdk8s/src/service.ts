@@ -1,7 +1,7 @@
 import { ApiObject, Duration, JsonPatch, Size } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
-import { type ClusterRefs, DEFAULT_CLUSTER, LinkerdPorts, NAME_LABEL, PART_OF } from './cluster.ts';
+import { type ClusterRefs, DEFAULT_CLUSTER, LinkerdPorts, NAME_LABEL, PART_OF, type WorkloadAccess } from './cluster.ts';
 import { meshPolicy } from './mesh.ts';
 import { type EgressRule, workloadNetworkPolicy } from './network.ts';
 
@@ -39,7 +39,7 @@ export interface SecretEnvRef {
 export interface SagameshServiceProps {
   /** Workload name (Deployment, Service, ServiceAccount, selector label): a DNS-1123 label of at most 40 characters. */
   readonly name: string;
-  /** The one HTTP port: the API and the kit's /livez, /readyz and /metrics. Passed to the process as PORT. */
+  /** The one HTTP port: the API and the runtime's /livez, /readyz and /metrics. Passed to the process as PORT. */
   readonly port: number;
   /** Image repository. @default `sagamesh/<name>` */
   readonly image?: string;
@@ -81,6 +81,11 @@ export interface SagameshServiceProps {
   readonly runAsUser?: number;
   /** @default 30 */
   readonly terminationGracePeriodSeconds?: number;
+  /**
+   * How long the process keeps answering after SIGTERM (SHUTDOWN_DELAY_MS) while kube-proxy drops the terminating pod
+   * from its Service; 0 for a workload no Service sends requests to. @default 5
+   */
+  readonly shutdownDelaySeconds?: number;
   /** Prometheus scrape interval. @default `15s` */
   readonly scrapeInterval?: string;
   /** Where NATS, Prometheus and Linkerd live. @default {@link DEFAULT_CLUSTER} */
@@ -99,6 +104,7 @@ export const SERVICE_DEFAULTS = {
   routes: { requestTimeout: '2500ms', readRetries: 2, readRetryTimeout: '800ms' },
   runAsUser: 1000,
   terminationGracePeriodSeconds: 30,
+  shutdownDelaySeconds: 5,
   scrapeInterval: '15s',
   /** Linkerd proxy sidecar resources (pod annotations), so the HPA and the scheduler see the whole pod. */
   proxy: { cpuRequest: '20m', cpuLimit: '500m', memoryRequest: '32Mi', memoryLimit: '128Mi' },
@@ -112,6 +118,7 @@ export const SERVICE_DEFAULTS = {
   routes: RoutePolicyProps;
   runAsUser: number;
   terminationGracePeriodSeconds: number;
+  shutdownDelaySeconds: number;
   scrapeInterval: string;
   proxy: Record<string, string>;
   tmpSizeMiB: number;
@@ -195,6 +202,10 @@ export function validateServiceProps(p: SagameshServiceProps): string[] {
   if (p.terminationGracePeriodSeconds !== undefined && !intIn(p.terminationGracePeriodSeconds, 1, 600)) {
     out.push(`terminationGracePeriodSeconds ${p.terminationGracePeriodSeconds} must be 1–600 (and above the service's SHUTDOWN_GRACE_MS)`);
   }
+  const grace = p.terminationGracePeriodSeconds ?? SERVICE_DEFAULTS.terminationGracePeriodSeconds;
+  if (p.shutdownDelaySeconds !== undefined && !(intIn(p.shutdownDelaySeconds, 0, 60) && p.shutdownDelaySeconds < grace)) {
+    out.push(`shutdownDelaySeconds ${p.shutdownDelaySeconds} must be an integer 0–60 and below terminationGracePeriodSeconds (${grace}): the pod must still drain after it`);
+  }
   if (p.scrapeInterval !== undefined && !GO_DURATION.test(p.scrapeInterval)) out.push(`scrapeInterval "${p.scrapeInterval}" must be a duration like 15s`);
   for (const k of Object.keys(p.podAnnotations ?? {})) {
     if (!ANNOTATION_KEY.test(k)) out.push(`podAnnotations: "${k}" is not an annotation key ([prefix/]name, e.g. "sagamesh.io/config-sha256")`);
@@ -214,7 +225,7 @@ export function serviceLabels(name: string, component: string): Record<string, s
 
 /**
  * One sagamesh workload with everything it needs to run hardened in the meshed namespace: ServiceAccount,
- * Deployment (probes on the kit's /livez and /readyz, resources, restricted securityContext, /tmp emptyDir,
+ * Deployment (probes on the runtime's /livez and /readyz, resources, restricted securityContext, /tmp emptyDir,
  * Linkerd annotations), Service, HPA (autoscaling/v2, CPU), PodDisruptionBudget, NetworkPolicy, Linkerd
  * Server/AuthorizationPolicy/MeshTLSAuthentication (+ HTTPRoutes for its callers) and a PodMonitor.
  */
@@ -247,8 +258,7 @@ export class SagameshService extends Construct {
 
     const envVariables: Record<string, kplus.EnvValue> = {
       PORT: kplus.EnvValue.fromValue(String(props.port)),
-      POD_NAME: kplus.EnvValue.fromFieldRef(kplus.EnvFieldPaths.POD_NAME),
-      POD_NAMESPACE: kplus.EnvValue.fromFieldRef(kplus.EnvFieldPaths.POD_NAMESPACE),
+      SHUTDOWN_DELAY_MS: kplus.EnvValue.fromValue(String((props.shutdownDelaySeconds ?? SERVICE_DEFAULTS.shutdownDelaySeconds) * 1000)),
     };
     for (const [k, v] of Object.entries(props.env ?? {})) envVariables[k] = kplus.EnvValue.fromValue(v);
     for (const [k, field] of Object.entries(props.fieldRefEnv ?? {})) {
@@ -368,26 +378,9 @@ export class SagameshService extends Construct {
       },
     });
 
-    workloadNetworkPolicy(this, 'netpol', {
-      name,
-      labels,
-      port: props.port,
-      cluster,
-      callers: props.callers ?? [],
-      calls: props.calls ?? [],
-      egress: props.egress ?? [],
-      public: props.nodePort !== undefined,
-    });
-
-    meshPolicy(this, 'mesh', {
-      name,
-      labels,
-      port: props.port,
-      cluster,
-      callers: props.callers ?? [],
-      public: props.nodePort !== undefined,
-      routes: (props.callers ?? []).length > 0 ? (props.routes ?? SERVICE_DEFAULTS.routes) : props.routes,
-    });
+    const access: WorkloadAccess = { name, labels, port: props.port, cluster, callers: props.callers ?? [], public: props.nodePort !== undefined };
+    workloadNetworkPolicy(this, 'netpol', { ...access, calls: props.calls ?? [], egress: props.egress ?? [] });
+    meshPolicy(this, 'mesh', { ...access, routes: access.callers.length > 0 ? (props.routes ?? SERVICE_DEFAULTS.routes) : props.routes });
 
     new ApiObject(this, 'podmonitor', {
       apiVersion: 'monitoring.coreos.com/v1',

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { startKubeRig, type KubeRig } from '@sagamesh/kit/testing';
+import { type KubeRig, startKubeRig } from '@sagamesh/testing';
 import { Yaml } from 'cdk8s';
 import { REPO_ROOT, toolPath } from '../../scripts/lib/tools.ts';
 import { addonImages, parseVersionsEnv, synthOfflineAddons } from '../src/addons/index.ts';

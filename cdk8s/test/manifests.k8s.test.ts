@@ -13,7 +13,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { sagameshCrds } from '@sagamesh/contracts';
-import { startKubeRig, type KubeRig } from '@sagamesh/kit/testing';
+import { type KubeRig, startKubeRig } from '@sagamesh/testing';
 import { REPO_ROOT, toolPath } from '../../scripts/lib/tools.ts';
 import { Yaml } from 'cdk8s';
 import { parseVersionsEnv } from '../src/addons/index.ts';

@@ -2,8 +2,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { Ports, ServiceNames } from '@sagamesh/contracts';
-import { sagameshCrds } from '@sagamesh/contracts';
+import { Ports, sagameshCrds, ServiceNames } from '@sagamesh/contracts';
 import { REPO_ROOT } from '../../scripts/lib/tools.ts';
 import { addonImages, parseVersionsEnv, synthOfflineAddons } from '../src/addons/index.ts';
 import { LinkerdPorts } from '../src/cluster.ts';
@@ -74,7 +73,7 @@ describe('synthesized platform: hardening on every workload', () => {
     const pod = d.spec.template;
     const app = pod.spec.containers.find((c: any) => c.name === 'app');
 
-    it(`${name}: probes on the kit's /livez and /readyz at its contracts port`, () => {
+    it(`${name}: probes on the runtime's /livez and /readyz at its contracts port`, () => {
       assert.equal(app.ports[0].containerPort, port);
       assert.equal(app.startupProbe.httpGet.path, '/livez');
       assert.equal(app.livenessProbe.httpGet.path, '/livez');
@@ -270,12 +269,14 @@ describe('synthesized platform: the paths the architecture uses, and no others',
     assert.ok(!Object.keys(writes.metadata.annotations!).some((k) => k.startsWith('retry.')), 'writes are never retried by the mesh');
   });
 
-  it('the gateway reads its API key from the Secret `make up` creates; every workload reads NATS from the shared ConfigMap', () => {
+  it('the gateway reads its customer and admin API keys from the Secret `make up` creates; every workload reads NATS from the shared ConfigMap', () => {
     const gw = find(objects, 'Deployment', 'gateway').spec.template.spec.containers[0];
     assert.deepEqual(gw.env.find((e: any) => e.name === 'API_KEYS').valueFrom, { secretKeyRef: { name: 'sagamesh-gateway', key: 'api-keys' } });
+    assert.deepEqual(gw.env.find((e: any) => e.name === 'ADMIN_API_KEYS').valueFrom, { secretKeyRef: { name: 'sagamesh-gateway', key: 'admin-api-keys' } });
+    assert.ok(!gw.env.some((e: any) => e.name === 'DEV_MODE'), 'never the dev key in a cluster');
     assert.equal(gw.env.find((e: any) => e.name === 'ORDERS_URL').value, `http://orders.sagamesh.svc.cluster.local:${Ports.orders}`);
     const settings = find(objects, 'ConfigMap', 'sagamesh-platform');
-    assert.deepEqual(settings.data, { NATS_URL: 'nats://nats.nats.svc.cluster.local:4222', JETSTREAM_REPLICAS: '3', FAULT_INJECTION: 'false' });
+    assert.deepEqual(settings.data, { NATS_URL: 'nats://nats.nats.svc.cluster.local:4222', JETSTREAM_REPLICAS: '3', JETSTREAM_STORE_MIB: '1536' });
     // The URL names the NATS construct's client Service, on its client port.
     const natsService = find(objects, 'Service', 'nats');
     assert.equal(natsService.metadata.namespace, 'nats');
@@ -399,7 +400,8 @@ describe('synthesized platform: NATS, one JetStream cluster for every workload',
   it('a change of the platform settings rolls every workload (envFrom is read at start)', () => {
     const hash = (objs: K8sObject[]) => new Set(byKind(objs, 'Deployment').map((d) => d.spec.template.metadata.annotations['sagamesh.io/platform-config-sha256']));
     const off = hash(objects);
-    const on = hash(synthAll(testConfig({ faultInjection: true })));
+    // One NATS server instead of three: JETSTREAM_REPLICAS in the shared ConfigMap changes.
+    const on = hash(synthAll(testConfig({ nats: { ...testConfig().nats, replicas: 1 } })));
     assert.equal(off.size, 1);
     assert.equal(on.size, 1);
     assert.notDeepEqual([...off], [...on]);
@@ -460,6 +462,14 @@ describe('synthesized platform: files that apply without Linkerd or prometheus-o
 describe('synth flags: the online and the offline path', () => {
   const versions = parseVersionsEnv(readFileSync(path.join(REPO_ROOT, 'tools', 'versions.env'), 'utf8'));
   const inputs = { crds: sagameshCrds(), dashboards: [], ruleFiles: readRuleFiles(RULES_DIR) };
+  /** FAULT_INJECTION of each Deployment that sets it. */
+  const faultSwitches = (objs: K8sObject[]) =>
+    Object.fromEntries(
+      byKind(objs, 'Deployment')
+        .map((d) => [d.metadata.name, d.spec.template.spec.containers[0].env.find((e: any) => e.name === 'FAULT_INJECTION')?.value])
+        .filter(([, v]) => v !== undefined)
+        .sort(([a], [b]) => String(a).localeCompare(String(b))),
+    );
   const synth = (...args: string[]) => synthPlatform(platformConfig(parseSynthArgs(args), versions, inputs)).flatMap((f) => f.objects as K8sObject[]);
 
   it('defaults: online images, pulled if absent; fault injection off (the manifests\' default for any deployment)', () => {
@@ -468,7 +478,7 @@ describe('synth flags: the online and the offline path', () => {
     const objs = synth();
     assert.equal(find(objs, 'StatefulSet', 'nats').spec.template.spec.containers[0].image, `nats:${versions.NATS_SERVER_VERSION!.slice(1)}-alpine`);
     for (const d of byKind(objs, 'Deployment')) assert.equal(d.spec.template.spec.containers[0].imagePullPolicy, 'IfNotPresent');
-    assert.equal(find(objs, 'ConfigMap', 'sagamesh-platform').data.FAULT_INJECTION, 'false');
+    assert.deepEqual(faultSwitches(objs), { gateway: 'false', inventory: 'false', payments: 'false', shipping: 'false' });
   });
 
   it('--offline: nats-server built from the pinned module, app images side-loaded and never pulled', () => {
@@ -483,9 +493,8 @@ describe('synth flags: the online and the offline path', () => {
     }
   });
 
-  it('--faults: FAULT_INJECTION=true for every workload (make up: a local demo cluster)', () => {
-    const objs = synth('--faults');
-    assert.equal(find(objs, 'ConfigMap', 'sagamesh-platform').data.FAULT_INJECTION, 'true');
+  it('--faults: FAULT_INJECTION=true for the gateway and every participant (make up: a local demo cluster), no one else', () => {
+    assert.deepEqual(faultSwitches(synth('--faults')), { gateway: 'true', inventory: 'true', payments: 'true', shipping: 'true' });
   });
 
   it('refuses unknown flags, stray arguments and empty values, with the usage', () => {

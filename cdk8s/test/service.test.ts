@@ -13,6 +13,15 @@ function build(props: SagameshServiceProps) {
 }
 
 describe('SagameshService props', () => {
+  it('a service keeps answering 5 s after SIGTERM by default (SHUTDOWN_DELAY_MS), or as long as asked', () => {
+    const delayOf = (props: SagameshServiceProps) => {
+      const d = build(props).find((o) => o.kind === 'Deployment')!;
+      return d.spec.template.spec.containers[0].env.find((e: { name: string }) => e.name === 'SHUTDOWN_DELAY_MS')?.value;
+    };
+    assert.equal(delayOf(good), '5000');
+    assert.equal(delayOf({ ...good, shutdownDelaySeconds: 0 }), '0');
+  });
+
   it('accepts the minimal props and applies the documented defaults', () => {
     assert.deepEqual(validateServiceProps(good), []);
     const objs = build(good);
@@ -73,6 +82,7 @@ describe('SagameshService props', () => {
     ['bad tag', { imageTag: 'dev tag' }, /not a valid image tag/],
     ['bad annotation key', { podAnnotations: { 'a b': 'x' } }, /not an annotation key/],
     ['annotation the service sets', { podAnnotations: { 'linkerd.io/inject': 'disabled' } }, /set by the service itself/],
+    ['a drain delay as long as the grace period', { shutdownDelaySeconds: 30 }, /below terminationGracePeriodSeconds \(30\)/],
   ];
   for (const [what, patch, message] of cases) {
     it(`refuses ${what} in the constructor, saying how to fix it`, () => {

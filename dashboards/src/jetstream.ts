@@ -1,13 +1,12 @@
 /** JetStream consumers: backlog, redeliveries, outcomes, dead letters and processing time. */
 import { RowBuilder, type DashboardBuilder } from '@grafana/grafana-foundation-sdk/dashboard';
 import { Metrics } from '@sagamesh/contracts';
-import { baseDashboard, datasourceVariable, namespaceVariable, q, serviceVariable, stat, steps, timeseries } from './lib.ts';
+import { baseDashboard, counterStat, datasourceVariable, latencyQuantiles, namespaceVariable, q, serviceVariable, stat, steps, timeseries } from './lib.ts';
 
 const sel = 'namespace=~"$namespace", service=~"$service"';
 const handled = (extra = '') => `${Metrics.messagesHandledTotal}{${sel}${extra}}`;
 // consumer_pending comes from JetStream consumer info: every replica reports the same number, so max().
 const pending = `max by (stream, consumer) (${Metrics.consumerPending}{${sel}})`;
-const quantiles = [0.5, 0.95, 0.99] as const;
 
 export function jetstream(): DashboardBuilder {
   return baseDashboard(
@@ -39,22 +38,23 @@ export function jetstream(): DashboardBuilder {
       }),
     )
     .withPanel(
-      stat({
+      counterStat({
+        per: 'range',
         title: 'Dead letters (time range)',
         description: 'Messages moved to the DEAD_LETTERS stream over the time range (poison, or still failing on the last of MaxDeliver deliveries). Read them with `nats stream view DEAD_LETTERS`.',
-        unit: 'short',
+        counter: handled(', outcome="dead_letter"'),
+        legend: 'dead letters',
         span: 6,
-        thresholds: steps('green', [1, 'red']),
-        queries: [q(`sum(increase(${handled(', outcome="dead_letter"')}[$__range])) or vector(0)`, 'dead letters')],
       }),
     )
     .withPanel(
-      stat({
+      counterStat({
+        per: 'second',
         title: 'Redeliveries',
         description: 'Messages received on a second or later delivery, per second: a handler failed (nak), a process died holding the message, or AckWait passed.',
-        unit: 'ops',
+        counter: `${Metrics.messagesRedeliveredTotal}{${sel}}`,
+        legend: 'redeliveries / s',
         span: 6,
-        queries: [q(`sum(rate(${Metrics.messagesRedeliveredTotal}{${sel}}[$__rate_interval])) or vector(0)`, 'redeliveries / s')],
       }),
     )
     .withRow(new RowBuilder('Consumers'))
@@ -97,15 +97,13 @@ export function jetstream(): DashboardBuilder {
       }),
     )
     .withPanel(
-      timeseries({
-        title: 'Processing duration p50 / p95 / p99',
+      latencyQuantiles({
+        title: 'Processing duration',
         description: 'Time one message spends in its handler, per consumer (includes injected latency and the publish of the reply before the ack).',
-        unit: 's',
-        axis: 'duration',
+        histogram: Metrics.messageProcessingDurationSeconds,
+        selector: sel,
+        by: 'consumer',
         span: 24,
-        queries: quantiles.map((p) =>
-          q(`histogram_quantile(${p}, sum by (consumer, le) (rate(${Metrics.messageProcessingDurationSeconds}_bucket{${sel}}[$__rate_interval])))`, `{{consumer}} p${p * 100}`),
-        ),
       }),
     );
 }

@@ -69,23 +69,41 @@ export interface TimeseriesSpec extends PanelSpec {
 
 const thresholds = (steps: readonly dashboard.Threshold[]) => new dashboard.ThresholdsConfigBuilder().mode(dashboard.ThresholdsMode.Absolute).steps([...steps]);
 
-export function timeseries(p: TimeseriesSpec): TimeseriesPanelBuilder {
-  const b = new TimeseriesPanelBuilder()
-    .title(p.title)
+/** What both panel builders offer for the settings every panel spec has. */
+interface PanelBuilderBase<B> {
+  title(title: string): B;
+  description(description: string): B;
+  datasource(ref: common.DataSourceRef): B;
+  unit(unit: string): B;
+  span(span: number): B;
+  height(height: number): B;
+  min(min: number): B;
+  max(max: number): B;
+  targets(targets: DataqueryBuilder[]): B;
+}
+
+/** The settings of a spec every panel has (the size defaults per kind), and its queries. */
+function withSpec<B extends PanelBuilderBase<B>>(b: B, p: PanelSpec, size: { span: number; height: number }): B {
+  b.title(p.title)
     .description(describe(p.description, p.requiresCluster))
     .datasource(DATASOURCE)
     .unit(p.unit)
+    .span(p.span ?? size.span)
+    .height(p.height ?? size.height)
+    .targets(p.queries.map(target));
+  if (p.min !== undefined) b.min(p.min);
+  if (p.max !== undefined) b.max(p.max);
+  return b;
+}
+
+export function timeseries(p: TimeseriesSpec): TimeseriesPanelBuilder {
+  const b = withSpec(new TimeseriesPanelBuilder(), p, { span: 12, height: 8 })
     .axisLabel(p.axis)
-    .span(p.span ?? 12)
-    .height(p.height ?? 8)
     .lineWidth(1)
     .fillOpacity(p.stacked ? 30 : 10)
     .showPoints(common.VisibilityMode.Never)
     .legend(new common.VizLegendOptionsBuilder().showLegend(true).displayMode(common.LegendDisplayMode.List).placement(common.LegendPlacement.Bottom).calcs([]))
-    .tooltip(new common.VizTooltipOptionsBuilder().mode(common.TooltipDisplayMode.Multi).sort(common.SortOrder.Descending))
-    .targets(p.queries.map(target));
-  if (p.min !== undefined) b.min(p.min);
-  if (p.max !== undefined) b.max(p.max);
+    .tooltip(new common.VizTooltipOptionsBuilder().mode(common.TooltipDisplayMode.Multi).sort(common.SortOrder.Descending));
   if (p.stacked) b.stacking(new common.StackingConfigBuilder().mode(common.StackingMode.Normal));
   if (p.thresholds) {
     b.thresholds(thresholds(p.thresholds));
@@ -99,22 +117,50 @@ export interface StatSpec extends PanelSpec {
 }
 
 export function stat(p: StatSpec): StatPanelBuilder {
-  const b = new StatPanelBuilder()
-    .title(p.title)
-    .description(describe(p.description, p.requiresCluster))
-    .datasource(DATASOURCE)
-    .unit(p.unit)
-    .span(p.span ?? 4)
-    .height(p.height ?? 4)
+  const b = withSpec(new StatPanelBuilder(), p, { span: 4, height: 4 })
     .graphMode(common.BigValueGraphMode.Area)
     .colorMode(common.BigValueColorMode.Value)
     .reduceOptions(new common.ReduceDataOptionsBuilder().calcs(['lastNotNull']).values(false))
-    .thresholds(thresholds(p.thresholds ?? steps('green')))
-    .targets(p.queries.map(target));
-  if (p.min !== undefined) b.min(p.min);
-  if (p.max !== undefined) b.max(p.max);
+    .thresholds(thresholds(p.thresholds ?? steps('green')));
   if (p.mappings) b.mappings(p.mappings);
   return b;
+}
+
+/** The latency quantiles the dashboards draw. */
+const QUANTILES = [0.5, 0.95, 0.99] as const;
+
+/**
+ * A histogram's p50 / p95 / p99 over time, one series per quantile and value of `by` (e.g. per step): its title
+ * ends in "p50 / p95 / p99", its unit is seconds.
+ */
+export function latencyQuantiles(p: { title: string; description: string; histogram: string; selector: string; by: string; span?: number }): TimeseriesPanelBuilder {
+  return timeseries({
+    title: `${p.title} p50 / p95 / p99`,
+    description: p.description,
+    unit: 's',
+    axis: 'duration',
+    span: p.span,
+    queries: QUANTILES.map((quantile) =>
+      q(`histogram_quantile(${quantile}, sum by (${p.by}, le) (rate(${p.histogram}_bucket{${p.selector}}[$__rate_interval])))`, `{{${p.by}}} p${quantile * 100}`),
+    ),
+  });
+}
+
+/**
+ * A counter's events, summed over its series, as a stat that shows 0 (not "No data") when there were none: per
+ * second, or over the dashboard's time range — then red from the first, as for events that should not happen.
+ */
+export function counterStat(p: { title: string; description: string; counter: string; legend: string; per: 'second' | 'range'; span?: number }): StatPanelBuilder {
+  const perRange = p.per === 'range';
+  const sum = perRange ? `sum(increase(${p.counter}[$__range]))` : `sum(rate(${p.counter}[$__rate_interval]))`;
+  return stat({
+    title: p.title,
+    description: p.description,
+    unit: perRange ? 'short' : 'ops',
+    span: p.span,
+    thresholds: perRange ? steps('green', [1, 'red']) : undefined,
+    queries: [q(`${sum} or vector(0)`, p.legend)],
+  });
 }
 
 /** Threshold steps: the first applies from -∞ (its value is null). */

@@ -1,7 +1,7 @@
 /** Sagas: throughput by outcome, success ratio, in-flight and stuck runs, step latency, compensations and retries. */
 import { RowBuilder, type DashboardBuilder } from '@grafana/grafana-foundation-sdk/dashboard';
 import { Metrics } from '@sagamesh/contracts';
-import { baseDashboard, datasourceVariable, labelVariable, namespaceVariable, q, serviceVariable, stat, steps, timeseries } from './lib.ts';
+import { baseDashboard, counterStat, datasourceVariable, labelVariable, latencyQuantiles, namespaceVariable, q, serviceVariable, stat, steps, timeseries } from './lib.ts';
 
 /** The success objective the SagaSuccessRatioBelowObjective alert uses (monitoring/rules/sagamesh.yml). */
 export const SAGA_SUCCESS_OBJECTIVE = 0.95;
@@ -13,7 +13,6 @@ const successRatio = (by: string | undefined, window: string) => {
   const sum = by ? `sum by (${by})` : 'sum';
   return `(${sum} (rate(${ended(', outcome="succeeded"')}[${window}])) or ${sum} (rate(${ended()}[${window}])) * 0) / ${sum} (rate(${ended()}[${window}]))`;
 };
-const quantiles = [0.5, 0.95, 0.99] as const;
 // The run-store gauges are exported by every engine replica: max() is the true value, not sum().
 const gauge = (name: string) => `max by (definition) (${name}{${sel}})`;
 
@@ -55,12 +54,12 @@ export function sagas(): DashboardBuilder {
       }),
     )
     .withPanel(
-      stat({
+      counterStat({
+        per: 'range',
         title: 'Failed runs (time range)',
         description: 'Runs that ended Failed over the time range: a compensation gave up after its retries, an effect may be left behind and a person must look (the SagaFailed alert).',
-        unit: 'short',
-        thresholds: steps('green', [1, 'red']),
-        queries: [q(`sum(increase(${ended(', outcome="failed"')}[$__range])) or vector(0)`, 'failed')],
+        counter: ended(', outcome="failed"'),
+        legend: 'failed',
       }),
     )
     .withPanel(
@@ -81,11 +80,12 @@ export function sagas(): DashboardBuilder {
       }),
     )
     .withPanel(
-      stat({
+      counterStat({
+        per: 'second',
         title: 'Compensations',
         description: 'Compensations started per second over all steps: each is one step being undone because a later step failed or timed out.',
-        unit: 'ops',
-        queries: [q(`sum(rate(${Metrics.sagaCompensationsTotal}{${sel}}[$__rate_interval])) or vector(0)`, 'compensations / s')],
+        counter: `${Metrics.sagaCompensationsTotal}{${sel}}`,
+        legend: 'compensations / s',
       }),
     )
     .withRow(new RowBuilder('Throughput and outcomes'))
@@ -115,14 +115,12 @@ export function sagas(): DashboardBuilder {
       }),
     )
     .withPanel(
-      timeseries({
-        title: 'Run duration p50 / p95 / p99',
+      latencyQuantiles({
+        title: 'Run duration',
         description: 'Time from a run’s start to its terminal phase, by outcome (compensated runs include the undoing).',
-        unit: 's',
-        axis: 'duration',
-        queries: quantiles.map((p) =>
-          q(`histogram_quantile(${p}, sum by (outcome, le) (rate(${Metrics.sagaDurationSeconds}_bucket{${sel}}[$__rate_interval])))`, `{{outcome}} p${p * 100}`),
-        ),
+        histogram: Metrics.sagaDurationSeconds,
+        selector: sel,
+        by: 'outcome',
       }),
     )
     .withPanel(
@@ -137,14 +135,12 @@ export function sagas(): DashboardBuilder {
     )
     .withRow(new RowBuilder('Steps'))
     .withPanel(
-      timeseries({
-        title: 'Step duration p50 / p95 / p99',
+      latencyQuantiles({
+        title: 'Step duration',
         description: 'Time from a step’s first attempt to its outcome, per step: retries after a timeout make the tail grow.',
-        unit: 's',
-        axis: 'duration',
-        queries: quantiles.map((p) =>
-          q(`histogram_quantile(${p}, sum by (step, le) (rate(${Metrics.sagaStepDurationSeconds}_bucket{${sel}}[$__rate_interval])))`, `{{step}} p${p * 100}`),
-        ),
+        histogram: Metrics.sagaStepDurationSeconds,
+        selector: sel,
+        by: 'step',
       }),
     )
     .withPanel(

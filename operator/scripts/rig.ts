@@ -3,7 +3,7 @@
  * kube-apiserver from .tools/bin with the sagamesh CRDs installed, in the foreground.
  *   node operator/scripts/rig.ts      prints the `export KUBECONFIG=...` line; Ctrl-C stops it
  */
-import { startKubeRig } from '@sagamesh/kit/testing';
+import { startKubeRig } from '@sagamesh/testing';
 
 const rig = await startKubeRig({ crds: true });
 console.log(`kube-apiserver ${rig.server} is ready, with the sagamesh CRDs installed. In another shell:

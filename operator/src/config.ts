@@ -1,10 +1,10 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Ports } from '@sagamesh/contracts';
-import { CommonConfig, ConfigError } from '@sagamesh/kit';
+import { CommonConfig, ConfigError, portConfig } from '@sagamesh/runtime/config';
 
 export const OperatorConfig = Type.Object({
   ...CommonConfig,
-  PORT: Type.Integer({ minimum: 0, maximum: 65535, default: Ports.operator, description: 'HTTP port of /metrics, /healthz, /readyz (0 = a free one)' }),
+  ...portConfig(Ports.operator),
   KUBECONFIG: Type.String({ default: '', description: 'Path to a kubeconfig; empty = in-cluster service account' }),
   WATCH_NAMESPACE: Type.String({ default: '', description: 'Watch only this namespace; empty = all namespaces' }),
   WORKERS: Type.Integer({ minimum: 1, maximum: 64, default: 4, description: 'Reconciles running at once' }),

@@ -20,15 +20,16 @@ import {
   type StartRequest,
   type StartResponse,
 } from '@sagamesh/contracts';
-import { EngineRequestError, type Logger } from '@sagamesh/kit';
+import { EngineRequestError } from '@sagamesh/participant';
+import type { Logger } from '@sagamesh/runtime';
 import type { EventRecorder } from './events.ts';
-import { ResilientInformer } from './informer.ts';
+import { ResilientInformer, type InformerEvent } from './informer.ts';
 import { ConflictError, KubeApi, type Kind } from './kube.ts';
 import type { OperatorMetrics } from './metrics.ts';
 import { WorkQueue, runWorkers } from './queue.ts';
-import { decideDefinition, decideSaga, type DefinitionObservation, type SagaObservation } from './decision.ts';
+import { decideDefinition, decideSaga, type DefinitionAction, type DefinitionObservation, type SagaAction, type SagaObservation } from './decision.ts';
 
-/** The engine API the operator uses (kit's EngineClient over NATS). */
+/** The engine API the operator uses (the participant SDK's EngineClient over NATS). */
 export interface EngineApi {
   define(req: DefineRequest): Promise<DefineResponse>;
   start(req: StartRequest): Promise<StartResponse>;
@@ -65,6 +66,21 @@ export interface ControllerOptions {
 }
 
 const MAX_ROUNDS = 6;
+
+/** The actions that only report what was observed, on the object itself or as an Event. */
+type Report = Extract<SagaAction | DefinitionAction, { type: 'updateStatus' | 'event' }>;
+
+/** What one action did: nothing new to look at, something new (decide again), or the object is gone. */
+type Outcome = 'done' | 'observe-again' | 'gone';
+
+/** One reconcile's loop parts: the pure decision, the action's I/O, and a re-read after a lost race. */
+interface Round<O, A> {
+  decide(obs: O): readonly A[];
+  act(action: A): Promise<Outcome>;
+  /** Reads the object again into the observation; false when it is gone. */
+  reread(): Promise<boolean>;
+}
+
 const MAX_HISTORY = 64;
 const keyOf = (kind: Kind, ns: string | undefined, name: string | undefined) => `${kind}/${ns ?? 'default'}/${name ?? ''}`;
 const parseKey = (key: string) => {
@@ -89,34 +105,24 @@ export class Controller {
   constructor(opts: ControllerOptions) {
     this.#o = opts;
     const { kube, log, kubeConfig, namespace } = opts;
-    this.sagas = new ResilientInformer<SagaObject>({
-      kubeConfig,
-      path: KubeApi.watchPath('Saga', namespace),
-      list: () => kube.list<SagaObject>('Saga', namespace),
-      log,
-      onEvent: (event, saga) => {
-        const key = keyOf('Saga', saga.metadata.namespace, saga.metadata.name);
-        const uid = saga.metadata.uid ?? '';
-        if (event === 'delete') {
-          this.#byUid.delete(uid);
-          this.#history.delete(uid);
-          this.#mirrored.delete(uid);
-        } else this.#byUid.set(uid, key);
-        this.#queue?.add(key);
-      },
+    const informer = <T extends SagaObject | SagaDefinitionObject>(kind: Kind, onEvent: (event: InformerEvent, obj: T) => void) =>
+      new ResilientInformer<T>({ kubeConfig, path: KubeApi.watchPath(kind, namespace), list: () => kube.list<T>(kind, namespace), log, onEvent });
+    this.sagas = informer<SagaObject>('Saga', (event, saga) => {
+      const key = keyOf('Saga', saga.metadata.namespace, saga.metadata.name);
+      const uid = saga.metadata.uid ?? '';
+      if (event === 'delete') {
+        this.#byUid.delete(uid);
+        this.#history.delete(uid);
+        this.#mirrored.delete(uid);
+      } else this.#byUid.set(uid, key);
+      this.#queue?.add(key);
     });
-    this.definitions = new ResilientInformer<SagaDefinitionObject>({
-      kubeConfig,
-      path: KubeApi.watchPath('SagaDefinition', namespace),
-      list: () => kube.list<SagaDefinitionObject>('SagaDefinition', namespace),
-      log,
-      onEvent: (event, def) => {
-        if (event !== 'delete') this.#queue?.add(keyOf('SagaDefinition', def.metadata.namespace, def.metadata.name));
-        // Sagas waiting for this definition may start now (or say why they wait).
-        for (const saga of this.sagas.list(def.metadata.namespace)) {
-          if (saga.spec?.definitionRef?.name === def.metadata.name && !saga.status?.runId) this.#queue?.add(keyOf('Saga', saga.metadata.namespace, saga.metadata.name));
-        }
-      },
+    this.definitions = informer<SagaDefinitionObject>('SagaDefinition', (event, def) => {
+      if (event !== 'delete') this.#queue?.add(keyOf('SagaDefinition', def.metadata.namespace, def.metadata.name));
+      // Sagas waiting for this definition may start now (or say why they wait).
+      for (const saga of this.sagas.list(def.metadata.namespace)) {
+        if (saga.spec?.definitionRef?.name === def.metadata.name && !saga.status?.runId) this.#queue?.add(keyOf('Saga', saga.metadata.namespace, saga.metadata.name));
+      }
     });
   }
 
@@ -224,11 +230,36 @@ export class Controller {
     }
   }
 
+  /**
+   * Decides and acts until the decision asks for nothing that needs another look: each round runs the actions decided
+   * on the observation; an action that learned something (an engine answer), or a write that lost a race (409: the
+   * object is read again), asks for one more round. Returns false when the object is gone.
+   */
+  async #settle<O extends { now: string }, A>(what: string, obs: O, round: Round<O, A>): Promise<boolean> {
+    for (let n = 0; n < MAX_ROUNDS; n++) {
+      let again = false;
+      try {
+        for (const action of round.decide(obs)) {
+          this.#mustLead();
+          const outcome = await round.act(action);
+          if (outcome === 'gone') return false;
+          if (outcome === 'observe-again') again = true;
+        }
+      } catch (err) {
+        if (!(err instanceof ConflictError)) throw err;
+        if (!(await round.reread())) return false;
+        again = true;
+      }
+      if (!again) return true;
+      obs.now = new Date().toISOString();
+    }
+    throw new Error(`${what} did not settle in ${MAX_ROUNDS} rounds`);
+  }
+
   async #reconcileSaga(key: string): Promise<void> {
     const { namespace, name } = parseKey(key);
     const cached = this.sagas.get(name, namespace);
     if (!cached) return;
-    const { kube, engine, log } = this.#o;
     const obs: SagaObservation = {
       saga: cached,
       definition: this.definitions.get(cached.spec.definitionRef.name, namespace),
@@ -236,113 +267,100 @@ export class Controller {
       history: [...(this.#history.get(cached.metadata.uid!) ?? [])],
       now: new Date().toISOString(),
     };
-    for (let round = 0; round < MAX_ROUNDS; round++) {
-      const actions = decideSaga(obs);
-      let observeAgain = false;
-      try {
-        for (const action of actions) {
-          this.#mustLead();
-          switch (action.type) {
-            case 'addFinalizer':
-            case 'removeFinalizer': {
-              const others = (obs.saga.metadata.finalizers ?? []).filter((f) => f !== SAGA_FINALIZER);
-              const next = await kube.setFinalizers('Saga', obs.saga, action.type === 'addFinalizer' ? [...others, SAGA_FINALIZER] : others);
-              if (!next) return; // deleted
-              obs.saga = next;
-              break;
-            }
-            case 'updateStatus': {
-              const next = await kube.replaceStatus('Saga', obs.saga, action.status);
-              if (!next) return;
-              obs.saga = next;
-              break;
-            }
-            case 'event':
-              this.#o.events.record('Saga', obs.saga, action.event);
-              break;
-            case 'start':
-              try {
-                obs.run = (await engine.start(action.request)).run;
-                log.info({ key, runId: action.request.runId, revision: action.request.revision }, 'run started');
-              } catch (err) {
-                const code = engineErrorCode(err);
-                if (code !== 'invalid_request') {
-                  // The engine lost or never got this definition revision: register it again, then retry.
-                  if (code === 'unknown_definition' || code === 'revision_mismatch') this.#queue?.add(keyOf('SagaDefinition', namespace, obs.saga.spec.definitionRef.name));
-                  throw err;
-                }
-                obs.startRefused = { code, message: (err as Error).message };
-              }
-              observeAgain = true;
-              break;
-            case 'cancel':
-              obs.run = (await engine.cancel({ runId: action.runId })).run;
-              obs.cancelSent = true;
-              log.info({ key, runId: action.runId, phase: obs.run.phase }, 'run cancelled: the Saga is being deleted');
-              observeAgain = true;
-              break;
+    const settled = await this.#settle(`Saga ${namespace}/${name}`, obs, {
+      decide: decideSaga,
+      act: (action) => this.#actOnSaga(key, obs, action),
+      reread: async () => {
+        const fresh = await this.#o.kube.get<SagaObject>('Saga', namespace, name);
+        if (fresh) obs.saga = fresh;
+        return fresh !== undefined;
+      },
+    });
+    if (settled && obs.run) this.#mirroredUpTo(obs.run);
+  }
+
+  async #actOnSaga(key: string, obs: SagaObservation, action: SagaAction): Promise<Outcome> {
+    const { kube, engine, log } = this.#o;
+    /** The Saga as written; a write that found it gone ends the reconcile. */
+    const written = (next: SagaObject | undefined): Outcome => {
+      if (!next) return 'gone';
+      obs.saga = next;
+      return 'done';
+    };
+    switch (action.type) {
+      case 'addFinalizer':
+      case 'removeFinalizer': {
+        const others = (obs.saga.metadata.finalizers ?? []).filter((f) => f !== SAGA_FINALIZER);
+        return written(await kube.setFinalizers('Saga', obs.saga, action.type === 'addFinalizer' ? [...others, SAGA_FINALIZER] : others));
+      }
+      case 'updateStatus':
+      case 'event':
+        return written(await this.#report('Saga', obs.saga, action));
+      case 'start':
+        try {
+          obs.run = (await engine.start(action.request)).run;
+          log.info({ key, runId: action.request.runId, revision: action.request.revision }, 'run started');
+        } catch (err) {
+          const code = engineErrorCode(err);
+          if (code !== 'invalid_request') {
+            // The engine lost or never got this definition revision: register it again, then retry.
+            if (code === 'unknown_definition' || code === 'revision_mismatch') this.#queue?.add(keyOf('SagaDefinition', obs.saga.metadata.namespace, obs.saga.spec.definitionRef.name));
+            throw err;
           }
+          obs.startRefused = { code, message: (err as Error).message };
         }
-      } catch (err) {
-        if (!(err instanceof ConflictError)) throw err;
-        const fresh = await kube.get<SagaObject>('Saga', namespace, name);
-        if (!fresh) return;
-        obs.saga = fresh;
-        observeAgain = true;
-      }
-      if (!observeAgain) {
-        if (obs.run) this.#mirroredUpTo(obs.run);
-        return;
-      }
-      obs.now = new Date().toISOString();
+        return 'observe-again';
+      case 'cancel':
+        obs.run = (await engine.cancel({ runId: action.runId })).run;
+        obs.cancelSent = true;
+        log.info({ key, runId: action.runId, phase: obs.run.phase }, 'run cancelled: the Saga is being deleted');
+        return 'observe-again';
     }
-    throw new Error(`Saga ${namespace}/${name} did not settle in ${MAX_ROUNDS} rounds`);
   }
 
   async #reconcileDefinition(key: string): Promise<void> {
     const { namespace, name } = parseKey(key);
     const cached = this.definitions.get(name, namespace);
     if (!cached) return;
-    const { kube, engine } = this.#o;
     const obs: DefinitionObservation = { definition: cached, now: new Date().toISOString() };
-    for (let round = 0; round < MAX_ROUNDS; round++) {
-      let observeAgain = false;
-      try {
-        for (const action of decideDefinition(obs)) {
-          this.#mustLead();
-          switch (action.type) {
-            case 'define':
-              try {
-                const res = await engine.define(action.request);
-                obs.registered = { key: res.key, revision: res.revision };
-              } catch (err) {
-                const code = engineErrorCode(err);
-                if (code !== 'invalid_request') throw err;
-                obs.registered = { refused: { code, message: (err as Error).message } };
-              }
-              observeAgain = true;
-              break;
-            case 'updateStatus': {
-              const next = await kube.replaceStatus('SagaDefinition', obs.definition, action.status);
-              if (!next) return;
-              obs.definition = next;
-              break;
-            }
-            case 'event':
-              this.#o.events.record('SagaDefinition', obs.definition, action.event);
-              break;
-          }
+    await this.#settle(`SagaDefinition ${namespace}/${name}`, obs, {
+      decide: decideDefinition,
+      act: (action) => this.#actOnDefinition(obs, action),
+      reread: async () => {
+        const fresh = await this.#o.kube.get<SagaDefinitionObject>('SagaDefinition', namespace, name);
+        if (fresh) obs.definition = fresh;
+        return fresh !== undefined;
+      },
+    });
+  }
+
+  async #actOnDefinition(obs: DefinitionObservation, action: DefinitionAction): Promise<Outcome> {
+    switch (action.type) {
+      case 'define':
+        try {
+          const res = await this.#o.engine.define(action.request);
+          obs.registered = { key: res.key, revision: res.revision };
+        } catch (err) {
+          const code = engineErrorCode(err);
+          if (code !== 'invalid_request') throw err;
+          obs.registered = { refused: { code, message: (err as Error).message } };
         }
-      } catch (err) {
-        if (!(err instanceof ConflictError)) throw err;
-        const fresh = await kube.get<SagaDefinitionObject>('SagaDefinition', namespace, name);
-        if (!fresh) return;
-        obs.definition = fresh;
-        observeAgain = true;
+        return 'observe-again';
+      case 'updateStatus':
+      case 'event': {
+        const next = await this.#report('SagaDefinition', obs.definition, action);
+        if (next) obs.definition = next;
+        return next ? 'done' : 'gone';
       }
-      if (!observeAgain) return;
-      obs.now = new Date().toISOString();
     }
-    throw new Error(`SagaDefinition ${namespace}/${name} did not settle in ${MAX_ROUNDS} rounds`);
+  }
+
+  /** The actions both kinds share: write the status (the object as written; undefined when it is gone), or record an Event. */
+  async #report<T extends SagaObject | SagaDefinitionObject>(kind: Kind, obj: T, action: Report): Promise<T | undefined> {
+    if (action.type === 'event') {
+      this.#o.events.record(kind, obj, action.event);
+      return obj;
+    }
+    return this.#o.kube.replaceStatus(kind, obj, action.status);
   }
 }

@@ -8,32 +8,22 @@ import {
   SAGA_FINALIZER,
   SagaDefinitionSpec,
   ValidationError,
-  canonicalJson,
   definitionProblems,
   isTerminalPhase,
   k8sDefinitionKey,
+  runInputProblem,
   validator,
-  type Condition,
   type DefineRequest,
   type RunView,
   type SagaDefinitionObject,
   type SagaDefinitionStatus,
   type SagaObject,
-  type SagaPhase,
   type SagaStatus,
-  type SagaStepStatus,
   type StartRequest,
-  type StepState,
-  type StepStatus,
 } from '@sagamesh/contracts';
-
-/** A Kubernetes Event to record about the object; `key` identifies the transition (same key = same event). */
-export interface EventSpec {
-  key: string;
-  type: 'Normal' | 'Warning';
-  reason: string;
-  note: string;
-}
+import { setCondition } from './conditions.ts';
+import { sagaStatusFromRun, sagaStatusWithoutRun, sameStatus } from './status.ts';
+import { type EventSpec, transitionEvents } from './transition-events.ts';
 
 export type SagaAction =
   | { type: 'addFinalizer' }
@@ -76,201 +66,6 @@ export interface DefinitionObservation {
   /** The engine's answer to define in this reconcile: the key and revision, or a refusal. */
   registered?: { key: string; revision: string } | { refused: EngineRefusal };
   now: string;
-}
-
-// ---- conditions ----
-
-/** Sets one condition (metav1 semantics: lastTransitionTime moves only when the status changes). */
-export function setCondition(
-  conditions: readonly Condition[] | undefined,
-  next: { type: string; status: Condition['status']; reason: string; message: string; observedGeneration: number },
-  now: string,
-): Condition[] {
-  const list = [...(conditions ?? [])];
-  const i = list.findIndex((c) => c.type === next.type);
-  const old = i >= 0 ? list[i] : undefined;
-  const updated: Condition = { ...next, lastTransitionTime: old && old.status === next.status ? old.lastTransitionTime : now };
-  if (i >= 0) list[i] = updated;
-  else list.push(updated);
-  return list;
-}
-
-/** `Completed` (True in every terminal phase) and `Succeeded`; both with reason = the phase. */
-export function sagaConditions(prev: readonly Condition[] | undefined, phase: SagaPhase, message: string, generation: number, now: string): Condition[] {
-  const terminal = isTerminalPhase(phase);
-  let conditions = setCondition(prev, { type: 'Completed', status: terminal ? 'True' : 'False', reason: phase, message, observedGeneration: generation }, now);
-  const succeeded = phase === 'Succeeded' ? 'True' : terminal ? 'False' : 'Unknown';
-  conditions = setCondition(conditions, { type: 'Succeeded', status: succeeded, reason: phase, message, observedGeneration: generation }, now);
-  return conditions;
-}
-
-// ---- Saga status from the engine's run ----
-
-function stepStatus(s: StepState): SagaStepStatus {
-  return {
-    name: s.name,
-    status: s.status,
-    attempts: s.attempts,
-    compensationAttempts: s.compensationAttempts,
-    ...(s.startedAt ? { startedAt: s.startedAt } : {}),
-    ...(s.endedAt ? { endedAt: s.endedAt } : {}),
-    ...(s.compensatedAt ? { compensatedAt: s.compensatedAt } : {}),
-    ...(s.error ? { error: { code: s.error.code, message: s.error.message } } : {}),
-  };
-}
-
-function runMessage(run: RunView): string {
-  const because = run.error ? `, because ${run.error.code === 'cancelled' ? 'the run was cancelled' : run.error.message}` : '';
-  switch (run.phase) {
-    case 'Pending':
-      return 'waiting for the engine to start the run';
-    case 'Running':
-      return `running step ${run.currentStep ?? '(none)'}`;
-    case 'Compensating':
-      return `compensating step ${run.currentStep ?? '(none)'}${because}`;
-    case 'Succeeded':
-      return `all ${run.steps.length} steps succeeded`;
-    case 'Compensated':
-      return `compensated${because}`;
-    case 'Failed':
-      return `a compensation gave up, a person must look${run.error ? `: ${run.error.message}` : ''}`;
-  }
-}
-
-/** The status that mirrors a run. */
-export function sagaStatusFromRun(prev: SagaStatus | undefined, run: RunView, generation: number, now: string): SagaStatus {
-  const message = runMessage(run);
-  return {
-    phase: run.phase,
-    ...(run.currentStep !== undefined ? { currentStep: run.currentStep } : {}),
-    steps: run.steps.map(stepStatus),
-    conditions: sagaConditions(prev?.conditions, run.phase, message, generation, now),
-    observedGeneration: generation,
-    runId: run.runId,
-    definitionRevision: run.revision,
-    ...(run.traceId ? { traceId: run.traceId } : {}),
-    startedAt: run.startedAt,
-    ...(run.endedAt ? { endedAt: run.endedAt } : {}),
-    message,
-  };
-}
-
-/** A status for a Saga that has no run (yet, or ever). */
-function sagaStatusWithoutRun(prev: SagaStatus | undefined, phase: SagaPhase, message: string, generation: number, now: string): SagaStatus {
-  const { currentStep: _c, ...rest } = prev ?? {};
-  return { ...rest, phase, conditions: sagaConditions(prev?.conditions, phase, message, generation, now), observedGeneration: generation, message };
-}
-
-export function sameStatus(a: unknown, b: unknown): boolean {
-  return canonicalJson(a ?? {}) === canonicalJson(b ?? {});
-}
-
-// ---- Events: one per transition a status change reveals ----
-
-/** The transitions a run passes through to reach a phase (so a skipped observation still gets its events). */
-const phasePath: Record<SagaPhase, SagaPhase[]> = {
-  Pending: [],
-  Running: ['Running'],
-  Succeeded: ['Running', 'Succeeded'],
-  Compensating: ['Running', 'Compensating'],
-  Compensated: ['Running', 'Compensating', 'Compensated'],
-  Failed: ['Running', 'Compensating', 'Failed'],
-};
-const stepPath: Record<StepStatus, StepStatus[]> = {
-  Pending: [],
-  Running: ['Running'],
-  Succeeded: ['Running', 'Succeeded'],
-  Failed: ['Running', 'Failed'],
-  TimedOut: ['Running', 'TimedOut'],
-  Compensating: ['Running', 'Compensating'],
-  Compensated: ['Running', 'Compensating', 'Compensated'],
-  CompensationFailed: ['Running', 'Compensating', 'CompensationFailed'],
-  Skipped: ['Skipped'],
-};
-const phaseReason: Record<SagaPhase, string> = {
-  Pending: 'Pending',
-  Running: 'Started',
-  Compensating: 'Compensating',
-  Succeeded: 'Succeeded',
-  Compensated: 'Compensated',
-  Failed: 'Failed',
-};
-const warningPhases: readonly SagaPhase[] = ['Compensating', 'Compensated', 'Failed'];
-const warningSteps: readonly StepStatus[] = ['Failed', 'TimedOut', 'CompensationFailed'];
-const stepVerb: Record<StepStatus, string> = {
-  Pending: 'is pending',
-  Running: 'started',
-  Succeeded: 'succeeded',
-  Failed: 'failed',
-  TimedOut: 'timed out',
-  Compensating: 'is being compensated',
-  Compensated: 'was compensated',
-  CompensationFailed: 'could not be compensated',
-  Skipped: 'was skipped',
-};
-
-function stepEvent(step: SagaStepStatus, status: StepStatus): EventSpec {
-  const compensation = status.startsWith('Compensat');
-  const attempt = compensation ? step.compensationAttempts : step.attempts;
-  const error = step.error && (status === 'Failed' || status === 'TimedOut' || status === 'CompensationFailed') ? `: ${step.error.code}: ${step.error.message}` : '';
-  return {
-    // Same transition, same key, whenever it is observed: so an Event is recorded once.
-    key: `step.${step.name}.${status}.${compensation ? 'c' : ''}${attempt}`,
-    type: warningSteps.includes(status) ? 'Warning' : 'Normal',
-    reason: `Step${status}`,
-    note: `step ${step.name} ${stepVerb[status]}${status === 'Skipped' ? '' : ` (attempt ${attempt})`}${error}`,
-  };
-}
-
-/** The Events for what changed between two statuses of the same run, in the order it happened. */
-export function transitionEvents(prev: SagaStatus | undefined, next: SagaStatus): EventSpec[] {
-  const before = new Set(prev?.phase ? phasePath[prev.phase] : []);
-  const newPhases = next.phase ? phasePath[next.phase].filter((p) => !before.has(p)) : [];
-  const phaseEvent = (p: SagaPhase): EventSpec => ({
-    key: `phase.${p}`,
-    type: warningPhases.includes(p) ? 'Warning' : 'Normal',
-    reason: phaseReason[p],
-    note:
-      p === 'Running'
-        ? `run ${next.runId} started (definition revision ${next.definitionRevision})`
-        : p === next.phase && next.message
-          ? next.message
-          : `the saga is ${p.toLowerCase()}`,
-  });
-  // Steps run forward and are compensated backward: one observation may reveal both.
-  const forward: EventSpec[] = [];
-  const backward: EventSpec[][] = [];
-  for (const step of next.steps ?? []) {
-    const old = prev?.steps?.find((s) => s.name === step.name);
-    const seen = new Set(old ? stepPath[old.status] : []);
-    const undo: EventSpec[] = [];
-    if (old && step.attempts > old.attempts && step.attempts > 1) {
-      forward.push({ key: `step.${step.name}.Retried.${step.attempts}`, type: 'Normal', reason: 'StepRetried', note: `step ${step.name} retried (attempt ${step.attempts})` });
-    }
-    if (old && step.compensationAttempts > old.compensationAttempts && step.compensationAttempts > 1) {
-      undo.push({
-        key: `step.${step.name}.CompensationRetried.${step.compensationAttempts}`,
-        type: 'Normal',
-        reason: 'StepCompensationRetried',
-        note: `compensation of step ${step.name} retried (attempt ${step.compensationAttempts})`,
-      });
-    }
-    // A new attempt walks the path again (a retry can time out a second time); its start is StepRetried.
-    const retried = old !== undefined && old.attempts > 0 && step.attempts > old.attempts;
-    for (const s of stepPath[step.status]) {
-      if (retried ? s === 'Running' : seen.has(s)) continue;
-      (s.startsWith('Compensat') ? undo : forward).push(stepEvent(step, s));
-    }
-    backward.unshift(undo);
-  }
-  const at = (p: SagaPhase) => (newPhases.includes(p) ? [phaseEvent(p)] : []);
-  return [
-    ...at('Running'),
-    ...forward,
-    ...at('Compensating'),
-    ...backward.flat(),
-    ...newPhases.filter((p) => p !== 'Running' && p !== 'Compensating').map(phaseEvent),
-  ];
 }
 
 // ---- the Saga decision ----
@@ -331,8 +126,11 @@ export function decideSaga(o: SagaObservation): SagaAction[] {
 
   // The engine has no run for this Saga.
   if (deleting) return finalizer ? [{ type: 'removeFinalizer' }] : [];
-  if (o.startRefused) {
-    const message = `the engine refused to start the run: ${o.startRefused.message}`;
+  // An input too large to send is refused here, as the engine would: retrying cannot help.
+  const inputProblem = runInputProblem(saga.spec.input);
+  const refused = o.startRefused ?? (inputProblem ? { code: 'invalid_request', message: inputProblem } : undefined);
+  if (refused) {
+    const message = `the engine refused to start the run: ${refused.message}`;
     const status = sagaStatusWithoutRun(saga.status, 'Failed', message, generation, now);
     return [
       ...(sameStatus(saga.status, status)

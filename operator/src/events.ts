@@ -4,8 +4,8 @@
  * they keep their order however they are sent), sent by a few senders, and dropped — oldest first,
  * with a warning — when too many wait. A transition's Event has a fixed name, so a repeat is a 409.
  */
-import type { Logger } from '@sagamesh/kit';
-import type { EventSpec } from './decision.ts';
+import type { Logger } from '@sagamesh/runtime';
+import type { EventSpec } from './transition-events.ts';
 import { nextEventTime, type AnyObject, type KubeApi, type Kind } from './kube.ts';
 
 export interface EventRecorderOptions {

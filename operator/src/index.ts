@@ -8,22 +8,9 @@
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CoordinationV1Api, KubeConfig } from '@kubernetes/client-node';
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Consumers, SagaEvent, Streams, Subjects, validator } from '@sagamesh/contracts';
-import {
-  EngineClient,
-  Shutdown,
-  connectNats,
-  createHttpServer,
-  createLogger,
-  createMetrics,
-  declarePlatformStreams,
-  whenJetStreamReady,
-  decodeMessage,
-  runConsumer,
-  type ConsumerHandle,
-  type Started,
-} from '@sagamesh/kit';
+import { bootService, type ConsumerHandle, decodeMessage, runConsumer, type Started } from '@sagamesh/runtime';
+import { EngineClient } from '@sagamesh/participant';
 import { checkLeaseTimings, type OperatorConfig } from './config.ts';
 import { Controller } from './controller.ts';
 import { EventRecorder } from './events.ts';
@@ -44,24 +31,12 @@ export function loadKubeConfig(path: string): KubeConfig {
   return kc;
 }
 
-export async function start(config: OperatorConfig): Promise<Started & { identity: string; isLeader(): boolean }> {
+export function start(config: OperatorConfig): Promise<Started & { identity: string; isLeader(): boolean }> {
   checkLeaseTimings(config);
-  const log = createLogger(SERVICE, config.LOG_LEVEL);
-  const serviceMetrics = createMetrics(SERVICE);
-  const metrics = createOperatorMetrics(serviceMetrics);
-  const shutdown = new Shutdown(log);
   const identity = config.IDENTITY || `${hostname()}-${process.pid}`;
-  try {
+  return bootService(SERVICE, config, async ({ log, metrics: serviceMetrics, shutdown, nc, js, jsm }) => {
+    const metrics = createOperatorMetrics(serviceMetrics);
     const kc = loadKubeConfig(config.KUBECONFIG);
-    const nc = await connectNats({ servers: config.NATS_URL, name: `${SERVICE}-${identity}`, log });
-    shutdown.onShutdown(() => nc.drain(), 'nats');
-    const js = jetstream(nc);
-    const jsm = await whenJetStreamReady('declare the platform streams', log, async () => {
-      const m = await jetstreamManager(nc);
-      await declarePlatformStreams(m, config.JETSTREAM_REPLICAS);
-      return m;
-    });
-
     const kube = new KubeApi(kc, identity);
     const events = new EventRecorder({ kube, log });
     let elector: LeaderElector | undefined;
@@ -87,6 +62,7 @@ export async function start(config: OperatorConfig): Promise<Started & { identit
       if (stopping) return;
       metrics.isLeader.set(1);
       consumer = runConsumer({
+        nc,
         js,
         jsm,
         stream: Streams.sagaEvents.name,
@@ -109,7 +85,7 @@ export async function start(config: OperatorConfig): Promise<Started & { identit
       consumer = undefined;
       await c?.stop();
     };
-    elector = new LeaderElector({
+    const leader = new LeaderElector({
       api: kc.makeApiClient(CoordinationV1Api),
       namespace: config.LEASE_NAMESPACE,
       name: config.LEASE_NAME,
@@ -121,31 +97,23 @@ export async function start(config: OperatorConfig): Promise<Started & { identit
       onStartedLeading: () => void lead().catch((err: unknown) => log.error({ err }, 'could not start leading')),
       onStoppedLeading: () => void follow().catch((err: unknown) => log.error({ err }, 'could not stop leading cleanly')),
     });
-    elector.start();
+    elector = leader;
+    leader.start();
     // Finish the reconciles in flight before releasing the lease, so that no write follows the release.
     shutdown.onShutdown(async () => {
       stopping = true;
       await follow();
       // Events are best-effort: a slow API server does not hold the shutdown for long.
       await Promise.race([events.flush(), sleep(EVENT_FLUSH_MS, undefined, { ref: false })]);
-      await elector!.stop();
+      await leader.stop();
     }, 'lease');
 
-    const http = createHttpServer({
-      service: SERVICE,
-      host: config.HOST,
-      port: config.PORT,
-      log,
-      metrics: serviceMetrics,
-      ready: () => controller.synced() && !nc.isClosed(),
-      routes: (app) => app.get('/healthz', (_req, res) => void res.json({ status: 'ok', leader: elector!.isLeader() })),
-    });
-    const port = await http.listen();
-    shutdown.onShutdown(() => http.close(), 'http');
     log.info({ identity, lease: `${config.LEASE_NAMESPACE}/${config.LEASE_NAME}` }, 'watching Sagas; electing a leader');
-    return { port, identity, isLeader: () => elector!.isLeader(), stop: () => shutdown.run() };
-  } catch (err) {
-    await shutdown.run().catch(() => undefined);
-    throw err;
-  }
+    return {
+      ready: () => controller.synced(),
+      routes: (app) => app.get('/healthz', (_req, res) => void res.json({ status: 'ok', leader: leader.isLeader() })),
+      identity,
+      isLeader: () => leader.isLeader(),
+    };
+  }, { natsName: `${SERVICE}-${identity}` });
 }

@@ -9,8 +9,8 @@
  * stopped — ignored here.
  */
 import { makeInformer, type Informer, type KubeConfig, type KubernetesListObject, type KubernetesObject, type ObjectCache } from '@kubernetes/client-node';
-import type { Logger } from '@sagamesh/kit';
-import { retryDelay } from './queue.ts';
+import type { Logger } from '@sagamesh/runtime';
+import { backoffDelayMs } from '@sagamesh/contracts';
 
 export type InformerEvent = 'add' | 'update' | 'delete';
 
@@ -66,7 +66,7 @@ export class ResilientInformer<T extends CachedObject> {
   #onError(err: unknown): void {
     if (this.#stopped) return; // stop() aborts the watch, which reports an AbortError
     this.#failures++;
-    const delay = retryDelay(this.#failures, this.#opts.restartDelayMs ?? 500, this.#opts.maxRestartDelayMs ?? 30_000);
+    const delay = backoffDelayMs({ initialMs: this.#opts.restartDelayMs ?? 500, maxMs: this.#opts.maxRestartDelayMs ?? 30_000 }, this.#failures);
     this.#opts.log.warn({ err, path: this.#opts.path, delayMs: delay }, 'informer failed: restarting');
     this.#restartTimer = setTimeout(() => {
       this.#restartTimer = undefined;

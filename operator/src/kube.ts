@@ -25,7 +25,7 @@ import {
   type SagaObject,
   type SagaStatus,
 } from '@sagamesh/contracts';
-import type { EventSpec } from './decision.ts';
+import type { EventSpec } from './transition-events.ts';
 
 export type Kind = 'Saga' | 'SagaDefinition';
 const plural = (kind: Kind) => (kind === 'Saga' ? SagaCrdNames.saga.plural : SagaCrdNames.sagaDefinition.plural);

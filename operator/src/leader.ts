@@ -6,7 +6,7 @@
  * renew deadline steps down. Stopping releases the lease so another replica takes over at once.
  */
 import { V1MicroTime, type CoordinationV1Api, type V1Lease } from '@kubernetes/client-node';
-import type { Logger } from '@sagamesh/kit';
+import type { Logger } from '@sagamesh/runtime';
 import { isApiError } from './kube.ts';
 
 export interface LeaseRecord {

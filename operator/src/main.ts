@@ -1,4 +1,4 @@
-import { runMain } from '@sagamesh/kit';
+import { runMain } from '@sagamesh/runtime';
 import { OperatorConfig, start } from './index.ts';
 
 await runMain('operator', OperatorConfig, start);

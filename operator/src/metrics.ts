@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram } from 'prom-client';
 import { Metrics } from '@sagamesh/contracts';
-import type { ServiceMetrics } from '@sagamesh/kit';
+import type { ServiceMetrics } from '@sagamesh/runtime';
 
 export interface OperatorMetrics {
   reconciles: Counter<'kind' | 'result'>;

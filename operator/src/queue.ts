@@ -1,3 +1,4 @@
+import { backoffDelayMs } from '@sagamesh/contracts';
 /**
  * A work queue of object keys (`<kind>/<namespace>/<name>`) with client-go's semantics: a key waits
  * in the queue at most once (de-duplication), is never handed to two workers at once (a key added
@@ -14,10 +15,6 @@ export interface WorkQueueOptions {
   onDepth?: (depth: number) => void;
 }
 
-/** Delay before the n-th retry (n ≥ 1) of a failing key. Pure. */
-export function retryDelay(failures: number, baseMs: number, maxMs: number): number {
-  return Math.min(maxMs, baseMs * 2 ** Math.max(0, failures - 1));
-}
 
 export class WorkQueue {
   readonly #queue: string[] = [];
@@ -77,7 +74,7 @@ export class WorkQueue {
   addRateLimited(key: string): number {
     const failures = (this.#failures.get(key) ?? 0) + 1;
     this.#failures.set(key, failures);
-    const delay = retryDelay(failures, this.#base, this.#max);
+    const delay = backoffDelayMs({ initialMs: this.#base, maxMs: this.#max }, failures);
     this.addAfter(key, delay);
     return delay;
   }

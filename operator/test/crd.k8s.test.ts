@@ -8,7 +8,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseAllDocuments } from 'yaml';
 import { SAGAMESH_GROUP, SAGAMESH_VERSION, orderFulfillmentDefinition } from '@sagamesh/contracts';
-import { REPO_ROOT } from '@sagamesh/kit/testing';
+import { REPO_ROOT } from '@sagamesh/testing';
 import { NS, create, definitionObject, kubectl, sagaObject, startPlatform, type Platform } from './harness.ts';
 
 let p: Platform;
@@ -29,17 +29,22 @@ const saga = (mutate: (spec: Json) => void): Json => {
   return obj;
 };
 
-/** What the API server answers to creating `obj` (strict field validation, as kubectl does). */
+/** Creates `obj` in the test namespace as kubectl does (strict field validation); with `dryRun: 'All'` nothing is stored. */
+const createStrictly = (obj: Json, opts: { dryRun?: 'All' } = {}) =>
+  p.api.createNamespacedCustomObject({
+    group: SAGAMESH_GROUP,
+    version: SAGAMESH_VERSION,
+    namespace: NS,
+    plural: obj.kind === 'Saga' ? 'sagas' : 'sagadefinitions',
+    body: obj,
+    fieldValidation: 'Strict',
+    ...opts,
+  });
+
+/** What the API server answers to creating `obj`. */
 async function refusal(obj: Json): Promise<string> {
   try {
-    await p.api.createNamespacedCustomObject({
-      group: SAGAMESH_GROUP,
-      version: SAGAMESH_VERSION,
-      namespace: NS,
-      plural: obj.kind === 'Saga' ? 'sagas' : 'sagadefinitions',
-      body: obj,
-      fieldValidation: 'Strict',
-    });
+    await createStrictly(obj);
   } catch (err) {
     const e = err as { code?: number; body?: unknown };
     assert.ok(e.code === 422 || e.code === 400, `refused with 4xx, got ${e.code}`);
@@ -114,15 +119,7 @@ describe('examples/', () => {
       .flatMap((f) => parseAllDocuments(readFileSync(path.join(dir, f), 'utf8')).map((d) => ({ file: f, obj: d.toJS() as Json })));
     assert.ok(objects.some((o) => o.obj.kind === 'SagaDefinition') && objects.filter((o) => o.obj.kind === 'Saga').length >= 2);
     for (const { file, obj } of objects) {
-      await p.api.createNamespacedCustomObject({
-        group: SAGAMESH_GROUP,
-        version: SAGAMESH_VERSION,
-        namespace: NS,
-        plural: obj.kind === 'Saga' ? 'sagas' : 'sagadefinitions',
-        body: obj,
-        dryRun: 'All',
-        fieldValidation: 'Strict',
-      }).catch((err: unknown) => assert.fail(`${file}: ${String((err as { body?: unknown }).body ?? err)}`));
+      await createStrictly(obj, { dryRun: 'All' }).catch((err: unknown) => assert.fail(`${file}: ${String((err as { body?: unknown }).body ?? err)}`));
     }
   });
 });

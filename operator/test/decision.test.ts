@@ -2,7 +2,10 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { SAGA_FINALIZER, SagaPhases, StepStatuses, isTerminalPhase, type RunView, type SagaObject, type SagaPhase, type SagaStatus, type StepState } from '@sagamesh/contracts';
-import { decideDefinition, decideSaga, sagaStatusFromRun, setCondition, transitionEvents, type SagaAction, type SagaObservation } from '../src/decision.ts';
+import { setCondition } from '../src/conditions.ts';
+import { decideDefinition, decideSaga, type SagaAction, type SagaObservation } from '../src/decision.ts';
+import { sagaStatusFromRun } from '../src/status.ts';
+import { type EventSpec, transitionEvents } from '../src/transition-events.ts';
 import { NOW, UID, definition, run, saga, step } from './fixtures.ts';
 
 const types = (actions: SagaAction[]) => actions.map((a) => a.type);
@@ -82,6 +85,22 @@ describe('decideSaga: starting', () => {
     assert.equal(cond(status, 'Succeeded')?.status, 'False');
     assert.match(status.message!, /refused to start the run: input: items is required/);
     assert.equal(eventsOf(actions)[0]?.reason, 'StartRefused');
+  });
+});
+
+describe('decideSaga: bounds on input', () => {
+  it('an input too large to send is refused without asking the engine: Failed with the reason, no start', () => {
+    const big = saga({ finalizer: true });
+    big.spec.input = { blob: 'x'.repeat(70_000) };
+    const actions = decideSaga({ saga: big, definition: definition(), run: undefined, now: NOW });
+    assert.ok(!types(actions).includes('start'));
+    assert.deepEqual(types(actions), ['updateStatus', 'event', 'removeFinalizer']);
+    const status = statusOf(actions)!;
+    assert.equal(status.phase, 'Failed');
+    assert.match(status.message!, /input is 7\d{4} bytes of JSON; at most 65536/);
+    const ok = saga({ finalizer: true });
+    ok.spec.input = { blob: 'x'.repeat(60_000) };
+    assert.ok(types(decideSaga({ saga: ok, definition: definition(), run: undefined, now: NOW })).includes('start'), 'an input within the bound starts');
   });
 });
 
@@ -306,6 +325,18 @@ function history(n: number, failAt: number | undefined, compensationGivesUp: boo
   return views;
 }
 
+/** The Events of a Saga whose status mirrors each of `views` in turn, one reconcile per view. */
+function observedOneByOne(views: RunView[]): EventSpec[] {
+  let prev: SagaStatus | undefined;
+  const events: EventSpec[] = [];
+  for (const v of views) {
+    const next = sagaStatusFromRun(prev, v, 1, NOW);
+    events.push(...transitionEvents(prev, next));
+    prev = next;
+  }
+  return events;
+}
+
 describe('transitionEvents', () => {
   it('observing only some of a run\'s states yields no Event that observing all would not, and one for every final state', () => {
     fc.assert(
@@ -315,18 +346,8 @@ describe('transitionEvents', () => {
         ),
         ({ n, failAt, givesUp, seen }) => {
           const views = history(n, failAt, givesUp && failAt !== undefined && failAt > 0);
-          const fold = (vs: RunView[]) => {
-            let prev: SagaStatus | undefined;
-            const keys: string[] = [];
-            for (const v of vs) {
-              const next = sagaStatusFromRun(prev, v, 1, NOW);
-              keys.push(...transitionEvents(prev, next).map((e) => e.key));
-              prev = next;
-            }
-            return keys;
-          };
-          const all = fold(views);
-          const some = fold(views.filter((_, i) => i === views.length - 1 || seen[i]));
+          const all = observedOneByOne(views).map((e) => e.key);
+          const some = observedOneByOne(views.filter((_, i) => i === views.length - 1 || seen[i])).map((e) => e.key);
           assert.equal(new Set(all).size, all.length, 'each transition once');
           for (const key of some) assert.ok(all.includes(key), `${key} is a transition that happened`);
           const positions = some.map((k) => all.indexOf(k));
@@ -349,13 +370,7 @@ describe('transitionEvents', () => {
         ({ n, failAt, cut }) => {
           const views = history(n, failAt, false);
           // Observed one by one...
-          let prev: SagaStatus | undefined;
-          const each: string[] = [];
-          for (const v of views) {
-            const next = sagaStatusFromRun(prev, v, 1, NOW);
-            each.push(...transitionEvents(prev, next).map((e) => e.key));
-            prev = next;
-          }
+          const each = observedOneByOne(views).map((e) => e.key);
           // ...or: a status at some view, then one reconcile given the later views as history.
           const at = cut % views.length;
           const first = sagaStatusFromRun(undefined, views[at]!, 1, NOW);
@@ -373,15 +388,8 @@ describe('transitionEvents', () => {
   });
 
   it('compensations are reported in reverse step order', () => {
-    const views = history(3, 2, false);
-    let prev: SagaStatus | undefined;
-    const compensated: string[] = [];
-    for (const v of views) {
-      const next = sagaStatusFromRun(prev, v, 1, NOW);
-      for (const e of transitionEvents(prev, next)) if (e.reason === 'StepCompensated') compensated.push(e.note.split(' ')[1]!);
-      prev = next;
-    }
-    assert.deepEqual(compensated, ['s1', 's0']);
+    const compensated = observedOneByOne(history(3, 2, false)).filter((e) => e.reason === 'StepCompensated');
+    assert.deepEqual(compensated.map((e) => e.note.split(' ')[1]), ['s1', 's0']);
   });
 
   it('a retried step gets a StepRetried Event per new attempt, and a second time-out its own Event', () => {

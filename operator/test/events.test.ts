@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { createLogger } from '@sagamesh/kit';
+import { createLogger } from '@sagamesh/runtime';
 import type { SagaObject } from '@sagamesh/contracts';
 import { EventRecorder } from '../src/events.ts';
 import type { KubeApi } from '../src/kube.ts';

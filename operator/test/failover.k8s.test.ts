@@ -6,15 +6,13 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { jetstream } from '@nats-io/jetstream';
-import { SagaEvent, Streams, Subjects, orderFulfillmentDefinition, type SagaDefinitionSpec } from '@sagamesh/contracts';
-import { connectNats, createLogger, type NatsConnection } from '@sagamesh/kit';
-import { waitFor } from '@sagamesh/kit/testing';
+import { CeHeaders, type SagaEvent, Subjects } from '@sagamesh/contracts';
+import { connectNats, createLogger, type NatsConnection } from '@sagamesh/runtime';
+import { waitFor } from '@sagamesh/testing';
 import { auditedWrites, create, definitionObject, sagaObject, spawnOperator, startPlatform, waitForSaga, type OperatorProcess, type Platform } from './harness.ts';
+import { builtinWithStepTimeout, slowSteps } from './fixtures.ts';
 
 const LEASE = { name: 'sagamesh-operator', namespace: 'default' };
-const roomy: SagaDefinitionSpec = { ...structuredClone(orderFulfillmentDefinition), steps: orderFulfillmentDefinition.steps.map((s) => ({ ...s, timeout: '10s' })) };
-const slow = (ms: number) => ['inventory.reserve', 'payments.charge', 'shipping.create'].map((target) => ({ target, failureRate: 0, latencyMs: ms, crashAfterCommit: false }));
 
 let p: Platform;
 let nc: NatsConnection;
@@ -30,21 +28,29 @@ const writesBy = (user: string, name?: string) =>
   auditedWrites(p.rig).filter((e) => e.user.username === user && e.objectRef?.resource === 'sagas' && (name === undefined || e.objectRef.name === name));
 const isLeaderMetric = async (o: OperatorProcess) => /^sagamesh_operator_is_leader 1$/m.test(await (await fetch(`http://127.0.0.1:${o.port}/metrics`)).text());
 
-/** The engine's progress events of one run, from the SAGA_EVENTS stream. */
-async function runEvents(runId: string): Promise<SagaEvent[]> {
-  const consumer = await jetstream(nc).consumers.get(Streams.sagaEvents.name, { filter_subjects: [Subjects.sagaEvent('k8s', runId)] });
-  const events: SagaEvent[] = [];
-  for (;;) {
-    const m = await consumer.next({ expires: 1000 });
-    if (!m) return events;
-    events.push(m.json<SagaEvent>());
-  }
-}
+/**
+ * The engine's progress events of each k8s run, as published (SAGA_EVENTS keeps only the latest per run, so they are
+ * read live, from the start); an event the engine published again (JetStream stores it once) is counted once.
+ */
+const published = new Map<string, SagaEvent[]>();
+const seenIds = new Set<string>();
+const runEvents = async (runId: string): Promise<SagaEvent[]> => published.get(runId) ?? [];
 
 before(async () => {
   p = await startPlatform({ rig: { auditLog: true, users: ['operator-a', 'operator-b', 'operator-c', 'operator-d'] } });
   nc = await connectNats({ servers: p.nats!.url, name: 'test', log: createLogger('test', 'warn') });
-  await create(p, definitionObject('order-fulfillment', roomy));
+  nc.subscribe(Subjects.sagaEventsOf('k8s'), {
+    callback: (err, m) => {
+      if (err) return;
+      const id = m.headers?.get(CeHeaders.id) ?? '';
+      if (seenIds.has(id)) return;
+      seenIds.add(id);
+      const runId = m.subject.slice(Subjects.sagaEventsOf('k8s').length - 1);
+      published.set(runId, [...(published.get(runId) ?? []), m.json<SagaEvent>()]);
+    },
+  });
+  await nc.flush();
+  await create(p, definitionObject('order-fulfillment', builtinWithStepTimeout('10s')));
 });
 
 after(async () => {
@@ -56,7 +62,7 @@ after(async () => {
 describe('operator processes', () => {
   it('an operator SIGKILLed mid-saga is replaced, and the run finishes with no step run twice', async () => {
     const a = await operator('operator-a');
-    const created = await create(p, sagaObject('crash-1', { faults: slow(1000) }));
+    const created = await create(p, sagaObject('crash-1', { faults: slowSteps(1000) }));
     await waitForSaga(p, 'crash-1', (s) => s.status?.currentStep === 'charge-payment');
     await a.kill();
     const c = await operator('operator-c');

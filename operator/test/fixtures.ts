@@ -5,6 +5,7 @@ import {
   orderFulfillmentDefinition,
   type RunView,
   type SagaDefinitionObject,
+  type SagaDefinitionSpec,
   type SagaObject,
   type SagaPhase,
   type SagaStatus,
@@ -12,6 +13,16 @@ import {
 } from '@sagamesh/contracts';
 
 export const NOW = '2025-01-01T00:00:10.000Z';
+
+/** The built-in definition with every step's timeout set to `timeout`: room for injected latency under it. */
+export const builtinWithStepTimeout = (timeout: string): SagaDefinitionSpec => ({
+  ...structuredClone(orderFulfillmentDefinition),
+  steps: orderFulfillmentDefinition.steps.map((s) => ({ ...s, timeout })),
+});
+
+/** Faults that delay each action of the built-in steps by `ms` (a Saga's `spec.faults`): the run stays Running that long. */
+export const slowSteps = (ms: number) =>
+  ['inventory.reserve', 'payments.charge', 'shipping.create'].map((target) => ({ target, failureRate: 0, latencyMs: ms, crashAfterCommit: false }));
 export const UID = '0b8f6a3e-1111-4222-8333-944455556666';
 
 export function saga(opts: { finalizer?: boolean; deleting?: boolean; status?: SagaStatus; generation?: number; faults?: boolean } = {}): SagaObject {

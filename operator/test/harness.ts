@@ -1,5 +1,5 @@
 /**
- * The operator's integration rig: a real kube-apiserver + etcd (kit's startKubeRig), a real
+ * The operator's integration rig: a real kube-apiserver + etcd (@sagamesh/testing's startKubeRig), a real
  * nats-server, the real saga engine and participants in-process, and the operator either in-process
  * or as child processes (to SIGKILL them).
  */
@@ -18,8 +18,8 @@ import {
   type SagaObject,
   type SagaSpec,
 } from '@sagamesh/contracts';
-import { loadConfig, type Started } from '@sagamesh/kit';
-import { REPO_ROOT, freePort, startKubeRig, startNatsServer, waitFor, type KubeRig, type KubeRigOptions, type NatsServer } from '@sagamesh/kit/testing';
+import { loadConfig, type Started } from '@sagamesh/runtime';
+import { freePort, type KubeRig, type KubeRigOptions, type NatsServer, REPO_ROOT, startKubeRig, startNatsServer, waitFor } from '@sagamesh/testing';
 import { start as startOrchestrator, OrchestratorConfigSchema } from '@sagamesh/orchestrator';
 import { start as startInventory, InventoryConfigSchema } from '@sagamesh/inventory';
 import { start as startPayments, PaymentsConfigSchema } from '@sagamesh/payments';
@@ -55,7 +55,8 @@ export async function startPlatform(opts: { rig?: KubeRigOptions; engine?: boole
     cleanups.push(() => rig.stop());
     if (nats) {
       cleanups.push(() => nats.stop());
-      const env = { NATS_URL: nats.url, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn' };
+      // The Saga tests inject per-run faults: the participants apply them.
+      const env = { NATS_URL: nats.url, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', FAULT_INJECTION: 'true' };
       const engine = await startOrchestrator(loadConfig(OrchestratorConfigSchema, env));
       cleanups.push(() => engine.stop());
       const participants: Started[] = await Promise.all([

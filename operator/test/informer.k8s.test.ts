@@ -10,8 +10,8 @@ import { createConnection, createServer, type Server, type Socket } from 'node:n
 import { after, before, describe, it } from 'node:test';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { SagaObject } from '@sagamesh/contracts';
-import { createLogger } from '@sagamesh/kit';
-import { waitFor } from '@sagamesh/kit/testing';
+import { createLogger } from '@sagamesh/runtime';
+import { waitFor } from '@sagamesh/testing';
 import { ResilientInformer } from '../src/informer.ts';
 import { KubeApi } from '../src/kube.ts';
 import { NS, create, sagaObject, startPlatform, type Platform } from './harness.ts';

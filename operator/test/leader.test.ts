@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { loadConfig } from '@sagamesh/kit';
+import { loadConfig } from '@sagamesh/runtime';
 import { OperatorConfig, checkLeaseTimings } from '../src/config.ts';
 import { leaseStep, type LeaseRecord } from '../src/leader.ts';
 

@@ -4,9 +4,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { SAGA_FINALIZER, orderFulfillmentDefinition, type SagaDefinitionSpec, type SagaObject } from '@sagamesh/contracts';
-import { EngineClient, connectNats, createLogger, type NatsConnection } from '@sagamesh/kit';
-import { waitFor } from '@sagamesh/kit/testing';
+import { SAGA_FINALIZER, type SagaDefinitionSpec, type SagaObject } from '@sagamesh/contracts';
+import { EngineClient } from '@sagamesh/participant';
+import { connectNats, createLogger, type NatsConnection } from '@sagamesh/runtime';
+import { waitFor } from '@sagamesh/testing';
 import {
   create,
   definitionObject,
@@ -21,10 +22,10 @@ import {
   waitForSaga,
   type Platform,
 } from './harness.ts';
+import { builtinWithStepTimeout, slowSteps } from './fixtures.ts';
 
 /** The built-in steps, with room for injected latency under the step timeout. */
-const roomy: SagaDefinitionSpec = { ...structuredClone(orderFulfillmentDefinition), steps: orderFulfillmentDefinition.steps.map((s) => ({ ...s, timeout: '10s' })) };
-const slow = (ms: number) => ['inventory.reserve', 'payments.charge', 'shipping.create'].map((target) => ({ target, failureRate: 0, latencyMs: ms, crashAfterCommit: false }));
+const roomy = builtinWithStepTimeout('10s');
 const cond = (s: SagaObject, type: string) => s.status?.conditions?.find((c) => c.type === type);
 
 let p: Platform;
@@ -101,7 +102,7 @@ describe('Saga', () => {
   });
 
   it('kubectl wait --for=condition=Completed returns when the Saga ends', async () => {
-    await create(p, sagaObject('waited', { faults: slow(300) }));
+    await create(p, sagaObject('waited', { faults: slowSteps(300) }));
     const waited = await kubectl(p, ['wait', '--for=condition=Completed', 'saga/waited', '--timeout=60s']);
     assert.equal(waited.code, 0, waited.stderr);
     assert.match(waited.stdout, /saga.sagamesh.io\/waited condition met/);
@@ -134,7 +135,7 @@ describe('Saga', () => {
   });
 
   it('deleting a running Saga cancels its run, waits until it is Compensated, then lets it go', async () => {
-    const created = await create(p, sagaObject('doomed', { faults: slow(1500) }));
+    const created = await create(p, sagaObject('doomed', { faults: slowSteps(1500) }));
     const running = await waitForSaga(p, 'doomed', (x) => x.status?.currentStep === 'charge-payment');
     assert.ok(running.metadata.finalizers?.includes(SAGA_FINALIZER), 'a running Saga is protected by the finalizer');
     await deleteSaga(p, 'doomed');
@@ -174,7 +175,7 @@ describe('Saga', () => {
         return ready?.status === 'True' && d.status?.observedGeneration === d.metadata.generation && revision && pred(revision) ? revision : undefined;
       }, { timeoutMs: 30_000, what: 'the definition to be Ready' });
     const first = await readyWith(() => true);
-    await create(p, sagaObject('pinned', { definitionRef: { name: 'evolving' }, faults: slow(700) }));
+    await create(p, sagaObject('pinned', { definitionRef: { name: 'evolving' }, faults: slowSteps(700) }));
     await waitForSaga(p, 'pinned', (x) => x.status?.phase === 'Running');
     await p.api.patchNamespacedCustomObject(
       { group: 'sagamesh.io', version: 'v1alpha1', namespace: 'default', plural: 'sagadefinitions', name: 'evolving', body: [{ op: 'replace', path: '/spec/deadline', value: '90s' }] },

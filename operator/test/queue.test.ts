@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { WorkQueue, retryDelay, runWorkers } from '../src/queue.ts';
+import { backoffDelayMs } from '@sagamesh/contracts';
+import { WorkQueue, runWorkers } from '../src/queue.ts';
 
 describe('WorkQueue', () => {
   it('holds a key once however often it is added', async () => {
@@ -42,7 +43,7 @@ describe('WorkQueue', () => {
   });
 
   it('rate-limited adds back off exponentially per key, up to the cap, and forget() resets', () => {
-    assert.deepEqual([1, 2, 3, 4, 5, 10].map((n) => retryDelay(n, 100, 1000)), [100, 200, 400, 800, 1000, 1000]);
+    assert.deepEqual([1, 2, 3, 4, 5, 10].map((n) => backoffDelayMs({ initialMs: 100, maxMs: 1000 }, n)), [100, 200, 400, 800, 1000, 1000]);
     const q = new WorkQueue({ baseDelayMs: 10, maxDelayMs: 40 });
     assert.deepEqual([q.addRateLimited('a'), q.addRateLimited('a'), q.addRateLimited('a'), q.addRateLimited('a')], [10, 20, 40, 40]);
     assert.equal(q.addRateLimited('b'), 10, 'per key');

@@ -5,23 +5,21 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { orderFulfillmentDefinition, type SagaDefinitionSpec } from '@sagamesh/contracts';
-import { waitFor } from '@sagamesh/kit/testing';
-import { SAGAMESH_GROUP, SAGAMESH_VERSION } from '@sagamesh/contracts';
+import { SAGAMESH_GROUP, SAGAMESH_VERSION, type SagaObject } from '@sagamesh/contracts';
+import { waitFor } from '@sagamesh/testing';
 import { NS, TERMINAL, auditedWrites, create, definitionObject, sagaObject, startOperatorInProcess, startPlatform, type Platform } from './harness.ts';
-import type { SagaObject } from '@sagamesh/contracts';
+import { builtinWithStepTimeout } from './fixtures.ts';
 
 const COUNT = 200;
 /** Phases Running and Succeeded, and each of the 3 steps Running then Succeeded: at most 8 different statuses. */
 const MAX_STATUS_WRITES = 8;
-const roomy: SagaDefinitionSpec = { ...structuredClone(orderFulfillmentDefinition), steps: orderFulfillmentDefinition.steps.map((s) => ({ ...s, timeout: '20s' })) };
 
 let p: Platform;
 let operator: { stop(): Promise<void>; port: number };
 before(async () => {
   p = await startPlatform({ rig: { auditLog: true, users: ['operator'] } });
   operator = await startOperatorInProcess(p, { KUBECONFIG: p.rig.kubeconfigFor('operator'), WORKERS: '8', RESYNC_MS: '60000' });
-  await create(p, definitionObject('order-fulfillment', roomy));
+  await create(p, definitionObject('order-fulfillment', builtinWithStepTimeout('20s')));
   await waitFor(async () => {
     const d = (await p.api.getNamespacedCustomObject({ group: SAGAMESH_GROUP, version: SAGAMESH_VERSION, namespace: NS, plural: 'sagadefinitions', name: 'order-fulfillment' })) as { status?: { revision?: string } };
     return d.status?.revision;

@@ -85,7 +85,7 @@ install_engine() {
   [[ $(id -u) == 0 ]] || die "no Docker engine answers and dockerd is not installed: install Docker (https://docs.docker.com/get-docker/) or run as root so this script can apt-get install docker.io"
   say "installing Debian's docker.io (dockerd, containerd, runc) with apt ..."
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io iptables >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io iptables iproute2 >/dev/null
 }
 
 start() {
@@ -128,6 +128,11 @@ stop() {
   if [[ ! -f "$PRIVATE_DIR/started-by-sagamesh" ]]; then say "no private dockerd of ours is running"; return; fi
   local pid
   pid=$(cat "$PRIVATE_DIR/dockerd.pid" 2>/dev/null || true)
+  # A stopped engine leaves its networks' bridges on the host; the kind network's would hold 172.18.0.0/16 against
+  # the next engine's (another data root). Removed while the engine runs (the cluster is already deleted).
+  if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null && DOCKER_HOST=unix://$PRIVATE_SOCK "${DOCKER:-docker}" network rm "$KIND_NETWORK" >/dev/null 2>&1; then
+    say "removed the docker network '$KIND_NETWORK' (it is created again, with its rule, by the next make up)"
+  fi
   if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
     say "stopping the private dockerd (pid $pid); its images stay in $DATA_ROOT for the next make up"
     kill "$pid"
@@ -155,6 +160,7 @@ isolate() {
   host=$(engine) || die "no Docker engine answers: run bash scripts/cluster/docker.sh start"
   export DOCKER_HOST=$host
   if ! docker network inspect "$KIND_NETWORK" >/dev/null 2>&1; then
+    remove_stale_bridges
     # kind's own defaults for its network (IPv4 only here), so kind adopts it as is.
     docker network create --driver bridge --subnet 172.18.0.0/16 --gateway 172.18.0.1 \
       -o com.docker.network.bridge.enable_ip_masquerade=true -o com.docker.network.driver.mtu=1500 \
@@ -163,10 +169,32 @@ isolate() {
   fi
   bridge=$(isolation_bridge)
   iptables -N DOCKER-USER 2>/dev/null || true
+  # Rules of ours for bridges that are gone (a network removed by make down, another engine's) are dropped.
+  local rule link
+  while read -r rule; do
+    link=$(awk '{print $4}' <<<"$rule")
+    if [[ "$link" != "$bridge" ]] && ! ip link show "$link" >/dev/null 2>&1; then
+      iptables -D DOCKER-USER -i "$link" ! -o "$link" -j DROP && say "dropped the rule of $link, a bridge that is gone"
+    fi
+  done < <(iptables -S DOCKER-USER | grep -E '^-A DOCKER-USER -i br-[0-9a-f]+ ! -o br-[0-9a-f]+ -j DROP$' || true)
   if ! iptables -C DOCKER-USER -i "$bridge" ! -o "$bridge" -j DROP 2>/dev/null; then
     iptables -I DOCKER-USER -i "$bridge" ! -o "$bridge" -j DROP
   fi
   say "DOCKER-USER drops forwarding from $bridge (network '$KIND_NETWORK') to any other interface"
+}
+
+# A bridge that holds the kind subnet but belongs to no network of this engine was left by an engine that stopped
+# (another data root): with it in place the host routes the subnet to a dead bridge and the nodes cannot reach each
+# other. One with ports attached is in use: then say so instead of touching it.
+remove_stale_bridges() {
+  local link
+  command -v ip >/dev/null || die "ip is missing (the bridges of the kind network are checked with it): apt-get install iproute2"
+  for link in $(ip -o -4 addr show | awk '$4 == "172.18.0.1/16" {print $2}'); do
+    if [[ -n "$(ip -o link show master "$link" 2>/dev/null)" ]]; then
+      die "the kind subnet 172.18.0.0/16 is in use on $link by another Docker engine: stop it (or its containers), then rerun"
+    fi
+    ip link delete "$link" && say "removed $link, a bridge with the kind subnet left by a Docker engine that is not running"
+  done
 }
 
 isolation_bridge() {

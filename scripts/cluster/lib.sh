@@ -15,7 +15,7 @@ CONTEXT="kind-$CLUSTER"
 NAMESPACE=sagamesh
 IMAGE_TAG="${IMAGE_TAG:-dev}"
 DRY_RUN="${DRY_RUN:-0}"
-STATE="$ROOT/.dev/cluster"   # git-ignored: API key, Linkerd certificates, image ids
+STATE="$ROOT/.dev/cluster"   # git-ignored: API keys, Linkerd certificates, image ids
 NODE="${NODE:-$ROOT/node_modules/.bin/node}"
 
 STEP=0

@@ -12,18 +12,25 @@ export class ApiError extends Error {
   }
 }
 
+/**
+ * `apiKey` places and reads orders; `adminKey` (default `apiKey`) calls /admin/*. A customer key reads only the
+ * orders it placed; an admin key reads every order and may call /admin/* (make dev's dev key is one).
+ */
 export class GatewayClient {
   readonly baseUrl: string;
   readonly apiKey: string;
-  constructor(baseUrl: string, apiKey: string) {
+  readonly adminKey: string;
+  constructor(baseUrl: string, apiKey: string, adminKey = apiKey) {
     this.baseUrl = baseUrl;
     this.apiKey = apiKey;
+    this.adminKey = adminKey;
   }
 
   private async call<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: T; headers: Headers }> {
+    const key = path.startsWith('/admin/') ? this.adminKey : this.apiKey;
     const res = await fetch(`${this.baseUrl}${path}`, {
       method,
-      headers: { authorization: `Bearer ${this.apiKey}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+      headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
       body: body === undefined ? undefined : JSON.stringify(body),
       signal: AbortSignal.timeout(30_000),
     });
@@ -75,7 +82,8 @@ export class GatewayClient {
       for (let i = 0; i < pending.length; i += 50) {
         const batch = pending.slice(i, i + 50);
         const views = await Promise.all(batch.map((id) => this.getOrder(id).catch(() => undefined)));
-        views.forEach((v, j) => v && v.status !== 'PENDING' && done.set(batch[j]!, v));
+        // Done: ended, and read whole (a view that says `degraded` is read again once its parts answer).
+        views.forEach((v, j) => v && v.status !== 'PENDING' && !v.degraded?.length && done.set(batch[j]!, v));
       }
       onProgress?.(done.size, orderIds.length);
       if (done.size === orderIds.length) break;

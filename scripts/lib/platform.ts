@@ -8,8 +8,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { connect } from '@nats-io/transport-node';
 import { DEV_API_KEY, Ports, type ServiceName } from '@sagamesh/contracts';
-import { freePort, waitFor } from '@sagamesh/kit/testing';
+import { createLogger, provisionPlatform } from '@sagamesh/runtime';
+import { freePort, generateNatsUsers, loadOrCreateNatsUsers, natsUserEnv, type NatsCredentials, type NatsUsers, waitFor, writeNatsAuthConfig } from '@sagamesh/testing';
 import { ensureTools, REPO_ROOT, toolPath } from './tools.ts';
 
 export const PLATFORM_SERVICES = ['inventory', 'payments', 'shipping', 'orchestrator', 'orders', 'notifications', 'gateway'] as const satisfies readonly ServiceName[];
@@ -19,6 +21,7 @@ export type PlatformService = (typeof PLATFORM_SERVICES)[number];
 export interface PlatformOptions {
   /** 'default' uses the documented ports (make dev); 'free' picks free loopback ports (tests). */
   readonly ports?: 'default' | 'free';
+  /** The admin key (ADMIN_API_KEYS). Default: the dev key (make dev), a random one with free ports (tests). */
   readonly apiKey?: string;
   /** Receives every log line of every process, already prefixed. Default: dropped. */
   readonly onLog?: (service: string, line: string) => void;
@@ -28,23 +31,36 @@ export interface PlatformOptions {
   readonly restart?: boolean;
   readonly services?: readonly PlatformService[];
   readonly natsUrl?: string;
+  /**
+   * Identities on the bus (default true when this platform starts the nats-server): each service connects as its own
+   * user with the contracts' permissions, the admin provisions the streams and buckets first, and an unauthenticated
+   * client is refused. make dev keeps the passwords in .dev/nats/users.json (git-ignored).
+   */
+  readonly natsAuth?: boolean;
   readonly readyTimeoutMs?: number;
 }
 
 export interface Platform {
   readonly gatewayUrl: string;
+  /** An admin key: /admin/* and every order (what the demos, tests and the bench use). */
   readonly apiKey: string;
+  /** A customer key: /api/* only, and only the orders it placed (a new one every start). */
+  readonly customerKey: string;
   readonly natsUrl: string;
   readonly natsPort: number;
   /** nats-server's monitoring endpoint (/varz, /jsz), when this platform started the server. */
   readonly natsMonitorUrl?: string;
+  /** Every identity's credentials, when the server has authorization (natsAuth). */
+  readonly natsUsers?: NatsUsers;
+  /** The admin's credentials, to spread into connect() (`{ servers: natsUrl, ...natsAdmin }`); absent without authorization. */
+  readonly natsAdmin?: NatsCredentials;
   readonly ports: Readonly<Record<PlatformService, number>>;
   readonly storeDir: string;
-  /** How many times each service has been (re)started. */
+  /** How many times each process (each service, and the nats-server it started) has been (re)started. */
   readonly starts: Readonly<Record<string, number>>;
   pid(process: PlatformService | 'nats-server'): number | undefined;
-  /** SIGKILL one service; the supervisor restarts it unless `restart` is false. */
-  kill(service: PlatformService): void;
+  /** SIGKILL one process; the supervisor restarts it (the nats-server on the same store) unless `restart` is false. */
+  kill(process: PlatformService | 'nats-server'): void;
   waitReady(timeoutMs?: number): Promise<void>;
   stop(): Promise<void>;
 }
@@ -80,6 +96,7 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Platfor
   await ensureTools(['nats-server']);
   const free = opts.ports === 'free';
   const apiKey = opts.apiKey ?? (free ? `test-${randomBytes(6).toString('hex')}` : DEV_API_KEY);
+  const customerKey = `customer-${randomBytes(8).toString('hex')}`;
   const log = opts.onLog ?? (() => {});
   const services = opts.services ?? PLATFORM_SERVICES;
   const ports = {} as Record<PlatformService, number>;
@@ -87,34 +104,61 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Platfor
 
   const storeDir = mkdtempSync(path.join(tmpdir(), 'sagamesh-'));
   const procs: Proc[] = [];
+  const starts: Record<string, number> = {};
+  /** Runs a process and starts it again when it exits unexpectedly: soon after a good run, with growing backoff in a crash loop. */
+  const supervise = (p: Proc, spawnIt: () => ChildProcess) => {
+    const child = spawnIt();
+    p.child = child;
+    starts[p.name] = (starts[p.name] ?? 0) + 1;
+    pipeLines(child.stdout, (l) => log(p.name, l));
+    pipeLines(child.stderr, (l) => log(p.name, l));
+    const startedAt = Date.now();
+    child.on('exit', (code, signal) => {
+      if (p.stopping || opts.restart === false) return;
+      // Back off on a crash loop, not on a crash after a good run (crash-after-commit does that on purpose).
+      if (Date.now() - startedAt > 10_000) p.restarts = 0;
+      p.restarts++;
+      const delay = Math.min(100 * 2 ** Math.min(p.restarts, 6), 5000);
+      log(p.name, `exited (code ${code}, signal ${signal}); restarting in ${delay} ms`);
+      setTimeout(() => !p.stopping && supervise(p, spawnIt), delay);
+    });
+  };
+
   let natsUrl = opts.natsUrl;
   let natsPort = 0;
   let natsMonitorUrl: string | undefined;
+  let natsUsers: NatsUsers | undefined;
   if (!natsUrl) {
     natsPort = free ? await freePort() : Ports.nats;
     const monitorPort = free ? await freePort() : 8222;
     natsMonitorUrl = `http://127.0.0.1:${monitorPort}`;
     natsUrl = `nats://127.0.0.1:${natsPort}`;
     const nats: Proc = { name: 'nats-server', stopping: false, restarts: 0 };
-    nats.child = spawn(toolPath('nats-server'), ['-js', '-a', '127.0.0.1', '-p', String(natsPort), '-sd', path.join(storeDir, 'nats'), '-m', String(monitorPort)], { stdio: ['ignore', 'pipe', 'pipe'] });
-    pipeLines(nats.child.stdout, (l) => log('nats-server', l));
-    pipeLines(nats.child.stderr, (l) => log('nats-server', l));
-    nats.child.on('exit', (code, signal) => {
-      if (!nats.stopping) log('nats-server', `exited (code ${code}, signal ${signal})`);
-    });
+    // The same store on every start: a restarted server recovers its streams, and the services reconnect.
+    const args = ['-js', '-a', '127.0.0.1', '-p', String(natsPort), '-sd', path.join(storeDir, 'nats'), '-m', String(monitorPort)];
+    if (opts.natsAuth !== false) {
+      // make dev keeps its passwords (make dlq reads the admin's); a test platform has its own.
+      natsUsers = free ? generateNatsUsers() : loadOrCreateNatsUsers(path.join(REPO_ROOT, '.dev', 'nats', 'users.json'));
+      args.push('-c', writeNatsAuthConfig(path.join(free ? storeDir : path.join(REPO_ROOT, '.dev', 'nats'), 'nats-server.conf'), natsUsers));
+    }
+    supervise(nats, () => spawn(toolPath('nats-server'), args, { stdio: ['ignore', 'pipe', 'pipe'] }));
     procs.push(nats);
     await waitForPort(natsPort, 15_000, 'nats-server');
+    if (natsUsers) await provisionAsAdmin(natsUrl, natsUsers.admin, Number(opts.env?.all?.JETSTREAM_STORE_MIB) || undefined);
   }
 
-  const starts: Record<string, number> = {};
   const baseEnv: Record<string, string> = {
     PATH: process.env.PATH ?? '',
     HOME: process.env.HOME ?? '/tmp',
     NATS_URL: natsUrl,
+    // The local platform (make dev, the e2e tests, the bench) is a demo: faults can be injected. A cluster decides in its synth.
+    FAULT_INJECTION: 'true',
     LOG_LEVEL: 'info',
     HOST: '127.0.0.1',
     DEV_MODE: 'true',
-    API_KEYS: apiKey,
+    // Under DEV_MODE the dev key is an admin key already; listing it again is harmless.
+    ADMIN_API_KEYS: apiKey,
+    API_KEYS: customerKey,
     ORDERS_URL: `http://127.0.0.1:${ports.orders}`,
     ...(process.env.OTEL_EXPORTER_OTLP_ENDPOINT ? { OTEL_EXPORTER_OTLP_ENDPOINT: process.env.OTEL_EXPORTER_OTLP_ENDPOINT } : {}),
     ...opts.env?.all,
@@ -123,26 +167,8 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Platfor
 
   const launch = (p: Proc) => {
     const svc = p.name as PlatformService;
-    const env = { ...baseEnv, PORT: String(ports[svc]), OTEL_SERVICE_NAME: svc, ...opts.env?.[svc] };
-    const child = spawn(node, ['--import', '@sagamesh/kit/otel-preload', path.join('services', svc, 'src', 'main.ts')], {
-      cwd: REPO_ROOT,
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    p.child = child;
-    starts[svc] = (starts[svc] ?? 0) + 1;
-    pipeLines(child.stdout, (l) => log(svc, l));
-    pipeLines(child.stderr, (l) => log(svc, l));
-    const startedAt = Date.now();
-    child.on('exit', (code, signal) => {
-      if (p.stopping || opts.restart === false) return;
-      // Back off on a crash loop, not on a crash after a good run (crash-after-commit does that on purpose).
-      if (Date.now() - startedAt > 10_000) p.restarts = 0;
-      p.restarts++;
-      const delay = Math.min(100 * 2 ** Math.min(p.restarts, 6), 5000);
-      log(svc, `exited (code ${code}, signal ${signal}); restarting in ${delay} ms`);
-      setTimeout(() => !p.stopping && launch(p), delay);
-    });
+    const env = { ...baseEnv, PORT: String(ports[svc]), OTEL_SERVICE_NAME: svc, ...(natsUsers ? natsUserEnv(natsUsers[svc]) : {}), ...opts.env?.[svc] };
+    supervise(p, () => spawn(node, ['--import', '@sagamesh/runtime/otel-preload', path.join('services', svc, 'src', 'main.ts')], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] }));
   };
 
   for (const svc of services) {
@@ -155,9 +181,11 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Platfor
   const platform: Platform = {
     gatewayUrl: `http://127.0.0.1:${ports.gateway}`,
     apiKey,
+    customerKey,
     natsUrl,
     natsPort,
     ...(natsMonitorUrl ? { natsMonitorUrl } : {}),
+    ...(natsUsers ? { natsUsers, natsAdmin: natsUsers.admin } : {}),
     ports,
     storeDir,
     starts,
@@ -179,6 +207,16 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Platfor
   };
   await platform.waitReady();
   return platform;
+}
+
+/** Only the admin creates streams and buckets: provisions them before any service starts (the services then check). */
+async function provisionAsAdmin(servers: string, admin: NatsCredentials, storeMiB: number | undefined): Promise<void> {
+  const nc = await connect({ servers, name: 'provision', ...admin });
+  try {
+    await provisionPlatform(nc, { log: createLogger('provision', 'warn'), ...(storeMiB ? { storeMiB } : {}) });
+  } finally {
+    await nc.close();
+  }
 }
 
 async function stopProc(p: Proc, graceMs: number): Promise<void> {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { ServiceNames } from '@sagamesh/contracts';
@@ -14,6 +14,8 @@ const dockerfile = DockerfileParser.parse(text);
 const stages = dockerfile.getFROMs().map((f) => f.getBuildStage());
 const copies = dockerfile.getCOPYs();
 const instructions = dockerfile.getInstructions();
+/** The libraries every image carries (the test rigs in libs/testing never do). */
+const RUNTIME_LIBS = ['libs/contracts', 'libs/runtime', 'libs/participant'];
 /** The instructions of one stage. */
 function stage(name: string) {
   const start = instructions.findIndex((i) => i.getKeyword() === 'FROM' && new RegExp(`AS ${name}$`).test(i.getArgumentsContent() ?? ''));
@@ -55,10 +57,10 @@ describe('Dockerfile', () => {
       }
     }
     // What the sources stage copies for every workload is in the context; what must never leak is not.
-    for (const f of ['services/contracts/src/index.ts', 'services/kit/src/index.ts', 'operator/src/main.ts', ...ServiceNames.map((s) => `services/${s}/src/main.ts`)]) {
+    for (const f of ['libs/contracts/src/index.ts', 'libs/runtime/src/index.ts', 'libs/participant/src/index.ts', 'operator/src/main.ts', ...ServiceNames.map((s) => `services/${s}/src/main.ts`)]) {
       assert.ok(inContext(f), `${f} reaches the build context`);
     }
-    for (const f of ['.dev/cluster/api-key', '.git/config', 'node_modules/x/index.js', 'services/gateway/test/a.test.ts', 'cdk8s/src/main.ts', 'services/kit/src/testing/kube-rig.ts', '.tools/bin/kubectl']) {
+    for (const f of ['.dev/cluster/api-key', '.git/config', 'node_modules/x/index.js', 'services/gateway/test/a.test.ts', 'cdk8s/src/main.ts', 'libs/testing/src/kube-rig.ts', 'libs/runtime/test/http.test.ts', '.tools/bin/kubectl']) {
       assert.ok(!inContext(f), `${f} must not reach the build context`);
     }
   });
@@ -68,7 +70,7 @@ describe('Dockerfile', () => {
     assert.ok(negations.length > 0);
     for (const p of negations) assert.doesNotMatch(p, /[*?[]/, p);
     // Each workload's sources and manifest are let in by name.
-    for (const ws of [...ServiceNames.map((s) => `services/${s}`), 'services/contracts', 'services/kit', 'operator']) {
+    for (const ws of [...ServiceNames.map((s) => `services/${s}`), ...RUNTIME_LIBS, 'operator']) {
       assert.ok(ignore.includes(`!${ws}/package.json`) && ignore.includes(`!${ws}/src`), ws);
     }
   });
@@ -87,7 +89,7 @@ describe('Dockerfile', () => {
     const rootPkg = JSON.parse(readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8'));
     const copied = new Set(copies.flatMap((c) => c.getArguments().map((a) => a.getValue())));
     for (const pattern of rootPkg.workspaces as string[]) {
-      const dirs = pattern.endsWith('/*') ? ServiceNames.map((s) => `${pattern.slice(0, -2)}/${s}`).concat(['services/contracts', 'services/kit']) : [pattern];
+      const dirs = pattern.endsWith('/*') ? readdirSync(path.join(REPO_ROOT, pattern.slice(0, -2))).map((d) => `${pattern.slice(0, -2)}/${d}`).filter((d) => existsSync(path.join(REPO_ROOT, d, 'package.json'))) : [pattern];
       for (const d of dirs) assert.ok(copied.has(`${d}/package.json`), `COPY ${d}/package.json before npm ci`);
     }
   });
@@ -120,7 +122,7 @@ describe('Dockerfile', () => {
     const [uid, gid] = users[0]!.getArgumentsContent()!.split(':').map(Number);
     assert.ok(Number.isInteger(uid) && uid! > 0 && Number.isInteger(gid) && gid! > 0, 'numeric, non-zero UID:GID');
     const cmd = runtime.find((i) => i.getKeyword() === 'CMD');
-    assert.deepEqual(JSON.parse(cmd!.getArgumentsContent()!), ['node', '--import', '@sagamesh/kit/otel-preload', '/app/main.ts']);
+    assert.deepEqual(JSON.parse(cmd!.getArgumentsContent()!), ['node', '--import', '@sagamesh/runtime/otel-preload', '/app/main.ts']);
     assert.ok(!runtime.some((i) => i.getKeyword() === 'RUN'), 'nothing runs as root in the final stage');
     // The pod securityContext's runAsUser matches the image's user.
     assert.equal(uid, 1000);

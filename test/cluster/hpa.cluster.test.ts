@@ -4,11 +4,11 @@
  */
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { booksAtRest, eventually, hpas, makeLoad, NEAR_CAPACITY, phase, type HpaReplicas } from './live.ts';
+import { booksAtRest, eventually, hpas, makeLoad, phase, type HpaReplicas } from './live.ts';
 
 const DURATION_S = process.env.CI === 'true' ? 120 : 150;
 
-it('make load scales an HPA out, every order ends, and the HPAs scale back in', NEAR_CAPACITY, async (t) => {
+it('make load scales an HPA out, every order ends, and the HPAs scale back in', async (t) => {
   phase('hpa: metrics-server serves CPU for every HPA');
   await eventually('every HPA reads its CPU (metrics-server)', 180_000, async () => {
     const list = await hpas();

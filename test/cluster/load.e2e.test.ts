@@ -9,7 +9,7 @@ import { execFile } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import type { Audit } from '@sagamesh/contracts';
-import { waitFor } from '@sagamesh/kit/testing';
+import { waitFor } from '@sagamesh/testing';
 import { startPlatform, type Platform } from '../../scripts/lib/platform.ts';
 import { REPO_ROOT } from '../../scripts/lib/tools.ts';
 

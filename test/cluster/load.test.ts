@@ -13,16 +13,16 @@ describe('make load: arguments', () => {
   it('has defaults that scale the HPAs: the local gateway, 40/s peak, 120 s, 60 s to settle, the dev key', () => {
     const o = parseLoadArgs([]);
     assert.equal(o.url.toString(), 'http://localhost:8080/');
-    assert.deepEqual([o.rate, o.durationS, o.settleS, o.apiKey], [40, 120, 60, DEV_API_KEY]);
+    assert.deepEqual([o.rate, o.durationS, o.settleS, o.apiKey, o.adminKey], [40, 120, 60, DEV_API_KEY, DEV_API_KEY]);
   });
 
   it('--help (or -h) asks for the usage, which names every flag and its default', () => {
     assert.ok(wantsHelp(['--help']) && wantsHelp(['--rate', '5', '-h']));
     assert.ok(!wantsHelp(['--rate', '5']));
-    for (const flag of ['--url', '--rate', '--duration', '--settle', '--api-key', '--api-key-file', '--kube-context', '--namespace', '--help']) {
+    for (const flag of ['--url', '--rate', '--duration', '--settle', '--api-key', '--api-key-file', '--admin-key', '--admin-key-file', '--kube-context', '--namespace', '--help']) {
       assert.match(USAGE, new RegExp(`${flag}\\b`), flag);
       // Every flag in the usage is one the parser takes (help aside).
-      if (flag !== '--help' && !flag.startsWith('--api-key')) assert.doesNotThrow(() => parseLoadArgs([flag, flag === '--url' ? 'http://localhost:1' : flag.endsWith('context') || flag === '--namespace' ? 'x' : '1']));
+      if (flag !== '--help' && !/^--(api|admin)-key/.test(flag)) assert.doesNotThrow(() => parseLoadArgs([flag, flag === '--url' ? 'http://localhost:1' : flag.endsWith('context') || flag === '--namespace' ? 'x' : '1']));
     }
     assert.match(USAGE, new RegExp(`default ${LOAD_DEFAULTS.rate}\\b`));
   });
@@ -47,7 +47,8 @@ describe('make load: arguments', () => {
       [['--settle', '601'], /--settle 601 must be an integer 0–600/],
       [['--url', 'not a url'], /is not a URL/],
       [['--url', 'ftp://localhost'], /must be http\(s\)/],
-      [['--api-key', 'a', '--api-key-file', 'f'], /not both/],
+      [['--api-key', 'a', '--api-key-file', 'f'], /give --api-key or --api-key-file, not both/],
+      [['--admin-key', 'a', '--admin-key-file', 'f'], /give --admin-key or --admin-key-file, not both/],
       [['--bogus'], /Unknown option '--bogus'.*flags: --url --rate.*--help/],
     ];
     for (const [argv, message] of cases) assert.throws(() => parseLoadArgs(argv), (e: unknown) => e instanceof LoadArgsError && message.test(e.message), argv.join(' '));
@@ -56,6 +57,18 @@ describe('make load: arguments', () => {
   it('reads the API key from a file (make up writes .dev/cluster/api-key) and trims it', () => {
     assert.equal(parseLoadArgs(['--api-key-file', 'k'], () => ' abc\n').apiKey, 'abc');
     assert.throws(() => parseLoadArgs(['--api-key-file', 'k'], () => '\n'), /the API key is empty \(k\)/);
+  });
+
+  it('asks /admin/audit with the admin key (make up writes .dev/cluster/admin-key), by default the API key', () => {
+    const files: Record<string, string> = { api: 'customer-key\n', admin: ' admin-key\n' };
+    const o = parseLoadArgs(['--api-key-file', 'api', '--admin-key-file', 'admin'], (f) => files[f]!);
+    assert.deepEqual([o.apiKey, o.adminKey], ['customer-key', 'admin-key']);
+    assert.deepEqual(
+      ((p) => [p.apiKey, p.adminKey])(parseLoadArgs(['--api-key', 'only-key'])),
+      ['only-key', 'only-key'],
+    );
+    assert.equal(parseLoadArgs(['--admin-key', 'adm']).adminKey, 'adm');
+    assert.throws(() => parseLoadArgs(['--admin-key-file', 'admin'], () => ''), /the admin key is empty \(admin\)/);
   });
 });
 

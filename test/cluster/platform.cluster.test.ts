@@ -32,7 +32,16 @@ describe('the platform on the live cluster', () => {
 
   it('no workload crash-looped while NATS formed its cluster (services wait for JetStream instead of exiting)', async () => {
     const pods = (await kubectlJson<{ items: any[] }>(['-n', NAMESPACE, 'get', 'pods'])).items;
-    const restarted = pods.flatMap((p) => (p.status.containerStatuses ?? []).filter((c: any) => c.restartCount > 0).map((c: any) => `${p.metadata.name}/${c.name}: ${c.restartCount} restarts (${c.lastState?.terminated?.reason ?? '?'})`));
+    const restarted: string[] = [];
+    for (const p of pods) {
+      for (const c of (p.status.containerStatuses ?? []).filter((s: any) => s.restartCount > 0)) {
+        const t = c.lastState?.terminated ?? {};
+        // Why it restarted, in the failure itself: CI keeps only this output.
+        const previous = await kubectl(['-n', NAMESPACE, 'logs', p.metadata.name, '-c', c.name, '--previous', '--tail', '15']).catch((e) => `(no previous log: ${e.message})`);
+        const events = await kubectl(['-n', NAMESPACE, 'get', 'events', '--field-selector', `involvedObject.name=${p.metadata.name}`, '-o', 'custom-columns=REASON:.reason,MESSAGE:.message', '--no-headers']).catch(() => '');
+        restarted.push(`${p.metadata.name}/${c.name}: ${c.restartCount} restarts (${t.reason ?? '?'}, exit ${t.exitCode ?? '?'})\n  events:\n${events}\n  previous log:\n${previous}`);
+      }
+    }
     assert.deepEqual(restarted, []);
   });
 
@@ -96,7 +105,9 @@ describe('the platform on the live cluster', () => {
     await run('iptables', ['-C', 'DOCKER-USER', '-i', br, '!', '-o', br, '-j', 'DROP']);
     const { stdout: chain } = await run('iptables', ['-S', 'DOCKER-USER']);
     const rules = chain.split('\n').filter((l) => l.startsWith('-A DOCKER-USER'));
-    assert.equal(rules[0], `-A DOCKER-USER -i ${br} ! -o ${br} -j DROP`, 'the drop comes before any RETURN');
+    const ours = rules.indexOf(`-A DOCKER-USER -i ${br} ! -o ${br} -j DROP`);
+    const firstReturn = rules.findIndex((r) => / -j RETURN$/.test(r));
+    assert.ok(ours >= 0 && (firstReturn < 0 || ours < firstReturn), `the drop comes before any RETURN:\n${rules.join('\n')}`);
     const nodes = await kubectlJson<{ items: any[] }>(['get', 'nodes']);
     assert.equal(nodes.items.length, 3);
     // Every node sits on that network, so the rule covers every pod's egress.

@@ -75,7 +75,7 @@ describe('make up DRY_RUN=1 (the plan)', async () => {
       /apply --server-side .* -f cdk8s\/dist\/00-crds\.yaml/,
       /wait --for=condition=Established .* cdk8s\/dist\/00-crds\.yaml/,
       /apply --server-side .* -f cdk8s\/dist\/01-namespace\.yaml/,
-      /create secret generic sagamesh-gateway --from-file=api-keys=/,
+      /create secret generic sagamesh-gateway --from-file=api-keys=.* --from-file=admin-api-keys=/,
       /apply --server-side .* -f cdk8s\/dist\/<file> .*skipped when the cluster does not serve its kinds/,
       /restart-changed\.sh /,
       /rollout status deploy\/operator/,
@@ -109,6 +109,7 @@ describe('make up DRY_RUN=1 (the plan)', async () => {
     assert.ok(commands.filter((c) => /kubectl .* apply /.test(c)).every((c) => /--server-side/.test(c)));
     assert.ok(!commands.some((c) => /\b(delete|kubectl create (?!secret generic .* --dry-run=client))\b/.test(c)), 'nothing deleted or created non-idempotently');
     assert.match(commands[indexOf(/api-key/)]!, /test -s .*api-key' \|\| /, 'the API key is generated once');
+    assert.match(commands[indexOf(/admin-key/)]!, /test -s .*admin-key' \|\| /, 'the admin key is generated once');
   });
 
   it('ends with the URLs and the next three commands', () => {

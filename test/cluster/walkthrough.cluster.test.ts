@@ -1,13 +1,14 @@
 /**
  * The README's walk-through, literally, on the live cluster: kubectl apply of examples/, `kubectl wait
  * --for=condition=Completed saga --all`, the phases and Events the README documents, deleting a running Saga
- * compensates it; then orders through http://localhost:8080 with the cluster's API key, and the books balance.
+ * compensates it; then orders through http://localhost:8080 with the cluster's API key, and the books balance; the
+ * customer key is refused on /admin/*, the admin key is not.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { OrderView } from '@sagamesh/contracts';
-import { statusMismatches } from '../../scripts/lib/client.ts';
-import { booksAtRest, eventually, gateway, kubectl, kubectlJson, phase } from './live.ts';
+import { GatewayClient, statusMismatches } from '../../scripts/lib/client.ts';
+import { apiKey, booksAtRest, eventually, GATEWAY_URL, gateway, kubectl, kubectlJson, phase } from './live.ts';
 
 const EXAMPLES = ['examples/order-fulfillment.yaml', 'examples/saga-succeeds.yaml', 'examples/saga-payment-fails.yaml', 'examples/saga-slow.yaml'];
 
@@ -96,5 +97,7 @@ describe('the README kubectl walk-through', () => {
     assert.ok(views.every((v: OrderView) => v.status === 'CONFIRMED'), views.map((v) => `${v.orderId} ${v.status}`).join(', '));
     const { violations } = await booksAtRest();
     assert.deepEqual(violations, []);
+    // Admin is a role: booksAtRest read /admin/audit with the admin key; the customer key gets a 403 there.
+    await assert.rejects(new GatewayClient(GATEWAY_URL, apiKey()).audit(), /HTTP 403 .*"forbidden"/);
   });
 });

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { Catalogue, MessageOutcomes, Metrics, RejectReasons, SagaOutcomes } from '@sagamesh/contracts';
+import { Catalogue, MessageOutcomes, Metrics, ReconcileOutcomes, RejectReasons, SagaOutcomes } from '@sagamesh/contracts';
 import { PLATFORM_SERVICES, startPlatform, type Platform } from '../../scripts/lib/platform.ts';
 import { GatewayClient } from '../../scripts/lib/client.ts';
 import { placeOrders, scrape } from './helpers.ts';
@@ -137,12 +137,14 @@ const CONTRACT: Record<string, readonly string[]> = {
   [Metrics.consumerPending]: ['stream', 'consumer'],
   [Metrics.circuitBreakerState]: ['upstream'],
   [Metrics.requestsRejectedTotal]: ['service', 'reason'],
+  [Metrics.ordersReconciledTotal]: ['outcome'],
 };
 const VALUES: Record<string, readonly string[]> = {
   [`${Metrics.sagaEndedTotal}.outcome`]: SagaOutcomes,
   [`${Metrics.sagaDurationSeconds}_bucket.outcome`]: SagaOutcomes,
   [`${Metrics.messagesHandledTotal}.outcome`]: MessageOutcomes,
   [`${Metrics.requestsRejectedTotal}.reason`]: RejectReasons,
+  [`${Metrics.ordersReconciledTotal}.outcome`]: ReconcileOutcomes,
   [`${Metrics.httpRequestsTotal}.service`]: PLATFORM_SERVICES,
 };
 

@@ -14,8 +14,8 @@ import { after, before, test } from 'node:test';
 import { jetstream } from '@nats-io/jetstream';
 import { Catalogue, Metrics, Subjects } from '@sagamesh/contracts';
 import { panelQueries, substituteVariables, DEFAULT_VARIABLES, buildDashboards } from '@sagamesh/dashboards';
-import { connectNats, createLogger } from '@sagamesh/kit';
-import { waitFor } from '@sagamesh/kit/testing';
+import { connectNats, createLogger } from '@sagamesh/runtime';
+import { waitFor } from '@sagamesh/testing';
 import { PLATFORM_SERVICES, startPlatform, type Platform } from '../../scripts/lib/platform.ts';
 import { platformTargets, startPrometheus, type RunningPrometheus } from '../../scripts/lib/prometheus.ts';
 import { GatewayClient } from '../../scripts/lib/client.ts';
@@ -86,12 +86,13 @@ async function driveLoad(): Promise<void> {
   // Failing steps: compensations of the steps before them.
   await api.putFault({ target: 'payments.charge', failureRate: 0.3, latencyMs: 0, crashAfterCommit: false });
   await api.putFault({ target: 'shipping.create', failureRate: 0.1, latencyMs: 0, crashAfterCommit: false });
+  await sleep(500); // the participants see faults through a KV watch: orders placed before it would not fail
   ids.push(...(await placeOrders(api, ORDERS, 8, order)));
   load.push(`${ORDERS} orders with payments.charge failing 30 % and shipping.create 10 %`);
 
   // Latency past the 2 s step timeout for a moment: the first attempts time out and are retried.
   await api.putFault({ target: 'inventory.reserve', failureRate: 0, latencyMs: 2500, crashAfterCommit: false });
-  await sleep(300); // the participants see faults through a KV watch
+  await sleep(500); // the participants see faults through a KV watch
   ids.push(...(await placeOrders(api, 6, 6, (i) => order(ORDERS + i))));
   // Until the engine has retried (the commands may reach inventory a while after the POSTs under load).
   await waitForMetric('orchestrator', Metrics.sagaStepRetriesTotal, {}, 60_000);
@@ -115,7 +116,7 @@ async function driveLoad(): Promise<void> {
 
   // A poison message straight onto a command subject: dead-lettered with its reason.
   const log = createLogger('observability-test', 'warn');
-  const nc = await connectNats({ servers: platform.natsUrl, name: 'observability-test', log });
+  const nc = await connectNats({ servers: platform.natsUrl, name: 'observability-test', log, ...platform.natsAdmin });
   try {
     await jetstream(nc).publish(Subjects.command('payments', 'charge'), new TextEncoder().encode('{not json'));
   } finally {

@@ -1,6 +1,6 @@
 /** Shared by the observability tests: Prometheus' HTTP API, reading /metrics, a paced load. */
 import { randomUUID } from 'node:crypto';
-import { waitFor } from '@sagamesh/kit/testing';
+import { waitFor } from '@sagamesh/testing';
 import { ApiError, type GatewayClient } from '../../scripts/lib/client.ts';
 import type { PlaceOrderRequest } from '@sagamesh/contracts';
 

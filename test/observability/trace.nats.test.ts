@@ -11,41 +11,25 @@ import { after, before, test } from 'node:test';
 import { SpanKind } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import { Consumers, OrdersPaths } from '@sagamesh/contracts';
-import { loadConfig, type Started } from '@sagamesh/kit';
-import { startNatsServer, startTestTracing, type TestTracing } from '@sagamesh/kit/testing';
-import * as gateway from '@sagamesh/gateway';
-import * as inventory from '@sagamesh/inventory';
-import * as notifications from '@sagamesh/notifications';
-import * as orchestrator from '@sagamesh/orchestrator';
-import * as orders from '@sagamesh/orders';
-import * as payments from '@sagamesh/payments';
-import * as shipping from '@sagamesh/shipping';
+import { startNatsServer, startTestTracing, type TestTracing } from '@sagamesh/testing';
 import { GatewayClient } from '../../scripts/lib/client.ts';
+import { type InProcessPlatform, startInProcessPlatform } from '../in-process-platform.ts';
 
 const API_KEY = 'trace-test-key-0123456789';
 let nats: Awaited<ReturnType<typeof startNatsServer>>;
 let tracing: TestTracing;
-const running: Started[] = [];
+let platform: InProcessPlatform | undefined;
 let api: GatewayClient;
 
 before(async () => {
   tracing = startTestTracing();
   nats = await startNatsServer();
-  const env = (extra: Record<string, string> = {}) => ({ NATS_URL: nats.url, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...extra });
-  running.push(await orchestrator.start(loadConfig(orchestrator.OrchestratorConfigSchema, env())));
-  running.push(await inventory.start(loadConfig(inventory.InventoryConfigSchema, env())));
-  running.push(await payments.start(loadConfig(payments.PaymentsConfigSchema, env())));
-  running.push(await shipping.start(loadConfig(shipping.ShippingConfigSchema, env())));
-  running.push(await notifications.start(loadConfig(notifications.NotificationsConfigSchema, env())));
-  const ordersSvc = await orders.start(loadConfig(orders.OrdersConfigSchema, env()));
-  running.push(ordersSvc);
-  const gw = await gateway.start(loadConfig(gateway.GatewayConfigSchema, env({ API_KEYS: API_KEY, ORDERS_URL: `http://127.0.0.1:${ordersSvc.port}` })));
-  running.push(gw);
-  api = new GatewayClient(`http://127.0.0.1:${gw.port}`, API_KEY);
+  platform = await startInProcessPlatform(nats.url, API_KEY);
+  api = new GatewayClient(platform.gatewayUrl, API_KEY);
 });
 
 after(async () => {
-  for (const s of running.reverse()) await s.stop().catch(() => undefined);
+  await platform?.stop();
   await nats?.stop();
   await tracing?.stop();
 });
@@ -68,15 +52,16 @@ function serviceOf(s: ReadableSpan): string {
       [Consumers.ordersSagaEvents]: 'orders',
       [Consumers.inventorySagaEvents]: 'inventory',
       [Consumers.notifications]: 'notifications',
-      [Consumers.gatewayStock]: 'gateway',
       [Consumers.participant('inventory')]: 'inventory',
       [Consumers.participant('payments')]: 'payments',
       [Consumers.participant('shipping')]: 'shipping',
     };
     return byConsumer[group] ?? `consumer ${group}`;
   }
-  // Client spans of the gateway (its upstream calls) are named after them.
-  if (s.kind === SpanKind.CLIENT && / orders$|^request /.test(s.name)) return 'gateway';
+  // The gateway's upstream calls are named after them; under a call to orders, the HTTP instrumentation's CLIENT span
+  // (the only outgoing HTTP here).
+  if ((s.kind === SpanKind.CLIENT || s.kind === SpanKind.INTERNAL) && / orders$|^request /.test(s.name)) return 'gateway';
+  if (s.kind === SpanKind.CLIENT && typeof s.attributes['url.full'] === 'string') return 'gateway';
   return `unknown (${s.name})`;
 }
 

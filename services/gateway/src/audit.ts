@@ -1,17 +1,17 @@
-import type { Audit, InventoryAuditPart, OrdersAuditPart, PaymentsAuditPart, ShippingAuditPart } from '@sagamesh/contracts';
+import type { Audit, InventoryBooksReply, OrdersBooksReply, PaymentsBooksReply, ShippingBooksReply } from '@sagamesh/contracts';
 
 /**
  * The books of every service, as `/admin/audit` shows them: order-origin at the top, k8s-origin under `k8s`.
  * Fields are copied one by one so that whatever else a service adds to its reply stays out of the contract.
  */
 export function assembleAudit(parts: {
-  inventory: InventoryAuditPart;
-  payments: PaymentsAuditPart;
-  shipping: ShippingAuditPart;
-  orders: OrdersAuditPart;
+  inventory: InventoryBooksReply;
+  payments: PaymentsBooksReply;
+  shipping: ShippingBooksReply;
+  orders: OrdersBooksReply;
 }): Audit {
-  const pay = (b: PaymentsAuditPart['order']) => ({ charged: b.charged, refunded: b.refunded });
-  const ship = (b: ShippingAuditPart['order']) => ({ created: b.created, cancelled: b.cancelled });
+  const pay = (b: PaymentsBooksReply['order']) => ({ charged: b.charged, refunded: b.refunded });
+  const ship = (b: ShippingBooksReply['order']) => ({ created: b.created, cancelled: b.cancelled });
   const o = parts.orders;
   return {
     skus: Object.fromEntries(

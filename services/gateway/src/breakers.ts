@@ -1,14 +1,14 @@
 import CircuitBreaker from 'opossum';
 import { Gauge } from 'prom-client';
 import { CircuitState, Metrics } from '@sagamesh/contracts';
-import type { Logger, ServiceMetrics } from '@sagamesh/kit';
+import type { Logger, ServiceMetrics } from '@sagamesh/runtime';
 import type { GatewayConfig } from './config.ts';
 
 export const Upstreams = ['orders', 'engine', 'inventory', 'payments', 'shipping'] as const;
 export type Upstream = (typeof Upstreams)[number];
 
 /** Why an upstream call did not produce an answer. */
-export type UpstreamFailure = 'open' | 'timeout' | 'failed';
+export type UpstreamFailure = 'open' | 'timeout' | 'overloaded' | 'failed';
 
 export class UpstreamError extends Error {
   readonly upstream: Upstream;
@@ -21,6 +21,14 @@ export class UpstreamError extends Error {
     this.upstream = upstream;
     this.kind = kind;
     this.retryAfterMs = opts?.retryAfterMs ?? 0;
+  }
+}
+
+/** Thrown by an upstream action when the upstream shed the call (503 overloaded): not retried, passed on as a 503. */
+export class UpstreamOverloaded extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UpstreamOverloaded';
   }
 }
 
@@ -89,6 +97,7 @@ export class Breakers {
         throw new UpstreamError(upstream, 'open', 'circuit open, failing fast', { retryAfterMs: this.#resetMs - since, cause: err });
       }
       if (err instanceof UpstreamTimeout) throw new UpstreamError(upstream, 'timeout', err.message, { cause: err });
+      if (err instanceof UpstreamOverloaded) throw new UpstreamError(upstream, 'overloaded', err.message, { cause: err });
       throw new UpstreamError(upstream, 'failed', (err as Error).message, { cause: err });
     }
   }

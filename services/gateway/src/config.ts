@@ -1,19 +1,22 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Ports } from '@sagamesh/contracts';
-import { CommonConfig } from '@sagamesh/kit';
+import { CommonConfig, portConfig } from '@sagamesh/runtime/config';
+import { FaultInjectionConfig } from '@sagamesh/participant/config';
 
 const ms = (dflt: number, description: string, minimum = 1) => Type.Integer({ minimum, maximum: 600_000, default: dflt, description });
 
 export const GatewayConfigSchema = Type.Object({
   ...CommonConfig,
-  PORT: Type.Integer({ minimum: 0, maximum: 65535, default: Ports.gateway, description: 'HTTP port (0 = any free port)' }),
+  ...portConfig(Ports.gateway),
+  ...FaultInjectionConfig,
   ORDERS_URL: Type.String({ pattern: '^https?://', default: `http://127.0.0.1:${Ports.orders}`, description: 'Base URL of the orders service' }),
-  API_KEYS: Type.String({ default: '', description: 'Accepted API keys, comma-separated, each at least 16 characters' }),
-  DEV_MODE: Type.Boolean({ default: false, description: 'Also accept the well-known dev key (DEV_API_KEY); never in production' }),
+  API_KEYS: Type.String({ default: '', description: 'Customer API keys, comma-separated, each at least 16 characters: /api/* only, and only the orders the key placed' }),
+  ADMIN_API_KEYS: Type.String({ default: '', description: 'Admin API keys, comma-separated, each at least 16 characters, none also in API_KEYS: /admin/* too, and every order' }),
+  DEV_MODE: Type.Boolean({ default: false, description: 'Also accept the well-known dev key (DEV_API_KEY) as an admin key; never in production' }),
 
   ORDERS_TIMEOUT_MS: ms(3000, 'Timeout of one HTTP call to orders'),
   ENGINE_TIMEOUT_MS: ms(1000, 'Timeout of one saga engine request (GET /api/orders/:id degrades past it)'),
-  QUERY_TIMEOUT_MS: ms(2000, 'Timeout of one query.<service>.* request (products, audit)'),
+  QUERY_TIMEOUT_MS: ms(2000, 'Timeout of one query.<service>.* request (products, books)'),
   JETSTREAM_TIMEOUT_MS: ms(3000, 'Timeout of one JetStream/KV operation (idempotency keys, faults)'),
   IDEMPOTENCY_WAIT_MS: ms(5000, 'How long a concurrent duplicate waits for the first request before taking over'),
   PRODUCTS_CACHE_TTL_MS: ms(5000, 'Safety-net TTL of the product cache (stock_changed events invalidate it sooner)', 0),

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { KV } from '@nats-io/kv';
-import { canonicalJson } from '@sagamesh/contracts';
-import { backoffDelay, isWrongLastSequence, type Logger } from '@sagamesh/kit';
+import { backoffDelayMs, canonicalJson, isWrongLastSequence } from '@sagamesh/contracts';
+import type { Logger } from '@sagamesh/runtime';
 
 /** The first answer to a key, replayed verbatim. */
 export interface StoredResponse {
@@ -95,7 +95,7 @@ export class IdempotencyStore {
           return { kind: 'owner', revision: entry.revision };
         case 'wait':
           // Polled rather than watched: duplicates in flight are rare, and the first answer comes within ms.
-          await sleep(Math.min(backoffDelay(waits++, POLL), Math.max(1, decision.untilMs - Date.now())));
+          await sleep(Math.min(backoffDelayMs(POLL, ++waits), Math.max(1, decision.untilMs - Date.now())));
       }
     }
   }

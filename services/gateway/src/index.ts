@@ -1,8 +1,9 @@
 import { jetstream } from '@nats-io/jetstream';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
 import { Type } from '@sinclair/typebox';
-import { Buckets, DomainEvents, IDEMPOTENCY_TTL_MS, Product, Subjects, validator } from '@sagamesh/contracts';
-import { connectNats, createHttpServer, createLogger, createMetrics, ensureKv, FaultStore, Shutdown, whenJetStreamReady, type Started } from '@sagamesh/kit';
+import { Buckets, DomainEvents, Product, Subjects, validator } from '@sagamesh/contracts';
+import { bootService, openBucket, type Started } from '@sagamesh/runtime';
+import { FaultStore } from '@sagamesh/participant';
 import { ApiKeys } from './auth.ts';
 import { Breakers } from './breakers.ts';
 import type { GatewayConfig } from './config.ts';
@@ -16,19 +17,12 @@ export { GatewayConfigSchema, type GatewayConfig } from './config.ts';
 const SERVICE = 'gateway';
 const productList = validator(Type.Array(Product), 'product list');
 
-/** Starts the gateway; `stop()` stops taking requests, lets those in flight finish, then drains NATS. */
-export async function start(config: GatewayConfig): Promise<Started> {
-  const log = createLogger(SERVICE, config.LOG_LEVEL);
-  const metrics = createMetrics(SERVICE);
-  const apiKeys = ApiKeys.fromConfig(config);
-  log.info({ apiKeys: apiKeys.size, ordersUrl: config.ORDERS_URL }, 'api keys loaded');
-  if (config.DEV_MODE) log.warn('DEV_MODE: the well-known dev API key is accepted');
-
-  const shutdown = new Shutdown(log);
-  try {
-    const nc = await connectNats({ servers: config.NATS_URL, name: SERVICE, log });
-    // Drain lets in-flight requests finish; it refuses while disconnected, and then there is nothing to drain.
-    shutdown.onShutdown(() => nc.drain().catch(() => nc.close()), 'nats');
+/** Starts the gateway (the runtime's bootService); `stop()` stops taking requests, lets those in flight finish, then drains NATS. */
+export function start(config: GatewayConfig): Promise<Started> {
+  return bootService(SERVICE, config, async ({ log, metrics, shutdown, nc }) => {
+    const apiKeys = ApiKeys.fromConfig(config);
+    log.info({ apiKeys: apiKeys.counts(), ordersUrl: config.ORDERS_URL }, 'api keys loaded');
+    if (config.DEV_MODE) log.warn('DEV_MODE: the well-known dev API key is accepted, as an admin key');
 
     const breakers = new Breakers(config, metrics, log);
     shutdown.onShutdown(() => breakers.shutdown(), 'breakers');
@@ -52,23 +46,17 @@ export async function start(config: GatewayConfig): Promise<Started> {
     });
     shutdown.onShutdown(() => stockChanged.unsubscribe(), 'stock subscription');
 
+    // Requests wait on these calls: a timeout of their own, shorter than the client's patience.
     const js = jetstream(nc, { timeout: config.JETSTREAM_TIMEOUT_MS });
-    const kv = await whenJetStreamReady('create the idempotency bucket', log, () =>
-      ensureKv(js, Buckets.idempotency, { ttlMs: IDEMPOTENCY_TTL_MS, replicas: config.JETSTREAM_REPLICAS }),
-    );
-    const faults = await FaultStore.open(js, { log, replicas: config.JETSTREAM_REPLICAS });
-    shutdown.onShutdown(() => faults.close(), 'faults');
+    const kv = await openBucket(js, Buckets.idempotency, { replicas: config.JETSTREAM_REPLICAS, storeMiB: config.JETSTREAM_STORE_MIB });
+    const faults = config.FAULT_INJECTION ? await FaultStore.open(js, { log, replicas: config.JETSTREAM_REPLICAS }) : undefined;
+    if (faults) shutdown.onShutdown(() => faults.close(), 'faults');
 
     const orders = new OrdersClient(config.ORDERS_URL, config.ORDERS_TIMEOUT_MS, breakers);
     shutdown.onShutdown(() => orders.close(), 'orders client');
 
-    const http = createHttpServer({
-      service: SERVICE,
-      host: config.HOST,
-      port: config.PORT,
-      log,
-      metrics,
-      ready: () => connected && !nc.isClosed(),
+    return {
+      ready: () => connected,
       routes: (app) =>
         mountRoutes(app, {
           log,
@@ -82,13 +70,6 @@ export async function start(config: GatewayConfig): Promise<Started> {
           idempotency: new IdempotencyStore(kv, config.IDEMPOTENCY_WAIT_MS, log),
           faults,
         }),
-    });
-    const port = await http.listen();
-    // Registered last, so it runs first: no new requests, in-flight ones finish while NATS is still up.
-    shutdown.onShutdown(() => http.close(), 'http');
-    return { port, stop: () => shutdown.run() };
-  } catch (err) {
-    await shutdown.run().catch(() => undefined);
-    throw err;
-  }
+    };
+  });
 }

@@ -3,33 +3,38 @@ import { RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible'
 import {
   Fault,
   IDEMPOTENCY_KEY_PATTERN,
-  InventoryAuditPart,
+  InventoryBooksReply,
+  isStoreFull,
+  isTerminalPhase,
   isValidId,
   MAX_BODY_BYTES,
   newOrderId,
-  OrdersAuditPart,
-  PaymentsAuditPart,
+  OrdersBooksReply,
+  PaymentsBooksReply,
   PlaceOrderRequest,
   PlaceOrderResponse,
   QuerySubjects,
-  ShippingAuditPart,
+  ShippingBooksReply,
+  STORE_FULL,
+  STORE_FULL_RETRY_AFTER_S,
   validator,
   ValidationError,
   type OrderView,
   type RunView,
+  type StoredOrderView,
   type Validator,
 } from '@sagamesh/contracts';
-import { HttpError, sendError, type Logger, type ServiceMetrics } from '@sagamesh/kit';
+import { HttpError, type Logger, sendError, type ServiceMetrics } from '@sagamesh/runtime';
 import type { Static, TSchema } from '@sinclair/typebox';
 import { assembleAudit } from './audit.ts';
-import type { ApiKeys, Caller } from './auth.ts';
+import { mayRead, type ApiKeys, type Caller } from './auth.ts';
 import { UpstreamError } from './breakers.ts';
 import { describeIssues, retryAfterSeconds } from './errors.ts';
 import { bodyHashOf, kvKeyOf, orderIdFor, type IdempotencyStore, type StoredResponse } from './idempotency.ts';
 import type { ProductCache } from './products.ts';
 import { BadUpstreamReply, type EngineProgress, type HttpReply, type OrdersClient, type Queries } from './upstreams.ts';
 
-/** The fault admin the routes need (the kit's FaultStore). */
+/** The fault admin the routes need (the participant SDK's FaultStore). */
 export interface FaultAdmin {
   list(): Fault[];
   put(fault: Fault): Promise<unknown>;
@@ -46,17 +51,18 @@ export interface RouteDeps {
   queries: Queries;
   products: ProductCache;
   idempotency: IdempotencyStore;
-  faults: FaultAdmin;
+  /** Undefined when fault injection is off (FAULT_INJECTION=false): /admin/faults then answers 403. */
+  faults: FaultAdmin | undefined;
 }
 
 const placeOrderRequest = validator(PlaceOrderRequest, 'order request');
 const placeOrderResponse = validator(PlaceOrderResponse, 'orders reply');
 const faultRequest = validator(Fault, 'fault');
-const auditParts = {
-  inventory: validator(InventoryAuditPart, 'inventory audit'),
-  payments: validator(PaymentsAuditPart, 'payments audit'),
-  shipping: validator(ShippingAuditPart, 'shipping audit'),
-  orders: validator(OrdersAuditPart, 'orders audit'),
+const booksReplies = {
+  inventory: validator(InventoryBooksReply, 'inventory books'),
+  payments: validator(PaymentsBooksReply, 'payments books'),
+  shipping: validator(ShippingBooksReply, 'shipping books'),
+  orders: validator(OrdersBooksReply, 'orders books'),
 };
 const idempotencyKeyRe = new RegExp(IDEMPOTENCY_KEY_PATTERN);
 
@@ -85,19 +91,21 @@ const requireJson: RequestHandler = (req, _res, next) => {
 };
 const jsonBody = express.json({ limit: MAX_BODY_BYTES, strict: true });
 
-/** body-parser's failures as the platform's error codes. */
-function bodyError(err: { type?: string; message?: string; status?: number }): HttpError | undefined {
-  switch (err.type) {
-    case 'entity.parse.failed':
-      return new HttpError(400, 'invalid_request', `/: malformed JSON (${err.message})`);
-    case 'entity.too.large':
-      return new HttpError(413, 'payload_too_large', `body exceeds ${MAX_BODY_BYTES} bytes`);
-    case 'charset.unsupported':
-    case 'encoding.unsupported':
-      return new HttpError(415, 'unsupported_media_type', err.message ?? 'unsupported body encoding');
-    default:
-      return undefined;
-  }
+function mountFaults(app: express.Router, d: RouteDeps, faults: FaultAdmin): void {
+  app.put('/admin/faults', requireJson, jsonBody, async (req: Request, res: Response) => {
+    const fault = parseBody(faultRequest, req.body);
+    await storeCall(res, () => faults.put(fault));
+    d.log.info({ fault, caller: callerOf(res).id }, 'fault set');
+    res.json(fault);
+  });
+  app.get('/admin/faults', (_req: Request, res: Response) => {
+    res.json(faults.list());
+  });
+  app.delete('/admin/faults', async (_req: Request, res: Response) => {
+    await storeCall(res, () => faults.clear());
+    d.log.info({ caller: callerOf(res).id }, 'faults cleared');
+    res.status(204).end();
+  });
 }
 
 /** orders' reply to `POST /orders` as the public answer (the one an idempotency key replays). */
@@ -109,6 +117,10 @@ function placedResponse(reply: HttpReply, sentOrderId: string, log: Logger): Sto
     const { orderId, status } = reply.body;
     return { status: 202, body: { orderId, status }, location: `/api/orders/${orderId}` };
   }
+  // No room in orders' store: passed on as a 503 with its reason, and not kept as the key's answer (the caller may
+  // try again once there is room).
+  const refusal = (reply.body as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
+  if (reply.status === 503 && refusal?.code === STORE_FULL) throw new HttpError(503, STORE_FULL, String(refusal.message ?? 'the order store is full'));
   // A final refusal (422 unknown_sku, 409 order_exists): passed on, and replayed like a success.
   log.info({ orderId: sentOrderId, status: reply.status }, 'orders refused the order');
   const error = (reply.body as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
@@ -124,8 +136,11 @@ function send(res: Response, r: StoredResponse): void {
   res.status(r.status).json(r.body);
 }
 
-/** The order as the public sees it; `saga` is `'unavailable'` when the engine could not be asked. */
-function publicView(order: OrderView, run: RunView | undefined | 'unavailable'): OrderView {
+/**
+ * The order as the public sees it; `saga` is `'unavailable'` when the engine could not be asked. The owner (a hash
+ * of the placing key) stays out: the caller is the owner or an admin, and neither needs it.
+ */
+function publicView(order: StoredOrderView, run: RunView | undefined | 'unavailable'): OrderView {
   const view: OrderView = {
     orderId: order.orderId,
     customerId: order.customerId,
@@ -142,8 +157,8 @@ function publicView(order: OrderView, run: RunView | undefined | 'unavailable'):
   return view;
 }
 
-/** The gateway's public API on the kit's express app (which adds /livez, /readyz, /metrics, the JSON 404). */
-export function mountRoutes(app: express.Express, d: RouteDeps): void {
+/** The gateway's public API on the runtime's express app (which adds /livez, /readyz, /metrics, the JSON 404). */
+export function mountRoutes(app: express.Router, d: RouteDeps): void {
   const rejected = (reason: 'rate_limit' | 'circuit_open') => d.metrics.requestsRejected.inc({ service: SERVICE, reason });
 
   const authenticate: RequestHandler = (req, res, next) => {
@@ -168,15 +183,22 @@ export function mountRoutes(app: express.Express, d: RouteDeps): void {
     next();
   };
 
+  /** `/admin/*` is for admin keys: a customer key is refused whatever the route (after the rate limit: refusals count too). */
+  const requireAdmin: RequestHandler = (_req, res, next) => {
+    if (callerOf(res).role === 'admin') return next();
+    sendError(res, 403, 'forbidden', "/admin/* needs an admin key; this API key is a customer key (admin keys are the gateway's ADMIN_API_KEYS)");
+  };
+
   app.use(['/api', '/admin'], authenticate, rateLimit);
+  app.use('/admin', requireAdmin);
 
   /**
-   * Places the order under `orderId` and gives the public answer, or orders' refusal; throws UpstreamError
-   * when orders is unreachable. The id is the gateway's (derived from the idempotency key, or new), so a
-   * call to orders that is sent again reaches the same order.
+   * Places the order under `orderId`, owned by the caller's scope, and gives the public answer, or orders' refusal;
+   * throws UpstreamError when orders is unreachable. The id is the gateway's (derived from the idempotency key, or
+   * new), so a call to orders that is sent again reaches the same order.
    */
-  const place = async (order: PlaceOrderRequest, orderId: string): Promise<StoredResponse> =>
-    placedResponse(await d.orders.place({ ...order, orderId }), orderId, d.log);
+  const place = async (order: PlaceOrderRequest, orderId: string, caller: Caller): Promise<StoredResponse> =>
+    placedResponse(await d.orders.place({ ...order, orderId, owner: caller.scope }), orderId, d.log);
 
   app.post('/api/orders', requireJson, jsonBody, async (req: Request, res: Response) => {
     const caller = callerOf(res);
@@ -185,7 +207,7 @@ export function mountRoutes(app: express.Express, d: RouteDeps): void {
       throw new HttpError(400, 'invalid_request', 'Idempotency-Key: use 1-128 characters of A-Z, a-z, 0-9, _ and - (a UUID fits)');
     }
     const order = parseBody(placeOrderRequest, req.body);
-    if (idempotencyKey === undefined) return send(res, await place(order, newOrderId()));
+    if (idempotencyKey === undefined) return send(res, await place(order, newOrderId(), caller));
 
     const key = kvKeyOf(caller.scope, idempotencyKey);
     const orderId = orderIdFor(caller.scope, idempotencyKey);
@@ -201,7 +223,7 @@ export function mountRoutes(app: express.Express, d: RouteDeps): void {
     }
     let response: StoredResponse;
     try {
-      response = await place(order, orderId);
+      response = await place(order, orderId, caller);
     } catch (err) {
       await d.idempotency.abandon(key, begun.revision);
       throw err;
@@ -213,16 +235,19 @@ export function mountRoutes(app: express.Express, d: RouteDeps): void {
   app.get('/api/orders/:orderId', async (req: Request, res: Response) => {
     const orderId = String(req.params.orderId);
     if (!isValidId(orderId)) throw new HttpError(400, 'invalid_request', 'orderId: use 1-128 characters of A-Z, a-z, 0-9, _ and -');
-    const [order, run] = await Promise.all([
-      d.orders.get(orderId),
-      // Without the engine the order is still shown, marked degraded.
+    // Without the engine the order is still shown, marked degraded.
+    const progress = () =>
       d.engine.get(orderId).catch((err: unknown) => {
         const open = err instanceof UpstreamError && err.kind === 'open';
         d.log[open ? 'debug' : 'warn']({ err, orderId }, 'saga progress unavailable: answering degraded');
         return 'unavailable' as const;
-      }),
-    ]);
-    if (!order) throw new HttpError(404, 'not_found', `no order ${orderId}`);
+      });
+    let [order, run] = await Promise.all([d.orders.get(orderId), progress()]);
+    // Another customer's order is answered exactly like a missing one: its existence is not theirs to learn.
+    if (!order || !mayRead(callerOf(res), order.owner)) throw new HttpError(404, 'not_found', `no order ${orderId}`);
+    // Read side by side, the run may be read just before it ended and the order just after: an ended order's run has
+    // ended too, so a run still in progress is read once more rather than shown against the order's final status.
+    if (order.status !== 'PENDING' && run && run !== 'unavailable' && !isTerminalPhase(run.phase)) run = await progress();
     res.json(publicView(order, run));
   });
 
@@ -230,32 +255,24 @@ export function mountRoutes(app: express.Express, d: RouteDeps): void {
     res.json(await d.products.get());
   });
 
-  app.put('/admin/faults', requireJson, jsonBody, async (req: Request, res: Response) => {
-    const fault = parseBody(faultRequest, req.body);
-    await storeCall(res, () => d.faults.put(fault));
-    d.log.info({ fault, caller: callerOf(res).id }, 'fault set');
-    res.json(fault);
-  });
-  app.get('/admin/faults', (_req: Request, res: Response) => {
-    res.json(d.faults.list());
-  });
-  app.delete('/admin/faults', async (_req: Request, res: Response) => {
-    await storeCall(res, () => d.faults.clear());
-    d.log.info({ caller: callerOf(res).id }, 'faults cleared');
-    res.status(204).end();
-  });
+  if (d.faults) mountFaults(app, d, d.faults);
+  else {
+    app.all('/admin/faults', () => {
+      throw new HttpError(403, 'fault_injection_off', 'fault injection is off in this deployment (FAULT_INJECTION=false); a demo cluster turns it on with make up');
+    });
+  }
 
   app.get('/admin/audit', async (_req: Request, res: Response) => {
     const [inventory, payments, shipping, orders] = await Promise.all([
-      d.queries.request('inventory', QuerySubjects.audit('inventory'), auditParts.inventory),
-      d.queries.request('payments', QuerySubjects.audit('payments'), auditParts.payments),
-      d.queries.request('shipping', QuerySubjects.audit('shipping'), auditParts.shipping),
-      d.queries.request('orders', QuerySubjects.audit('orders'), auditParts.orders),
+      d.queries.request('inventory', QuerySubjects.books('inventory'), booksReplies.inventory),
+      d.queries.request('payments', QuerySubjects.books('payments'), booksReplies.payments),
+      d.queries.request('shipping', QuerySubjects.books('shipping'), booksReplies.shipping),
+      d.queries.request('orders', QuerySubjects.books('orders'), booksReplies.orders),
     ]);
     res.json(assembleAudit({ inventory, payments, shipping, orders }));
   });
 
-  // Errors of the routes above; anything else goes on to the kit's handler (a logged 500).
+  // Errors of the routes above; anything else goes on to the runtime's handler (a logged 500).
   app.use((err: unknown, _req: Request, res: Response, next: NextFunction) => {
     if (res.headersSent) return next(err);
     if (err instanceof UpstreamError) {
@@ -268,6 +285,10 @@ export function mountRoutes(app: express.Express, d: RouteDeps): void {
       }
       d.log.warn({ upstream: err.upstream, kind: err.kind, err: err.cause ?? err }, 'upstream call failed');
       if (err.kind === 'timeout') return sendError(res, 504, 'upstream_timeout', `${err.upstream} did not answer in time; retry later`);
+      if (err.kind === 'overloaded') {
+        res.set('Retry-After', '1');
+        return sendError(res, 503, 'overloaded', `${err.upstream} is shedding load; retry in a second`);
+      }
       return sendError(res, 502, 'upstream_error', `${err.upstream} failed; retry later`);
     }
     if (err instanceof BadUpstreamReply) {
@@ -276,10 +297,10 @@ export function mountRoutes(app: express.Express, d: RouteDeps): void {
     }
     if (err instanceof HttpError) {
       if (err.status >= 500) d.log.warn({ err: err.cause ?? err }, err.message);
+      if (err.code === STORE_FULL) res.set('Retry-After', String(STORE_FULL_RETRY_AFTER_S));
       return sendError(res, err.status, err.code, err.message);
     }
-    const mapped = bodyError(err as { type?: string });
-    if (mapped) return sendError(res, mapped.status, mapped.code, mapped.message);
+    // body-parser's errors and the rest: the runtime's handler (one mapping of bad bodies for every service).
     next(err);
   });
 }
@@ -289,6 +310,7 @@ async function storeCall<T>(res: Response, fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {
+    if (isStoreFull(err)) throw new HttpError(503, STORE_FULL, 'the idempotency key store is full: orders with a new Idempotency-Key are refused until it has more room', { cause: err });
     res.set('Retry-After', '1');
     throw new HttpError(503, 'store_unavailable', 'the gateway cannot reach its store right now; retry later', { cause: err });
   }

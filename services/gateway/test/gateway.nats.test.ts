@@ -17,14 +17,16 @@ import {
   type Product,
   type RunView,
 } from '@sagamesh/contracts';
-import { loadConfig } from '@sagamesh/kit';
-import { startNatsServer, waitFor, type NatsServer } from '@sagamesh/kit/testing';
+import { loadConfig } from '@sagamesh/runtime';
+import { type NatsServer, startNatsServer, waitFor } from '@sagamesh/testing';
 import { keyScope } from '../src/auth.ts';
 import { bodyHashOf, kvKeyOf, orderIdFor, type IdempotencyRecord } from '../src/idempotency.ts';
 import { GatewayConfigSchema, start } from '../src/index.ts';
+import { ORDERS_ATTEMPTS } from '../src/upstreams.ts';
 
 const KEY_A = 'test-key-a-0123456789';
 const KEY_B = 'test-key-b-0123456789';
+const ADMIN = 'test-admin-key-0123456789';
 
 // ---------- a small real orders service (HTTP), recording every call ----------
 
@@ -38,7 +40,8 @@ interface OrdersCall {
 interface FakeOrders {
   url: string;
   calls: OrdersCall[];
-  orders: Map<string, OrderView>;
+  /** As orders stores them: with the owner the gateway sent (none on an order from before owners were recorded). */
+  orders: Map<string, OrderView & { owner?: string }>;
   /** 'ok' answers; 'fail' answers 500 to everything. */
   mode: 'ok' | 'fail';
   /** Delay before answering a POST, to make concurrent requests overlap. */
@@ -58,17 +61,18 @@ async function startFakeOrders(): Promise<FakeOrders> {
   // As contracts' OrdersPaths describe it: idempotent by order id, 409 for a taken id, 422 for an unknown sku.
   app.post('/orders', async (req, res) => {
     await new Promise((r) => setTimeout(r, fake.postDelayMs));
-    const body = req.body as { orderId?: string; customerId: string; items: { sku: string; quantity: number }[] };
+    const body = req.body as { orderId?: string; customerId: string; items: { sku: string; quantity: number }[]; owner?: string };
     if (body.items.some((i) => i.sku === 'sku-unknown')) return void res.status(422).json({ error: { code: 'unknown_sku', message: 'unknown sku(s): sku-unknown' } });
     const orderId = body.orderId ?? `ord-${randomUUID()}`;
     const existing = fake.orders.get(orderId);
-    if (existing && (existing.customerId !== body.customerId || JSON.stringify(existing.items.map(({ sku, quantity }) => ({ sku, quantity }))) !== JSON.stringify(body.items))) {
+    if (existing && (existing.customerId !== body.customerId || existing.owner !== body.owner || JSON.stringify(existing.items.map(({ sku, quantity }) => ({ sku, quantity }))) !== JSON.stringify(body.items))) {
       return void res.status(409).json({ error: { code: 'order_exists', message: 'taken' } });
     }
     if (!existing) {
       const lines = body.items.map((i) => ({ ...i, unitPrice: 100 }));
       const now = new Date().toISOString();
-      fake.orders.set(orderId, { orderId, customerId: body.customerId, items: lines, total: lines.reduce((s, l) => s + l.quantity * 100, 0), status: 'PENDING', createdAt: now, updatedAt: now });
+      const owner = body.owner === undefined ? {} : { owner: body.owner };
+      fake.orders.set(orderId, { orderId, customerId: body.customerId, items: lines, total: lines.reduce((s, l) => s + l.quantity * 100, 0), status: 'PENDING', createdAt: now, updatedAt: now, ...owner });
     }
     res.status(202).json({ orderId, status: 'PENDING' });
   });
@@ -94,6 +98,18 @@ async function startFakeOrders(): Promise<FakeOrders> {
 
 type Gateway = Awaited<ReturnType<typeof start>>;
 
+/** Runs `fn` with a gateway of its own (`env` on top of the test config) in front of a fake orders of its own; stops both after. */
+async function withOwnGateway(env: Record<string, string>, fn: (g: Gateway, upstream: FakeOrders) => Promise<void>): Promise<void> {
+  const upstream = await startFakeOrders();
+  const g = await startGateway(nats, upstream, env);
+  try {
+    await fn(g, upstream);
+  } finally {
+    await g.stop();
+    await upstream.close();
+  }
+}
+
 function startGateway(nats: NatsServer, orders: FakeOrders, env: Record<string, string> = {}): Promise<Gateway> {
   return start(
     loadConfig(GatewayConfigSchema, {
@@ -102,8 +118,10 @@ function startGateway(nats: NatsServer, orders: FakeOrders, env: Record<string, 
       NATS_URL: nats.url,
       ORDERS_URL: orders.url,
       API_KEYS: `${KEY_A},${KEY_B}`,
+      ADMIN_API_KEYS: ADMIN,
       LOG_LEVEL: 'silent',
       PRODUCTS_CACHE_TTL_MS: '600000',
+      FAULT_INJECTION: 'true',
       ...env,
     }),
   );
@@ -113,6 +131,12 @@ interface Reply {
   status: number;
   headers: Headers;
   body: any; // eslint-disable-line @typescript-eslint/no-explicit-any -- JSON under test
+}
+
+/** Asserts that the reply is the platform's error body, with this status and code. */
+function assertError(r: Reply, status: number, code: string, message = JSON.stringify(r.body)): void {
+  assert.equal(r.status, status, message);
+  assert.equal(r.body.error.code, code);
 }
 
 async function call(
@@ -216,8 +240,7 @@ describe('bad requests are refused with a JSON reason and create nothing', () =>
   for (const c of cases) {
     test(c.name, async () => {
       const r = await call(gw, 'POST', '/api/orders', c);
-      assert.equal(r.status, c.status, JSON.stringify(r.body));
-      assert.equal(r.body.error.code, c.code);
+      assertError(r, c.status, c.code);
       assert.equal(typeof r.body.error.message, 'string');
       if (c.message) assert.match(r.body.error.message, c.message);
       if (c.status === 401) assert.equal(r.headers.get('www-authenticate'), 'Bearer');
@@ -232,9 +255,7 @@ describe('bad requests are refused with a JSON reason and create nothing', () =>
 describe('routing', () => {
   test('unknown routes are a JSON 404', async () => {
     for (const [method, path] of [['GET', '/nope'], ['GET', '/api/nope'], ['DELETE', '/api/orders']] as const) {
-      const r = await call(gw, method, path);
-      assert.equal(r.status, 404);
-      assert.equal(r.body.error.code, 'not_found');
+      assertError(await call(gw, method, path), 404, 'not_found');
     }
   });
   test('an order id that cannot exist is a 400', async () => {
@@ -266,7 +287,8 @@ describe('placing orders', () => {
     assert.equal(ordersUp.calls.length, before + 1);
     // The gateway names the order (so a call to orders that is sent again reaches the same order).
     assert.match(r.body.orderId, /^ord-[A-Za-z0-9_-]{16}$/);
-    assert.deepEqual(ordersUp.calls.at(-1)!.body, { ...order, orderId: r.body.orderId });
+    // The owner is the caller's scope (a hash), never the key.
+    assert.deepEqual(ordersUp.calls.at(-1)!.body, { ...order, orderId: r.body.orderId, owner: keyScope(KEY_A) });
     assert.ok(ordersUp.orders.has(r.body.orderId));
     // Two requests without a key are two orders.
     const again = await call(gw, 'POST', '/api/orders', { body: order });
@@ -294,8 +316,7 @@ describe('placing orders', () => {
     assert.equal(first.status, 202);
     const before = ordersUp.calls.length;
     const r = await call(gw, 'POST', '/api/orders', { body: { ...order, items: [{ sku: 'sku-1', quantity: 3 }] }, headers });
-    assert.equal(r.status, 422);
-    assert.equal(r.body.error.code, 'idempotency_key_reused');
+    assertError(r, 422, 'idempotency_key_reused');
     assert.equal(ordersUp.calls.length, before);
   });
 
@@ -343,7 +364,7 @@ describe('placing orders', () => {
     const orderId = orderIdFor(keyScope(KEY_A), idempotencyKey);
     // What a gateway that crashed after orders accepted the order, before recording the answer, leaves behind.
     const now = new Date().toISOString();
-    ordersUp.orders.set(orderId, { orderId, customerId: 'c-1', items: [{ sku: 'sku-1', quantity: 2, unitPrice: 100 }], total: 200, status: 'PENDING', createdAt: now, updatedAt: now });
+    ordersUp.orders.set(orderId, { orderId, customerId: 'c-1', items: [{ sku: 'sku-1', quantity: 2, unitPrice: 100 }], total: 200, status: 'PENDING', createdAt: now, updatedAt: now, owner: keyScope(KEY_A) });
     const kv = await new Kvm(jetstream(nc)).open(Buckets.idempotency);
     const stale: IdempotencyRecord = { state: 'pending', bodyHash: bodyHashOf(order), orderId, startedAt: Date.now() - 60_000 };
     await kv.create(kvKeyOf(keyScope(KEY_A), idempotencyKey), JSON.stringify(stale));
@@ -366,8 +387,7 @@ describe('placing orders', () => {
     } finally {
       ordersUp.mode = 'ok';
     }
-    assert.equal(failed.status, 502);
-    assert.equal(failed.body.error.code, 'upstream_error');
+    assertError(failed, 502, 'upstream_error');
     const failedId = (ordersUp.calls.at(-1)!.body as { orderId: string }).orderId;
     const retry = await call(gw, 'POST', '/api/orders', { body: order, headers });
     assert.equal(retry.status, 202);
@@ -422,6 +442,24 @@ describe('reading orders', () => {
     }
   });
 
+  test('an ended order whose run was read just before it ended: the run is read once more, never shown in progress', async () => {
+    const placed = await call(gw, 'POST', '/api/orders', { body: order });
+    ordersUp.orders.get(placed.body.orderId)!.status = 'CONFIRMED';
+    const engine = respond(Subjects.engine('get'), (data) => {
+      const r = run((JSON.parse(data) as { runId: string }).runId);
+      return { run: engine.calls === 1 ? r : { ...r, phase: 'Succeeded', currentStep: undefined, steps: r.steps.map((st) => ({ ...st, status: 'Succeeded' })) } };
+    });
+    await nc.flush();
+    try {
+      const r = await call(gw, 'GET', `/api/orders/${placed.body.orderId}`);
+      assert.equal(r.body.status, 'CONFIRMED');
+      assert.equal(r.body.saga.phase, 'Succeeded');
+      assert.equal(engine.calls, 2);
+    } finally {
+      engine.sub.unsubscribe();
+    }
+  });
+
   test('an order whose saga the engine does not know yet has no saga, and is not degraded', async () => {
     const placed = await call(gw, 'POST', '/api/orders', { body: order });
     const engine = respond(Subjects.engine('get'), () => ({ error: { code: 'not_found', message: 'no run' } }));
@@ -465,9 +503,91 @@ describe('reading orders', () => {
   });
 
   test('an unknown order is a 404', async () => {
-    const r = await call(gw, 'GET', '/api/orders/no-such-order');
-    assert.equal(r.status, 404);
-    assert.equal(r.body.error.code, 'not_found');
+    assertError(await call(gw, 'GET', '/api/orders/no-such-order'), 404, 'not_found');
+  });
+});
+
+describe('roles: customer keys read their own orders, admin keys everything', () => {
+  /** The answer to a customer for an order that is not theirs: the same as for an order that does not exist. */
+  const notFound = (orderId: string) => ({ status: 404, body: { error: { code: 'not_found', message: `no order ${orderId}` } } });
+  const answer = (r: Reply) => ({ status: r.status, body: r.body });
+
+  test("customer B cannot read customer A's order: 404 not_found, the same answer as a missing order", async () => {
+    const placed = await call(gw, 'POST', '/api/orders', { body: order, key: KEY_A });
+    const orderId = placed.body.orderId as string;
+    assert.equal((await call(gw, 'GET', `/api/orders/${orderId}`, { key: KEY_A })).status, 200);
+    assert.deepEqual(answer(await call(gw, 'GET', `/api/orders/${orderId}`, { key: KEY_B })), notFound(orderId));
+    assert.deepEqual(answer(await call(gw, 'GET', '/api/orders/ord-never-placed', { key: KEY_B })), notFound('ord-never-placed'));
+    // The same Idempotency-Key under B is B's own order, never a way to A's.
+    const headers = { 'idempotency-key': 'owned-1' };
+    const a = await call(gw, 'POST', '/api/orders', { body: order, headers, key: KEY_A });
+    const b = await call(gw, 'POST', '/api/orders', { body: order, headers, key: KEY_B });
+    assert.notEqual(a.body.orderId, b.body.orderId);
+    assert.deepEqual(answer(await call(gw, 'GET', `/api/orders/${a.body.orderId}`, { key: KEY_B })), notFound(a.body.orderId));
+    assert.equal((await call(gw, 'GET', `/api/orders/${b.body.orderId}`, { key: KEY_B })).status, 200);
+  });
+
+  test('an admin key reads any order; the public view never shows the owner', async () => {
+    const placed = await call(gw, 'POST', '/api/orders', { body: order, key: KEY_A });
+    const byAdmin = await call(gw, 'GET', `/api/orders/${placed.body.orderId}`, { key: ADMIN });
+    assert.equal(byAdmin.status, 200);
+    assert.equal(byAdmin.body.orderId, placed.body.orderId);
+    const byOwner = await call(gw, 'GET', `/api/orders/${placed.body.orderId}`, { key: KEY_A });
+    for (const view of [byAdmin.body, byOwner.body]) {
+      assert.equal(view.owner, undefined);
+      assert.ok(!JSON.stringify(view).includes(keyScope(KEY_A)), 'no trace of the owner');
+    }
+    // An admin's own order belongs to the admin: customers do not see it.
+    const adminOrder = await call(gw, 'POST', '/api/orders', { body: order, key: ADMIN });
+    assert.equal(ordersUp.orders.get(adminOrder.body.orderId)!.owner, keyScope(ADMIN));
+    assert.deepEqual(answer(await call(gw, 'GET', `/api/orders/${adminOrder.body.orderId}`, { key: KEY_A })), notFound(adminOrder.body.orderId));
+  });
+
+  test('an order without an owner (placed before owners were recorded) is read by admin keys only', async () => {
+    const orderId = 'ord-from-before-owners';
+    const now = new Date().toISOString();
+    ordersUp.orders.set(orderId, { orderId, customerId: 'c-1', items: [{ sku: 'sku-1', quantity: 1, unitPrice: 100 }], total: 100, status: 'CONFIRMED', createdAt: now, updatedAt: now });
+    assert.deepEqual(answer(await call(gw, 'GET', `/api/orders/${orderId}`, { key: KEY_A })), notFound(orderId));
+    const byAdmin = await call(gw, 'GET', `/api/orders/${orderId}`, { key: ADMIN });
+    assert.equal(byAdmin.status, 200);
+    assert.equal(byAdmin.body.status, 'CONFIRMED');
+  });
+
+  test('every /admin/* route refuses a customer key: 403 forbidden with the reason, and does nothing', async () => {
+    const routes = [
+      ['PUT', '/admin/faults', { target: 'payments.charge', failureRate: 1 }],
+      ['GET', '/admin/faults', undefined],
+      ['DELETE', '/admin/faults', undefined],
+      ['GET', '/admin/audit', undefined],
+      ['GET', '/admin/no-such-route', undefined],
+      ['GET', '/ADMIN/audit', undefined],
+    ] as const;
+    for (const key of [KEY_A, KEY_B]) {
+      for (const [method, path, body] of routes) {
+        const r = await call(gw, method, path, { key, ...(body ? { body } : {}) });
+        assertError(r, 403, 'forbidden', `${method} ${path}`);
+        assert.match(r.body.error.message, /needs an admin key; this API key is a customer key/);
+      }
+    }
+    // The PUT set nothing.
+    const faults = await call(gw, 'GET', '/admin/faults', { key: ADMIN });
+    assert.equal(faults.status, 200);
+    assert.ok(!(faults.body as { target: string; failureRate: number }[]).some((f) => f.target === 'payments.charge' && f.failureRate === 1));
+  });
+
+  test('a missing or invalid key is still a 401 on /admin/*, before any role', async () => {
+    for (const key of [null, 'not-a-valid-key-0123456789']) {
+      const r = await call(gw, 'GET', '/admin/audit', { key });
+      assertError(r, 401, 'unauthorized');
+      assert.equal(r.headers.get('www-authenticate'), 'Bearer');
+    }
+  });
+
+  test('with fault injection off, an admin key is told why; a customer key is still refused for its role', async () => {
+    await withOwnGateway({ FAULT_INJECTION: 'false' }, async (g) => {
+      assertError(await call(g, 'GET', '/admin/faults', { key: KEY_A }), 403, 'forbidden');
+      assertError(await call(g, 'GET', '/admin/faults', { key: ADMIN }), 403, 'fault_injection_off');
+    });
   });
 });
 
@@ -499,9 +619,7 @@ describe('products', () => {
     const inventory = respond(QuerySubjects.products, () => [{ sku: 'sku-1', price: 'free' }]);
     await nc.flush();
     try {
-      const r = await call(other, 'GET', '/api/products');
-      assert.equal(r.status, 502);
-      assert.equal(r.body.error.code, 'upstream_error');
+      assertError(await call(other, 'GET', '/api/products'), 502, 'upstream_error');
     } finally {
       inventory.sub.unsubscribe();
       await other.stop();
@@ -511,34 +629,45 @@ describe('products', () => {
 
 describe('admin', () => {
   test('faults: put (validated, defaults applied), list, clear', async () => {
-    const bad = await call(gw, 'PUT', '/admin/faults', { body: { target: 'payments.charge', failureRate: 2 } });
+    const admin = { key: ADMIN };
+    const bad = await call(gw, 'PUT', '/admin/faults', { ...admin, body: { target: 'payments.charge', failureRate: 2 } });
     assert.equal(bad.status, 400);
     assert.match(bad.body.error.message, /^\/failureRate: /);
-    const badTarget = await call(gw, 'PUT', '/admin/faults', { body: { target: 'payments' } });
+    const badTarget = await call(gw, 'PUT', '/admin/faults', { ...admin, body: { target: 'payments' } });
     assert.equal(badTarget.status, 400);
-    assert.equal((await call(gw, 'PUT', '/admin/faults', { raw: 'target=x', contentType: 'text/plain' })).status, 415);
+    assert.equal((await call(gw, 'PUT', '/admin/faults', { ...admin, raw: 'target=x', contentType: 'text/plain' })).status, 415);
 
-    const put = await call(gw, 'PUT', '/admin/faults', { body: { target: 'payments.charge', failureRate: 0.2 } });
+    const put = await call(gw, 'PUT', '/admin/faults', { ...admin, body: { target: 'payments.charge', failureRate: 0.2 } });
     assert.equal(put.status, 200);
     const expected = { target: 'payments.charge', failureRate: 0.2, latencyMs: 0, crashAfterCommit: false };
     assert.deepEqual(put.body, expected);
-    await waitFor(async () => JSON.stringify((await call(gw, 'GET', '/admin/faults')).body) === JSON.stringify([expected]), { what: 'the fault to be listed' });
+    await waitFor(async () => JSON.stringify((await call(gw, 'GET', '/admin/faults', admin)).body) === JSON.stringify([expected]), { what: 'the fault to be listed' });
 
-    const del = await call(gw, 'DELETE', '/admin/faults');
+    const del = await call(gw, 'DELETE', '/admin/faults', admin);
     assert.equal(del.status, 204);
-    await waitFor(async () => (await call(gw, 'GET', '/admin/faults')).body.length === 0, { what: 'the faults to be cleared' });
+    await waitFor(async () => (await call(gw, 'GET', '/admin/faults', admin)).body.length === 0, { what: 'the faults to be cleared' });
+  });
+
+  test('faults: with fault injection off (a cluster by default) every /admin/faults call is a 403 that says why', async () => {
+    await withOwnGateway({ FAULT_INJECTION: 'false' }, async (g) => {
+      for (const [method, body] of [['PUT', { target: 'payments.charge', failureRate: 1 }], ['GET', undefined], ['DELETE', undefined]] as const) {
+        const r = await call(g, method, '/admin/faults', { key: ADMIN, ...(body ? { body } : {}) });
+        assertError(r, 403, 'fault_injection_off', `${method} /admin/faults`);
+        assert.match(r.body.error.message, /FAULT_INJECTION=false/);
+      }
+    });
   });
 
   test('audit: assembled from every service\'s books', async () => {
     const parts = [
-      respond(QuerySubjects.audit('inventory'), () => ({ skus: { 'sku-1': { initial: 10, available: 7, reserved: 1, sold: 2, soldK8s: 0 } } })),
-      respond(QuerySubjects.audit('payments'), () => ({ order: { charged: 300, refunded: 100 }, k8s: { charged: 50, refunded: 0 } })),
-      respond(QuerySubjects.audit('shipping'), () => ({ order: { created: 2, cancelled: 1 }, k8s: { created: 1, cancelled: 0 } })),
-      respond(QuerySubjects.audit('orders'), () => ({ confirmed: { count: 1, total: 200 }, cancelled: { count: 1 }, pending: { count: 1 }, failed: { count: 0 } })),
+      respond(QuerySubjects.books('inventory'), () => ({ skus: { 'sku-1': { initial: 10, available: 7, reserved: 1, sold: 2, soldK8s: 0 } } })),
+      respond(QuerySubjects.books('payments'), () => ({ order: { charged: 300, refunded: 100 }, k8s: { charged: 50, refunded: 0 } })),
+      respond(QuerySubjects.books('shipping'), () => ({ order: { created: 2, cancelled: 1 }, k8s: { created: 1, cancelled: 0 } })),
+      respond(QuerySubjects.books('orders'), () => ({ confirmed: { count: 1, total: 200 }, cancelled: { count: 1 }, pending: { count: 1 }, failed: { count: 0 } })),
     ];
     await nc.flush();
     try {
-      const r = await call(gw, 'GET', '/admin/audit');
+      const r = await call(gw, 'GET', '/admin/audit', { key: ADMIN });
       assert.equal(r.status, 200);
       assert.deepEqual(r.body, {
         skus: { 'sku-1': { initial: 10, available: 7, reserved: 1, sold: 2, soldK8s: 0 } },
@@ -555,27 +684,23 @@ describe('admin', () => {
   });
 
   test('audit: a service that does not answer makes it fail with the reason', async () => {
-    const r = await call(gw, 'GET', '/admin/audit');
-    assert.equal(r.status, 502);
-    assert.equal(r.body.error.code, 'upstream_error');
+    assertError(await call(gw, 'GET', '/admin/audit', { key: ADMIN }), 502, 'upstream_error');
   });
 });
 
 describe('circuit breaker', () => {
   test('opens after upstream failures, answers 503 without calling, then half-opens and recovers', async () => {
-    const upstream = await startFakeOrders();
-    const g = await startGateway(nats, upstream, { BREAKER_VOLUME_THRESHOLD: '3', BREAKER_RESET_MS: '300' });
-    try {
+    await withOwnGateway({ BREAKER_VOLUME_THRESHOLD: '3', BREAKER_RESET_MS: '300' }, async (g, upstream) => {
       upstream.mode = 'fail';
       for (let i = 0; i < 3; i++) assert.equal((await call(g, 'POST', '/api/orders', { body: order })).status, 502);
-      assert.equal(upstream.calls.length, 3);
+      // Each request tried orders ORDERS_ATTEMPTS times (idempotent), and counted as one failure.
+      assert.equal(upstream.calls.length, 3 * ORDERS_ATTEMPTS);
 
       const rejected = await call(g, 'POST', '/api/orders', { body: order });
-      assert.equal(rejected.status, 503);
-      assert.equal(rejected.body.error.code, 'upstream_unavailable');
+      assertError(rejected, 503, 'upstream_unavailable');
       assert.ok(Number(rejected.headers.get('retry-after')) >= 1);
       assert.equal((await call(g, 'GET', '/api/orders/any-order')).status, 503);
-      assert.equal(upstream.calls.length, 3, 'an open circuit does not call the upstream');
+      assert.equal(upstream.calls.length, 3 * ORDERS_ATTEMPTS, 'an open circuit does not call the upstream');
       let m = await metrics(g);
       assert.equal(metricValue(m, 'sagamesh_circuit_breaker_state', 'upstream="orders"'), 2);
       assert.equal(metricValue(m, 'sagamesh_requests_rejected_total', 'reason="circuit_open"'), 2);
@@ -587,16 +712,11 @@ describe('circuit breaker', () => {
       m = await metrics(g);
       assert.equal(metricValue(m, 'sagamesh_circuit_breaker_state', 'upstream="orders"'), 0);
       assert.equal((await call(g, 'POST', '/api/orders', { body: order })).status, 202);
-    } finally {
-      await g.stop();
-      await upstream.close();
-    }
+    });
   });
 
   test('a failed trial call opens the circuit again', async () => {
-    const upstream = await startFakeOrders();
-    const g = await startGateway(nats, upstream, { BREAKER_VOLUME_THRESHOLD: '1', BREAKER_RESET_MS: '200' });
-    try {
+    await withOwnGateway({ BREAKER_VOLUME_THRESHOLD: '1', BREAKER_RESET_MS: '200' }, async (g, upstream) => {
       upstream.mode = 'fail';
       assert.equal((await call(g, 'POST', '/api/orders', { body: order })).status, 502);
       assert.equal((await call(g, 'POST', '/api/orders', { body: order })).status, 503);
@@ -604,38 +724,24 @@ describe('circuit breaker', () => {
       assert.equal((await call(g, 'POST', '/api/orders', { body: order })).status, 502);
       assert.equal(metricValue(await metrics(g), 'sagamesh_circuit_breaker_state', 'upstream="orders"'), 2);
       assert.equal((await call(g, 'POST', '/api/orders', { body: order })).status, 503);
-      assert.equal(upstream.calls.length, 2);
-    } finally {
-      await g.stop();
-      await upstream.close();
-    }
+      assert.equal(upstream.calls.length, 2 * ORDERS_ATTEMPTS);
+    });
   });
 
   test('an upstream past its timeout is a 504, and counts as a failure', async () => {
-    const upstream = await startFakeOrders();
-    const g = await startGateway(nats, upstream, { ORDERS_TIMEOUT_MS: '100', BREAKER_VOLUME_THRESHOLD: '1' });
-    upstream.postDelayMs = 1000;
-    try {
+    await withOwnGateway({ ORDERS_TIMEOUT_MS: '100', BREAKER_VOLUME_THRESHOLD: '1' }, async (g, upstream) => {
+      upstream.postDelayMs = 1000;
       const r = await call(g, 'POST', '/api/orders', { body: order });
-      assert.equal(r.status, 504);
-      assert.equal(r.body.error.code, 'upstream_timeout');
+      assertError(r, 504, 'upstream_timeout');
       assert.equal(metricValue(await metrics(g), 'sagamesh_circuit_breaker_state', 'upstream="orders"'), 2);
-    } finally {
-      await g.stop();
-      await upstream.close();
-    }
+    });
   });
 
   test('a 4xx from orders is an answer, not a failure', async () => {
-    const upstream = await startFakeOrders();
-    const g = await startGateway(nats, upstream, { BREAKER_VOLUME_THRESHOLD: '1' });
-    try {
+    await withOwnGateway({ BREAKER_VOLUME_THRESHOLD: '1' }, async (g, upstream) => {
       for (let i = 0; i < 3; i++) assert.equal((await call(g, 'GET', '/api/orders/unknown')).status, 404);
       assert.equal(metricValue(await metrics(g), 'sagamesh_circuit_breaker_state', 'upstream="orders"'), 0);
-    } finally {
-      await g.stop();
-      await upstream.close();
-    }
+    });
   });
 });
 
@@ -643,16 +749,15 @@ describe('rate limit', () => {
   test('per API key: 429 with Retry-After past the limit, other keys unaffected', async () => {
     const g = await startGateway(nats, ordersUp, { RATE_LIMIT_POINTS: '3', RATE_LIMIT_WINDOW_S: '60' });
     try {
-      for (let i = 0; i < 3; i++) assert.equal((await call(g, 'GET', '/admin/faults')).status, 200);
-      const limited = await call(g, 'GET', '/admin/faults');
-      assert.equal(limited.status, 429);
-      assert.equal(limited.body.error.code, 'rate_limited');
+      for (let i = 0; i < 3; i++) assert.equal((await call(g, 'GET', '/admin/faults', { key: ADMIN })).status, 200);
+      const limited = await call(g, 'GET', '/admin/faults', { key: ADMIN });
+      assertError(limited, 429, 'rate_limited');
       const retryAfter = Number(limited.headers.get('retry-after'));
       assert.ok(retryAfter >= 1 && retryAfter <= 60, `Retry-After ${retryAfter}`);
       const before = ordersUp.calls.length;
-      assert.equal((await call(g, 'POST', '/api/orders', { body: order })).status, 429);
+      assert.equal((await call(g, 'POST', '/api/orders', { key: ADMIN, body: order })).status, 429);
       assert.equal(ordersUp.calls.length, before);
-      assert.equal((await call(g, 'GET', '/admin/faults', { key: KEY_B })).status, 200);
+      assert.equal((await call(g, 'POST', '/api/orders', { key: KEY_B, body: order })).status, 202);
       assert.equal(metricValue(await metrics(g), 'sagamesh_requests_rejected_total', 'reason="rate_limit"'), 2);
     } finally {
       await g.stop();
@@ -679,7 +784,7 @@ describe('readiness', () => {
 describe('shutdown', () => {
   test('stop() closes the port', async () => {
     const g = await startGateway(nats, ordersUp);
-    assert.equal((await call(g, 'GET', '/admin/faults')).status, 200);
+    assert.equal((await call(g, 'GET', '/admin/faults', { key: ADMIN })).status, 200);
     await g.stop();
     await assert.rejects(fetch(`http://127.0.0.1:${g.port}/livez`));
   });

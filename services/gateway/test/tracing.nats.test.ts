@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
-import { loadConfig, SpanKind } from '@sagamesh/kit';
-import { startNatsServer, startTestTracing } from '@sagamesh/kit/testing';
+import { loadConfig, SpanKind } from '@sagamesh/runtime';
+import { startNatsServer, startTestTracing } from '@sagamesh/testing';
 import { GatewayConfigSchema, start } from '../src/index.ts';
 
 const KEY = 'trace-test-key-0123456789';
@@ -43,10 +43,14 @@ test('the order request keeps its trace: traceparent reaches orders, under the g
 
     const spans = tracing.exporter.getFinishedSpans();
     const server = spans.find((s) => s.kind === SpanKind.SERVER && s.name === 'POST /api/orders');
-    const client = spans.find((s) => s.kind === SpanKind.CLIENT && s.name === 'POST orders');
-    assert.ok(server && client, `spans: ${spans.map((s) => s.name).join(', ')}`);
+    // The call to orders (breaker, retries) and, under it, the HTTP instrumentation's CLIENT span of the attempt.
+    const call = spans.find((s) => s.kind === SpanKind.INTERNAL && s.name === 'POST orders');
+    const client = spans.find((s) => s.kind === SpanKind.CLIENT && s.parentSpanContext?.spanId === call?.spanContext().spanId);
+    assert.ok(server && call && client, `spans: ${spans.map((s) => `${s.name} [${SpanKind[s.kind]}]`).join(', ')}`);
     assert.equal(server.spanContext().traceId, traceId);
-    assert.equal(client.parentSpanContext?.spanId, server.spanContext().spanId);
+    assert.equal(server.parentSpanContext?.spanId, '00f067aa0ba902b7');
+    assert.equal(call.parentSpanContext?.spanId, server.spanContext().spanId);
+    assert.equal(client.attributes['http.response.status_code'], 202);
     // orders' own SERVER span will be a child of the gateway's CLIENT span.
     assert.equal(seen[0]!.split('-')[2], client.spanContext().spanId);
   } finally {

@@ -7,7 +7,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, afterEach, before, describe, test } from 'node:test';
-import { createLogger, createMetrics, KEEP_ALIVE, loadConfig } from '@sagamesh/kit';
+import { createLogger, createMetrics, KEEP_ALIVE, loadConfig } from '@sagamesh/runtime';
 import { Breakers, UpstreamError } from '../src/breakers.ts';
 import { GatewayConfigSchema } from '../src/config.ts';
 import { NotDelivered, OrdersClient } from '../src/upstreams.ts';
@@ -24,6 +24,12 @@ interface FakeOrders {
   dropOnlyReused: boolean;
   /** How many of the coming requests get a 503, as from a replica shutting down. */
   unavailable: number;
+  /** How many of the coming requests are never answered, as by a process frozen or killed mid-request. */
+  stall: number;
+  /** How many of the coming requests get 503 overloaded, as from a replica shedding load. */
+  overloaded: number;
+  /** How many of the coming requests get 503 store_full, as from orders whose event store is full. */
+  storeFull: number;
   /** Orders placed, by id (placing an id again with the same body is a no-op, as in orders). */
   placed: Map<string, string>;
 }
@@ -31,7 +37,7 @@ interface FakeOrders {
 const served = new WeakMap<Socket, number>();
 
 async function startFakeOrders(keepAliveTimeoutMs: number = KEEP_ALIVE.serverIdleMs): Promise<FakeOrders> {
-  const fake = { requests: 0, connections: 0, drop: 0, dropOnlyReused: true, unavailable: 0, placed: new Map<string, string>() } as FakeOrders;
+  const fake = { requests: 0, connections: 0, drop: 0, dropOnlyReused: true, unavailable: 0, stall: 0, overloaded: 0, storeFull: 0, placed: new Map<string, string>() } as FakeOrders;
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     fake.requests++;
     const onSocket = (served.get(req.socket) ?? 0) + 1;
@@ -49,9 +55,23 @@ async function startFakeOrders(keepAliveTimeoutMs: number = KEEP_ALIVE.serverIdl
         req.socket.destroy();
         return;
       }
+      if (fake.stall > 0) {
+        fake.stall--;
+        return;
+      }
       if (fake.unavailable > 0) {
         fake.unavailable--;
         res.writeHead(503, { 'content-type': 'application/json' }).end('{"error":{"code":"shutting_down","message":"going away"}}');
+        return;
+      }
+      if (fake.storeFull > 0) {
+        fake.storeFull--;
+        res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '60' }).end('{"error":{"code":"store_full","message":"the order store is full"}}');
+        return;
+      }
+      if (fake.overloaded > 0) {
+        fake.overloaded--;
+        res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '1' }).end('{"error":{"code":"overloaded","message":"shedding"}}');
         return;
       }
       if (req.method === 'POST') {
@@ -83,9 +103,9 @@ before(() => {
 });
 after(() => breakers.shutdown());
 
-async function rig(keepAliveTimeoutMs?: number): Promise<void> {
+async function rig(keepAliveTimeoutMs?: number, timeoutMs = 2000): Promise<void> {
   fake = await startFakeOrders(keepAliveTimeoutMs);
-  client = new OrdersClient(fake.url, 2000, breakers);
+  client = new OrdersClient(fake.url, timeoutMs, breakers);
 }
 afterEach(async () => {
   client.close();
@@ -115,31 +135,55 @@ describe('orders client: a keep-alive socket the server closed is not a failure'
     assert.deepEqual([...fake.placed.keys()], ['ord-a', 'ord-b']);
   });
 
-  test('when the retry on a fresh connection is reset too, it is not retried again: the call fails', async () => {
+  test('a call that fails every time is tried four times in all, then fails', async () => {
     await rig();
     await client.get('ord-1');
-    fake.drop = 2;
+    fake.drop = 4;
     fake.dropOnlyReused = false;
     await assert.rejects(client.get('ord-2'), (err: unknown) => err instanceof UpstreamError && err.kind === 'failed');
-    assert.equal(fake.requests, 3, 'the first GET, then two attempts');
+    assert.equal(fake.requests, 5, 'the first GET, then four attempts');
   });
 
-  test('a reset on a new connection is not retried: no pooled socket explains it', async () => {
+  test('a reset on a new connection (a replica killed mid-request) is retried too: the POST places its order once', async () => {
     await rig();
-    fake.drop = 1;
+    fake.drop = 2;
     fake.dropOnlyReused = false;
-    await assert.rejects(client.get('ord-1'), (err: unknown) => err instanceof UpstreamError && err.kind === 'failed');
+    assert.deepEqual(await client.place(order('ord-k')), { status: 202, body: { orderId: 'ord-k', status: 'PENDING' } });
+    assert.equal(fake.requests, 3);
+    assert.deepEqual([...fake.placed.keys()], ['ord-k']);
+  });
+
+  test('an attempt that gets no answer in time is retried: a frozen replica costs latency, not an error', async () => {
+    await rig(undefined, 200);
+    fake.stall = 1;
+    assert.deepEqual(await client.place(order('ord-s')), { status: 202, body: { orderId: 'ord-s', status: 'PENDING' } });
+    assert.equal(fake.requests, 2);
+    assert.deepEqual([...fake.placed.keys()], ['ord-s']);
+  });
+
+  test('a 5xx from a replica going away is sent again (three times at most), then counts as a failure', async () => {
+    await rig();
+    fake.unavailable = 3;
+    assert.equal((await client.get('ord-1'))?.orderId, 'ord-1', 'the fourth attempt is answered');
+    assert.equal(fake.requests, 4);
+    fake.unavailable = 4;
+    await assert.rejects(client.get('ord-2'), (err: unknown) => err instanceof UpstreamError);
+    assert.equal(fake.requests, 8, 'four attempts, no more');
+  });
+
+  test('a 503 overloaded is not sent again (that is the load being shed): the call fails as overloaded at once', async () => {
+    await rig();
+    fake.overloaded = 1;
+    await assert.rejects(client.place(order('ord-o')), (err: unknown) => err instanceof UpstreamError && err.kind === 'overloaded');
     assert.equal(fake.requests, 1);
   });
 
-  test('a 503 from a replica going away is sent again (twice at most), then counts as a failure', async () => {
+  test('a 503 store_full is an answer, not a failure: not sent again, returned as it is', async () => {
     await rig();
-    fake.unavailable = 2;
-    assert.equal((await client.get('ord-1'))?.orderId, 'ord-1', 'the third attempt is answered');
-    assert.equal(fake.requests, 3);
-    fake.unavailable = 3;
-    await assert.rejects(client.get('ord-2'), (err: unknown) => err instanceof UpstreamError);
-    assert.equal(fake.requests, 6, 'three attempts, no more');
+    fake.storeFull = 1;
+    const reply = await client.place(order('ord-f'));
+    assert.deepEqual(reply, { status: 503, body: { error: { code: 'store_full', message: 'the order store is full' } } });
+    assert.equal(fake.requests, 1);
   });
 
   test('a refused connection counts as not delivered (sent once more like a dropped socket), then fails', async () => {

@@ -1,17 +1,9 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Ports } from '@sagamesh/contracts';
-import { CommonConfig } from '@sagamesh/kit';
+import { participantConfig } from '@sagamesh/participant/config';
 
 export const InventoryConfigSchema = Type.Object({
-  ...CommonConfig,
-  PORT: Type.Integer({ minimum: 0, maximum: 65535, default: Ports.inventory, description: 'HTTP port (0 picks a free one)' }),
-  CONCURRENCY: Type.Integer({ minimum: 1, maximum: 256, default: 16, description: 'In-flight messages per consumer (commands, saga events)' }),
-  COMMAND_ACK_WAIT_MS: Type.Integer({
-    minimum: 1000,
-    maximum: 600_000,
-    default: 30_000,
-    description: 'AckWait of the commands consumer: longer than any step timeout (injected latency keeps the message alive)',
-  }),
+  ...participantConfig(Ports.inventory),
   STOCK_EVENT_INTERVAL_MS: Type.Integer({ minimum: 0, maximum: 60_000, default: 100, description: 'stock_changed events are coalesced over this interval' }),
 });
 export type InventoryConfig = Static<typeof InventoryConfigSchema>;

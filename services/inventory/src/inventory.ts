@@ -1,6 +1,6 @@
 /**
  * Inventory's commands (reserve, release), its choreography (a succeeded run's reservation becomes a
- * sale) and its queries (products, audit), over InventoryStore.
+ * sale) and its queries (products, books), over InventoryStore.
  */
 import { randomUUID } from 'node:crypto';
 import { Type } from '@sinclair/typebox';
@@ -12,12 +12,13 @@ import {
   Subjects,
   ceType,
   validator,
-  type InventoryAuditPart,
+  type InventoryBooksReply,
   type Product,
   type RunOrigin,
   type StepError,
 } from '@sagamesh/contracts';
-import { defineAction, defineCompensation, publishEvent, type CommandHandler, type Handled, type JetStreamClient, type Logger, type StepContext } from '@sagamesh/kit';
+import { type CommandHandler, defineAction, defineCompensation, type Handled, type StepContext } from '@sagamesh/participant';
+import { type JetStreamClient, type Logger, publishEvent } from '@sagamesh/runtime';
 import { initialStock, mergeItems, onRelease, storedReserveResult, toSell, type Item } from './domain.ts';
 import { ContentionError, type InventoryStore } from './store.ts';
 
@@ -83,22 +84,17 @@ const AnyInput = Type.Object({});
 export class Inventory {
   readonly #store: InventoryStore;
   readonly #changes: StockChanges;
-  readonly #log: Logger;
 
-  constructor(store: InventoryStore, changes: StockChanges, log: Logger) {
+  constructor(store: InventoryStore, changes: StockChanges) {
     this.#store = store;
     this.#changes = changes;
-    this.#log = log;
   }
 
-  /** Creates the catalogue's counters that do not exist yet (first start); later starts change nothing. */
+  /** Creates the catalogue's counters that do not exist yet (first start); later starts change nothing. Returns the skus created. */
   async seed(): Promise<string[]> {
     const created: string[] = [];
     for (const entry of Catalogue) if (await this.#store.seed(entry.sku, initialStock(entry.initial))) created.push(entry.sku);
-    if (created.length > 0) {
-      this.#log.info({ skus: created }, 'catalogue seeded');
-      this.#changes.note(created);
-    }
+    if (created.length > 0) this.#changes.note(created);
     return created;
   }
 
@@ -172,9 +168,9 @@ export class Inventory {
     return Catalogue.map((c) => ({ sku: c.sku, name: c.name, price: c.price, available: stocks.get(c.sku)?.value.available ?? 0 }));
   }
 
-  async audit(): Promise<InventoryAuditPart> {
+  async books(): Promise<InventoryBooksReply> {
     const stocks = await this.#store.stocks(Catalogue.map((c) => c.sku), true);
-    const skus: InventoryAuditPart['skus'] = {};
+    const skus: InventoryBooksReply['skus'] = {};
     for (const [sku, { value }] of stocks) {
       const { initial, available, reserved, sold, soldK8s } = value;
       skus[sku] = { initial, available, reserved, sold, soldK8s };

@@ -21,10 +21,10 @@
  * this layout (no `stock` field, counters in `stock.<sku>`) read correctly: their moves are in the
  * checkpoints already.
  */
-import { JetStreamApiCodes, type JetStreamManager } from '@nats-io/jetstream';
+import type { JetStreamManager } from '@nats-io/jetstream';
 import { nuid } from '@nats-io/transport-node';
-import { Buckets, type StepResult } from '@sagamesh/contracts';
-import { ensureKv, type JetStreamClient, type KV, type Publisher } from '@sagamesh/kit';
+import { Buckets, isChainBroken, type StepResult } from '@sagamesh/contracts';
+import { openBucket, type JetStreamClient, type KV, type Publisher } from '@sagamesh/runtime';
 import { planRound, type Change, type Planned, type Reservation, type SkuStock } from './domain.ts';
 
 export const stockKey = (sku: string) => `stock.${sku}`;
@@ -48,9 +48,6 @@ export class WriteError extends Error {
   }
 }
 
-/** Wrong last sequence (of the stream or of the record) or wrong last message id (10070, not named by nats.js). */
-const CHAIN_BROKEN = new Set<number>([10070, JetStreamApiCodes.StreamWrongLastSequence, JetStreamApiCodes.StreamWrongLastSequenceUnknown]);
-const isChainBroken = (err: unknown) => CHAIN_BROKEN.has((err as { code?: number })?.code ?? 0);
 /** Changes per round. */
 const MAX_GROUP = 64;
 /** A round refused this often in a row is stuck: its changes fail, their messages are redelivered. */
@@ -97,6 +94,8 @@ export interface InventoryStoreOptions {
   checkpointEvery?: number;
   /** Replicas of the bucket when this creates it (config JETSTREAM_REPLICAS); default 1. */
   replicas?: number;
+  /** The store budget its size limit is a share of (config JETSTREAM_STORE_MIB). */
+  storeMiB?: number;
 }
 
 export class InventoryStore {
@@ -135,7 +134,7 @@ export class InventoryStore {
   /** Opens the bucket (creating it) and reads the counters: the checkpoints, then the log after them. */
   static async open(js: JetStreamClient, jsm: JetStreamManager, opts: InventoryStoreOptions = {}): Promise<InventoryStore> {
     const bucket = opts.bucket ?? Buckets.inventory;
-    const kv = await ensureKv(js, bucket, { history: 1, replicas: opts.replicas });
+    const kv = await openBucket(js, bucket, { replicas: opts.replicas, storeMiB: opts.storeMiB });
     const store = new InventoryStore(js, jsm, kv, bucket, opts);
     await store.#load();
     return store;

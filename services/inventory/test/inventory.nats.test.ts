@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import {
   Catalogue,
   QuerySubjects,
@@ -8,23 +8,20 @@ import {
   Streams,
   Subjects,
   ceType,
-  type InventoryAuditPart,
+  type InventoryBooksReply,
   type Product,
   type RunOrigin,
   type SagaEvent,
 } from '@sagamesh/contracts';
-import { loadConfig, publishEvent, type Started } from '@sagamesh/kit';
-import { waitFor } from '@sagamesh/kit/testing';
-import { command, fakeCrash, fault, runId, startRig, waitReady, type Rig } from '../../kit/test/participant-rig.ts';
+import { publishEvent } from '@sagamesh/runtime';
+import { command, fault, runId, useParticipantService, waitFor } from '@sagamesh/testing';
 import { InventoryConfigSchema, start } from '../src/index.ts';
 
-let rig: Rig;
-let svc: Started | undefined;
-const config = () =>
-  loadConfig(InventoryConfigSchema, { NATS_URL: rig.server.url, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'silent', STOCK_EVENT_INTERVAL_MS: '20' });
-const audit = async () => (await rig.query<InventoryAuditPart>(QuerySubjects.audit('inventory'))).skus;
-const sku = (books: InventoryAuditPart['skus'], s: string) => books[s]!;
-const balanced = (b: InventoryAuditPart['skus']) =>
+const inventory = useParticipantService(InventoryConfigSchema, start, { STOCK_EVENT_INTERVAL_MS: '20' });
+const { rig } = inventory;
+const audit = async () => (await rig.query<InventoryBooksReply>(QuerySubjects.books('inventory'))).skus;
+const sku = (books: InventoryBooksReply['skus'], s: string) => books[s]!;
+const balanced = (b: InventoryBooksReply['skus']) =>
   Object.values(b).every((s) => s.available + s.reserved + s.sold + s.soldK8s === s.initial && s.available >= 0 && s.reserved >= 0);
 
 const reserve = (run: string, items: { sku: string; quantity: number }[], opts: Parameters<typeof command>[4] = {}) =>
@@ -55,22 +52,13 @@ async function succeeded(run: string, origin: RunOrigin, output: unknown): Promi
   await publishEvent(rig.js, SagaEndSubjects.ended(origin, run), ev);
 }
 
-before(async () => {
-  rig = await startRig();
-  svc = await waitReady(await start(config()));
-});
-after(async () => {
-  await svc?.stop();
-  await rig?.stop();
-});
-
 test('the catalogue is seeded once: a second start changes nothing, products list what is available', async () => {
   const first = await audit();
   for (const c of Catalogue) assert.deepEqual(sku(first, c.sku), { initial: c.initial, available: c.initial, reserved: 0, sold: 0, soldK8s: 0 });
   const run = runId();
   await rig.send('inventory', 'reserve', reserve(run, [{ sku: 'sku-3', quantity: 2 }]));
   await rig.waitReplies(run, 1);
-  const second = await waitReady(await start(config()));
+  const second = await inventory.startReplica();
   await second.stop();
   assert.equal(sku(await audit(), 'sku-3').available, Catalogue.find((c) => c.sku === 'sku-3')!.initial - 2, 'a restart does not re-seed');
   const products = await rig.query<Product[]>(QuerySubjects.products);
@@ -137,7 +125,7 @@ test('a release returns the stock; a release before its reserve leaves a tombsto
 });
 
 test('100 concurrent reserves of 1 unit of the scarce sku, on two replicas, never oversell: exactly 50 succeed', async () => {
-  const other = await waitReady(await start(config()));
+  const other = await inventory.startReplica();
   try {
     const before = sku(await audit(), 'sku-rare');
     assert.equal(before.available, 50);
@@ -188,19 +176,16 @@ test("a succeeded run's reservation becomes a sale, per origin, once however oft
 });
 
 test('crash after commit of a reserve: no reply, stock taken once; after a restart the redelivered command answers from the record', async () => {
-  await svc?.stop();
-  let crashes = 0;
-  svc = await waitReady(await start(config(), { crash: fakeCrash(() => crashes++) }));
+  const crashes = await inventory.restartCrashing();
   const before = await audit();
   const run = runId();
   await rig.send('inventory', 'reserve', reserve(run, [{ sku: 'sku-3', quantity: 4 }], { faults: [fault('inventory.reserve', { crashAfterCommit: true })] }));
-  await waitFor(() => crashes === 1, { what: 'the crash after commit' });
-  await svc.stop();
+  await crashes.happened();
   assert.equal((await rig.replies(run)).length, 0);
-  svc = await waitReady(await start(config()));
+  await inventory.restart();
   const [r] = await rig.waitReplies(run, 1);
   assert.equal(r!.outcome, 'succeeded');
-  assert.equal(crashes, 1);
+  assert.equal(crashes.count, 1);
   const now = await audit();
   assert.equal(sku(before, 'sku-3').available - sku(now, 'sku-3').available, 4);
   assert.equal(sku(now, 'sku-3').reserved - sku(before, 'sku-3').reserved, 4);

@@ -1,32 +1,16 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { startNatsServer, type NatsServer } from '@sagamesh/kit/testing';
+import { test } from 'node:test';
+import { useNatsServer } from '@sagamesh/testing';
 import { initialStock, type Change } from '../src/domain.ts';
 import { InventoryStore, reservationKey, stockKey } from '../src/store.ts';
 
-let server: NatsServer;
-let nc: NatsConnection;
-let js: JetStreamClient;
-let jsm: JetStreamManager;
-
-before(async () => {
-  server = await startNatsServer();
-  nc = await connect({ servers: server.url });
-  js = jetstream(nc);
-  jsm = await jetstreamManager(nc);
-});
-after(async () => {
-  await nc?.close();
-  await server?.stop();
-});
+const nats = useNatsServer();
 
 const reserve = (key: string, sku: string, quantity = 1): Change => ({ kind: 'reserve', key, origin: 'order', items: [{ sku, quantity }] });
 const counters = async (store: InventoryStore, sku: string) => (await store.stocks([sku], true)).get(sku)?.value;
 
 test('a change is one message: the record carries the counters it leaves behind', async () => {
-  const store = await InventoryStore.open(js, jsm, { bucket: 'inv-one' });
+  const store = await InventoryStore.open(nats.js, nats.jsm, { bucket: 'inv-one' });
   assert.equal(await store.seed('a', initialStock(10)), true);
   assert.equal(await store.seed('a', initialStock(99)), false, 'seeded once');
   const applied = await store.apply(reserve('r1.s', 'a', 3));
@@ -39,7 +23,7 @@ test('a change is one message: the record carries the counters it leaves behind'
 });
 
 test('a restarted store reads its counters from the checkpoints and the log after them', async () => {
-  const first = await InventoryStore.open(js, jsm, { bucket: 'inv-restart', checkpointEvery: 4 });
+  const first = await InventoryStore.open(nats.js, nats.jsm, { bucket: 'inv-restart', checkpointEvery: 4 });
   await first.seed('a', initialStock(100));
   await first.seed('b', initialStock(100));
   const changes = Array.from({ length: 11 }, (_, i) => reserve(`r${i}.s`, i % 3 ? 'a' : 'b', 1 + (i % 2)));
@@ -50,13 +34,13 @@ test('a restarted store reads its counters from the checkpoints and the log afte
   assert.equal(want.a!.sold, 1 + (4 % 2));
   // Checkpoints were written along the way (every 4 changes), not only at seeding.
   assert.ok((await first.kv.get(stockKey('a')))!.revision > 2, 'a checkpoint after the seed');
-  const second = await InventoryStore.open(js, jsm, { bucket: 'inv-restart' });
+  const second = await InventoryStore.open(nats.js, nats.jsm, { bucket: 'inv-restart' });
   assert.deepEqual({ a: await counters(second, 'a'), b: await counters(second, 'b') }, want);
 });
 
 test('a writer that missed another replica’s writes is refused, reads them, and decides again: no oversell', async () => {
-  const a = await InventoryStore.open(js, jsm, { bucket: 'inv-race' });
-  const b = await InventoryStore.open(js, jsm, { bucket: 'inv-race' });
+  const a = await InventoryStore.open(nats.js, nats.jsm, { bucket: 'inv-race' });
+  const b = await InventoryStore.open(nats.js, nats.jsm, { bucket: 'inv-race' });
   await a.seed('x', initialStock(3));
   // b has not read a's seed yet: its first decision is refused, it reads the log and decides on it.
   const results = await Promise.all([

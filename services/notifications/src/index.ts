@@ -1,6 +1,6 @@
 /** The notifications service: one notification per order end event (confirmed, cancelled, failed). */
 import { Buckets, Consumers, Streams } from '@sagamesh/contracts';
-import { bootService, ensureKv, kvWrite, runConsumer, type Started } from '@sagamesh/kit';
+import { bootService, openBucket, kvWrite, runConsumer, type Started } from '@sagamesh/runtime';
 import type { NotificationsConfig } from './config.ts';
 import { notificationHandler, notificationSubjects } from './notifications.ts';
 
@@ -10,9 +10,10 @@ export { NotificationsConfigSchema } from './config.ts';
 const SERVICE = 'notifications';
 
 export function start(config: NotificationsConfig): Promise<Started> {
-  return bootService(SERVICE, config, async ({ log, metrics, shutdown, js, jsm, publisher }) => {
-    await ensureKv(js, Buckets.notifications, { history: 1, replicas: config.JETSTREAM_REPLICAS });
+  return bootService(SERVICE, config, async ({ log, metrics, shutdown, nc, js, jsm, publisher }) => {
+    await openBucket(js, Buckets.notifications, { replicas: config.JETSTREAM_REPLICAS, storeMiB: config.JETSTREAM_STORE_MIB });
     const consumer = runConsumer({
+      nc,
       js,
       jsm,
       stream: Streams.domainEvents.name,

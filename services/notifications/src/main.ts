@@ -1,4 +1,4 @@
-import { runMain } from '@sagamesh/kit';
+import { runMain } from '@sagamesh/runtime';
 import { NotificationsConfigSchema } from './config.ts';
 import { start } from './index.ts';
 

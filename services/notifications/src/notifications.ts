@@ -3,8 +3,8 @@
  * notification per order and type, recorded in KV `notifications` with a create, so a redelivered
  * or duplicated event notifies nobody twice.
  */
-import { DomainEvents, OrderDomainEvent, Subjects, ceType, isValidId, parseCeType, validator } from '@sagamesh/contracts';
-import { PoisonMessageError, decodeMessage, isWrongLastSequence, type HandlerResult, type JsMsg, type Logger } from '@sagamesh/kit';
+import { DomainEvents, OrderDomainEvent, Subjects, ceType, isValidId, isWrongLastSequence, parseCeType, validator } from '@sagamesh/contracts';
+import { decodeMessage, type HandlerResult, type JsMsg, type Logger, PoisonMessageError } from '@sagamesh/runtime';
 
 const ORDER_END_EVENTS = [DomainEvents.orderConfirmed, DomainEvents.orderCancelled, DomainEvents.orderFailed];
 export const notificationSubjects = ORDER_END_EVENTS.map((e) => Subjects.domainEvent(e.aggregate, e.type));

@@ -4,8 +4,8 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { Buckets, Consumers, Streams, Subjects, ceType, type OrderDomainEvent } from '@sagamesh/contracts';
-import { declarePlatformStreams, loadConfig, publishEvent, type Started } from '@sagamesh/kit';
-import { startNatsServer, waitFor, type NatsServer } from '@sagamesh/kit/testing';
+import { declarePlatformStreams, loadConfig, publishEvent, type Started } from '@sagamesh/runtime';
+import { type NatsServer, startNatsServer, waitFor } from '@sagamesh/testing';
 import { NotificationsConfigSchema, start } from '../src/index.ts';
 import type { Notification } from '../src/notifications.ts';
 

@@ -3,6 +3,7 @@ import {
   CeHeaders,
   ENGINE_QUEUE_GROUP,
   RunRef,
+  runInputProblem,
   StartRequest,
   Subjects,
   ValidationError,
@@ -12,7 +13,7 @@ import {
   type GetResponse,
   type StartResponse,
 } from '@sagamesh/contracts';
-import type { Logger } from '@sagamesh/kit';
+import type { Logger } from '@sagamesh/runtime';
 import { toRunView } from './core/view.ts';
 import { EngineApiError, type DefinitionStore } from './definitions.ts';
 import type { Engine } from './engine.ts';
@@ -49,6 +50,8 @@ export function serveEngineApi(opts: { nc: NatsConnection; engine: Engine; defin
     define: (m) => definitions.define(JSON.parse(new TextDecoder().decode(m.data))),
     async start(m) {
       const req = parse(startValidator, m.data);
+      const tooLarge = runInputProblem(req.input);
+      if (tooLarge) throw new EngineApiError('invalid_request', tooLarge);
       const r = await engine.start(req, m.headers?.get(CeHeaders.id) || undefined);
       return { run: toRunView(r.run), created: r.created } satisfies StartResponse;
     },

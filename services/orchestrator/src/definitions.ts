@@ -2,7 +2,7 @@ import type { KV } from '@nats-io/kv';
 import {
   definitionRevision,
   DefineRequest,
-  ParticipantCommands,
+  definitionIssues,
   SagaDefinitionSpec,
   ValidationError,
   validator,
@@ -24,21 +24,9 @@ export class EngineApiError extends Error {
 const defineValidator = validator(DefineRequest, 'define request');
 const specValidator = validator(SagaDefinitionSpec, 'saga definition');
 
-/** Checks what the schema cannot: unique step names and (service, command) pairs a participant offers. */
+/** Checks what the schema cannot (contracts' definitionIssues, the CRD's CEL rules in code): unique step names, known commands. */
 export function checkSpec(spec: SagaDefinitionSpec): void {
-  const issues: { path: string; message: string }[] = [];
-  const seen = new Set<string>();
-  const offered = ParticipantCommands as Record<string, readonly string[]>;
-  spec.steps.forEach((s, i) => {
-    if (seen.has(s.name)) issues.push({ path: `/steps/${i}/name`, message: `duplicate step name "${s.name}"` });
-    seen.add(s.name);
-    for (const [field, t] of [['action', s.action], ['compensation', s.compensation]] as const) {
-      if (t && !offered[t.service]?.includes(t.command)) {
-        const known = Object.entries(offered).flatMap(([svc, cmds]) => cmds.map((c) => `${svc}.${c}`)).join(', ');
-        issues.push({ path: `/steps/${i}/${field}`, message: `no participant offers ${t.service}.${t.command} (known: ${known})` });
-      }
-    }
-  });
+  const issues = definitionIssues(spec);
   if (issues.length > 0) throw new ValidationError('saga definition', issues);
 }
 

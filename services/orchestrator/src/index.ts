@@ -10,7 +10,7 @@ import {
   Subjects,
   validator,
 } from '@sagamesh/contracts';
-import { bootService, decodeMessage, ensureKv, PoisonMessageError, runConsumer, type Started } from '@sagamesh/kit';
+import { bootService, decodeMessage, openBucket, PoisonMessageError, runConsumer, type Started } from '@sagamesh/runtime';
 import { serveEngineApi } from './api.ts';
 import type { OrchestratorConfig } from './config.ts';
 import { DefinitionStore } from './definitions.ts';
@@ -26,8 +26,8 @@ const replyValidator = validator(StepReply, 'step reply');
 /** Starts the saga engine: run store, definitions, replies consumer, in-memory timer wake-ups, engine API, sweep, HTTP. */
 export function start(config: OrchestratorConfig): Promise<Started> {
   return bootService(SERVICE, config, async ({ log, metrics, shutdown, nc, js, jsm, publisher }) => {
-    const runsKv = await ensureKv(js, Buckets.sagaRuns, { history: 1, ttlMs: config.RUNS_TTL_MS, replicas: config.JETSTREAM_REPLICAS });
-    const definitions = new DefinitionStore(await ensureKv(js, Buckets.sagaDefinitions, { history: 1, replicas: config.JETSTREAM_REPLICAS }));
+    const runsKv = await openBucket(js, Buckets.sagaRuns, { ttlMs: config.RUNS_TTL_MS, replicas: config.JETSTREAM_REPLICAS, storeMiB: config.JETSTREAM_STORE_MIB });
+    const definitions = new DefinitionStore(await openBucket(js, Buckets.sagaDefinitions, { replicas: config.JETSTREAM_REPLICAS, storeMiB: config.JETSTREAM_STORE_MIB }));
     const builtin = await definitions.define({ key: BUILTIN_ORDER_FULFILLMENT, spec: orderFulfillmentDefinition });
     log.info(builtin, 'built-in definition defined');
 
@@ -39,6 +39,7 @@ export function start(config: OrchestratorConfig): Promise<Started> {
     shutdown.onShutdown(() => engine.stopTimers(), 'timers');
 
     const replies = runConsumer({
+      nc,
       js,
       jsm,
       service: SERVICE,

@@ -1,6 +1,6 @@
 import type { PubAck } from '@nats-io/jetstream';
 import { CeHeaders, ceType, isSagaEndEvent, SagaEndSubjects, stepCommandType, Subjects, type RunView, type SagaEvent, type SagaEventName, type StepCommand } from '@sagamesh/contracts';
-import { buildHeaders, type Publisher } from '@sagamesh/kit';
+import { buildHeaders, type Publisher } from '@sagamesh/runtime';
 import type { Effect, RunState } from './core/types.ts';
 import { toRunView } from './core/view.ts';
 

@@ -4,8 +4,8 @@ import { once } from 'node:events';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, it } from 'node:test';
-import { EngineRequestError, EngineUnavailableError } from '@sagamesh/kit';
-import { REPO_ROOT, waitFor } from '@sagamesh/kit/testing';
+import { EngineRequestError, EngineUnavailableError } from '@sagamesh/participant';
+import { REPO_ROOT, waitFor } from '@sagamesh/testing';
 import { spec, startParticipants, startRig, waitTerminal, type Rig } from './support/rig.ts';
 
 const RUNS = process.env.CI ? 150 : 300;

@@ -8,8 +8,9 @@ import {
   type SagaEvent,
   type StepCommand,
 } from '@sagamesh/contracts';
-import { EngineRequestError, type Started } from '@sagamesh/kit';
-import { waitFor } from '@sagamesh/kit/testing';
+import { EngineRequestError } from '@sagamesh/participant';
+import type { Started } from '@sagamesh/runtime';
+import { waitFor } from '@sagamesh/testing';
 import { resolveDefinition } from '../src/core/definition.ts';
 import { transition } from '../src/core/transition.ts';
 import { encodeRun, toOutbox } from '../src/outbox.ts';
@@ -71,6 +72,9 @@ describe('saga engine on a real nats-server', () => {
     const { key } = await define('api');
     await expectCode(rig.client.start({ runId: 'x1', definitionKey: key, revision: 'deadbeefdeadbeef', origin: 'k8s', input: {} }), 'revision_mismatch');
     await expectCode(rig.client.start({ runId: 'bad:id', definitionKey: key, revision: '', origin: 'k8s', input: {} }), 'invalid_request');
+    // An input that would not fit in the step commands is refused with its size, not started.
+    await expectCode(rig.client.start({ runId: 'too-big', definitionKey: key, revision: '', origin: 'k8s', input: { blob: 'x'.repeat(70_000) } }), 'invalid_request');
+    await expectCode(rig.client.get({ runId: 'too-big' }), 'not_found');
     await expectCode(rig.client.get({ runId: 'never-started' }), 'not_found');
     await expectCode(rig.client.cancel({ runId: 'never-started' }), 'not_found');
     const reply = await rig.nc.request('saga.engine.start', 'not json', { timeout: 2000 });
@@ -174,13 +178,14 @@ describe('saga engine on a real nats-server', () => {
     assert.deepEqual(stepsCommanded('retry-ok-1'), ['reserve:do:1', 'reserve:do:2', 'charge:do:1', 'ship:do:1']);
   });
 
-  it('a compensation that keeps failing is retried up to its cap, then the run is Failed', async () => {
+  it('a compensation that keeps failing is retried up to its cap; the earlier steps are still undone, then the run is Failed', async () => {
     const { key } = await define('compfail');
     await run('compfail-1', key, (cmd) => (cmd.step === 'ship' && cmd.action === 'do' ? 'failed' : cmd.step === 'charge' && cmd.action === 'compensate' ? 'failed' : 'succeeded'));
     const view = await waitTerminal(rig, 'compfail-1');
     assert.equal(view.phase, 'Failed');
-    assert.deepEqual(stepsCommanded('compfail-1'), ['reserve:do:1', 'charge:do:1', 'ship:do:1', 'charge:compensate:1', 'charge:compensate:2', 'charge:compensate:3']);
+    assert.deepEqual(stepsCommanded('compfail-1'), ['reserve:do:1', 'charge:do:1', 'ship:do:1', 'charge:compensate:1', 'charge:compensate:2', 'charge:compensate:3', 'reserve:compensate:1']);
     assert.equal(view.steps[1]!.status, 'CompensationFailed');
+    assert.equal(view.steps[0]!.status, 'Compensated');
     assert.equal(view.error?.code, 'compensation_failed');
   });
 
@@ -235,7 +240,7 @@ describe('saga engine on a real nats-server', () => {
     assert.equal(count('step_succeeded'), 3);
     assert.equal(count('succeeded'), 1);
     // A copy of the first reply, redelivered long after: nothing changes.
-    const { publishEvent } = await import('@sagamesh/kit');
+    const { publishEvent } = await import('@sagamesh/runtime');
     const { STEP_REPLY_TYPE } = await import('@sagamesh/contracts');
     await publishEvent(rig.js, 'saga.replies.dups-1', {
       type: STEP_REPLY_TYPE, source: 'test', correlationId: 'dups-1', msgId: 'late-copy',

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { orderFulfillmentDefinition, type SagaDefinitionSpec, type StepReply } from '@sagamesh/contracts';
-import { backoffDelayMs, resolveDefinition } from '../src/core/definition.ts';
+import { backoffDelayMs, orderFulfillmentDefinition, type SagaDefinitionSpec, type StepReply } from '@sagamesh/contracts';
+import { resolveDefinition } from '../src/core/definition.ts';
 import { timerId, timerIsLive, transition } from '../src/core/transition.ts';
 import type { EngineInput, TimerPayload } from '../src/core/types.ts';
 import { toRunView } from '../src/core/view.ts';
@@ -25,7 +25,9 @@ describe('resolveDefinition and backoff', () => {
     assert.equal(r.steps[0]!.timeoutMs, 5000);
     assert.deepEqual(r.steps[0]!.retry, { attempts: 3, initialMs: 100, maxMs: 5000, multiplier: 2 });
     assert.equal(r.deadlineMs, 60_000);
-    assert.equal(r.compensationRetry.attempts, 10);
+    assert.equal(r.compensationRetry.attempts, Number.POSITIVE_INFINITY);
+    assert.equal(r.compensationRetry.giveUpAfterMs, 6 * 3_600_000);
+    assert.equal(r.compensationRetry.maxMs, 30_000);
   });
   it('grows delays by the multiplier up to the cap', () => {
     const p = { attempts: 10, initialMs: 100, maxMs: 1000, multiplier: 2 };
@@ -80,7 +82,7 @@ describe('transition: examples', () => {
     });
   }
 
-  it('timeout → retry with backoff → success; the stale reply of attempt 1 is ignored', () => {
+  it('timeout → retry with backoff → success; a stale failure of attempt 1 is ignored, its late success taken', () => {
     const d = new Driver(order);
     const fx = d.start();
     const timeout = timers(fx).find((t) => t.timer.kind === 'step-timeout')!;
@@ -95,13 +97,30 @@ describe('transition: examples', () => {
     const [cmd] = commands(retried);
     assert.equal(cmd!.msgId, 'r1.reserve-inventory.2');
     assert.equal(d.state.steps[0]!.attempts, 2);
-    // The late reply of attempt 1 and the old attempt's timer change nothing.
-    assert.deepEqual(d.apply(replyTo({ ...cmd!.command, attempt: 1 }, 'succeeded')), []);
+    // A late failure of attempt 1 and the old attempt's timer change nothing; its late success is the step's outcome
+    // (the participant answers every attempt of a step from one record).
+    assert.deepEqual(d.apply(replyTo({ ...cmd!.command, attempt: 1 }, 'failed')), []);
     assert.deepEqual(d.fire(timeout), []);
-    const next = d.apply(replyTo(cmd!.command, 'succeeded'));
+    const next = d.apply(replyTo({ ...cmd!.command, attempt: 1 }, 'succeeded'));
     assert.equal(commands(next)[0]!.command.step, 'charge-payment');
     assert.equal(d.state.steps[0]!.status, 'Succeeded');
     assert.equal(d.state.steps[0]!.error, undefined);
+    // The current attempt's own reply, arriving after, is a duplicate now.
+    assert.deepEqual(d.apply(replyTo(cmd!.command, 'succeeded')), []);
+  });
+
+  it('a compensation whose reply comes after its timeout still ends: a late success of an earlier attempt is taken', () => {
+    const { d, fx } = succeedSteps(1);
+    let out = d.apply(replyTo(commands(fx)[0]!.command, 'failed'));
+    const [release1] = commands(out);
+    assert.deepEqual([release1!.command.step, release1!.command.action, release1!.command.attempt], ['reserve-inventory', 'compensate', 1]);
+    out = d.fire(timers(out).find((t) => t.timer.kind === 'step-timeout')!);
+    out = d.fire(timers(out).find((t) => t.timer.kind === 'compensation-retry')!);
+    assert.equal(commands(out)[0]!.command.attempt, 2);
+    // Attempt 1's success arrives while attempt 2 is out: the step is compensated and the run ends.
+    d.apply(replyTo(release1!.command, 'succeeded'));
+    assert.equal(d.state.steps[0]!.status, 'Compensated');
+    assert.equal(d.state.phase, 'Compensated');
   });
 
   it('a step timing out on every attempt is compensated too (unknown outcome), then the earlier ones', () => {
@@ -126,29 +145,54 @@ describe('transition: examples', () => {
     assert.deepEqual(d.state.steps.map((s) => s.status), ['Compensated', 'Compensated', 'Skipped']);
   });
 
-  it('a failing compensation is retried with backoff up to its cap, then the run is Failed', () => {
+  it('the order saga keeps retrying a failing compensation for hours (capped backoff), not seconds', () => {
     const { d, fx } = succeedSteps(2);
     let out = d.apply(replyTo(commands(fx)[0]!.command, 'failed'));
+    const startedAt = d.now;
     const delays: number[] = [];
-    for (let attempt = 1; attempt <= 10; attempt++) {
+    for (let attempt = 1; d.state.phase === 'Compensating' && d.state.cursor === 1; attempt++) {
       const [c] = commands(out);
       assert.equal(c!.msgId, `r1.charge-payment.compensate.${attempt}`);
-      // Alternate failures and timeouts: both count against the cap.
+      // Alternate failures and timeouts: both count.
       out = attempt % 2 ? d.apply(replyTo(c!.command, 'failed')) : d.fire(timers(out).find((t) => t.timer.kind === 'step-timeout')!);
-      if (attempt < 10) {
-        const [retry] = timers(out);
-        assert.equal(retry!.timer.kind, 'compensation-retry');
-        delays.push(retry!.at - d.now);
-        out = d.fire(retry!);
-      }
+      const retry = timers(out).find((t) => t.timer.kind === 'compensation-retry');
+      if (!retry) break;
+      delays.push(retry.at - d.now);
+      out = d.fire(retry);
     }
-    assert.deepEqual(delays, [100, 200, 400, 800, 1600, 2000, 2000, 2000, 2000]);
+    assert.deepEqual(delays.slice(0, 9), [100, 200, 400, 800, 1600, 3200, 6400, 10_000, 10_000]);
+    assert.ok(Math.max(...delays) === 10_000, 'the backoff is capped');
+    const elapsed = d.now - startedAt;
+    assert.ok(elapsed >= 6 * 3_600_000 - 12_000 && elapsed <= 6 * 3_600_000, `gave up after ${elapsed}ms, the 6h horizon`);
+    // Giving up on charge-payment still undoes reserve-inventory.
+    const [release] = commands(out);
+    assert.equal(release!.msgId, 'r1.reserve-inventory.compensate.1');
+    d.apply(replyTo(release!.command, 'succeeded'));
     assert.equal(d.state.phase, 'Failed');
-    assert.deepEqual(d.state.steps.map((s) => s.status), ['Succeeded', 'CompensationFailed', 'Failed']);
+    assert.deepEqual(d.state.steps.map((s) => s.status), ['Compensated', 'CompensationFailed', 'Failed']);
     assert.equal(d.state.error?.code, 'compensation_failed');
-    assert.deepEqual(events(out).map((e) => e.event), ['compensation_failed', 'failed']);
-    assert.equal(commands(out).length, 0);
-    assert.deepEqual(out.filter((e) => e.type === 'ended').map((e) => 'outcome' in e && e.outcome), ['failed']);
+    assert.match(d.state.error!.message, /charge-payment gave up after \d+ attempt/);
+    assert.deepEqual(events(d.all).filter((e) => ['compensation_failed', 'step_compensated', 'failed'].includes(e.event)).map((e) => `${e.event}:${e.step ?? ''}`), [
+      'compensation_failed:charge-payment',
+      'step_compensated:reserve-inventory',
+      'failed:',
+    ]);
+    assert.deepEqual(d.all.filter((e) => e.type === 'ended').map((e) => 'outcome' in e && e.outcome), ['failed']);
+  });
+
+  it('an attempt cap, when a definition sets one, ends the retries before the horizon', () => {
+    const d = new Driver(def({ ...orderFulfillmentDefinition, compensationRetry: { attempts: 4, backoff: { initial: '100ms', max: '1s', multiplier: 2 } } }, 'capped'));
+    let fx = d.start();
+    for (let i = 0; i < 2; i++) fx = d.apply(replyTo(commands(fx)[0]!.command, 'succeeded'));
+    let out = d.apply(replyTo(commands(fx)[0]!.command, 'failed'));
+    for (let attempt = 1; attempt <= 4; attempt++) {
+      out = d.apply(replyTo(commands(out)[0]!.command, 'failed'));
+      const retry = timers(out).find((t) => t.timer.kind === 'compensation-retry');
+      if (attempt < 4) out = d.fire(retry!);
+      else assert.equal(retry, undefined);
+    }
+    assert.equal(d.state.steps[1]!.status, 'CompensationFailed');
+    assert.equal(commands(out)[0]!.msgId, 'r1.reserve-inventory.compensate.1');
   });
 
   it('the deadline compensates the running step (unknown) and the completed ones', () => {
@@ -297,92 +341,129 @@ const arbWorld = arbSpec.chain((spec) =>
   }),
 );
 
-describe('transition: properties', () => {
-  it('holds every saga invariant in random worlds (duplicates, reordering, stale inputs, timers, cancels)', () => {
-    fc.assert(
-      fc.property(arbWorld, ({ spec, script }) => {
-        const d = def(spec);
-        const sim = simulate(d, script, { type: 'start', runId: 'r1', origin: 'k8s', input: { x: 1 } });
-        const all = sim.entries.flatMap((e) => e.effects);
-        const cmds = all.filter((e) => e.type === 'command');
-        const index = (step: string) => Number(step.slice(1));
+/** One random world's run: its definition, every transition, and the commands it sent. */
+function worldRun({ spec, script }: { spec: SagaDefinitionSpec; script: Script }) {
+  const d = def(spec);
+  const sim = simulate(d, script, { type: 'start', runId: 'r1', origin: 'k8s', input: { x: 1 } });
+  const all = sim.entries.flatMap((e) => e.effects);
+  const cmds = all.filter((e) => e.type === 'command');
+  const doneSteps = new Set(cmds.filter((c) => c.command.action === 'do').map((c) => c.command.step));
+  const compSeq = cmds.filter((c) => c.command.action === 'compensate');
+  return { d, sim, all, cmds, doneSteps, compSeq };
+}
 
-        // No action or compensation is commanded twice for the same attempt.
-        const ids = cmds.map((c) => c.msgId);
-        assert.equal(new Set(ids).size, ids.length, `duplicate command: ${ids}`);
-        // No action starts after compensation began.
-        const firstComp = cmds.findIndex((c) => c.command.action === 'compensate');
-        if (firstComp >= 0) assert.ok(cmds.slice(firstComp).every((c) => c.command.action === 'compensate'), 'an action after compensation began');
-        // Compensations only for commanded steps, in strict reverse step order, each step's attempts contiguous.
-        const doneSteps = new Set(cmds.filter((c) => c.command.action === 'do').map((c) => c.command.step));
-        const compSeq = cmds.filter((c) => c.command.action === 'compensate');
-        const compSteps: string[] = [];
-        for (const c of compSeq) {
-          assert.ok(doneSteps.has(c.command.step), `compensation of ${c.command.step}, never commanded`);
-          if (compSteps.at(-1) !== c.command.step) compSteps.push(c.command.step);
-        }
-        for (let i = 1; i < compSteps.length; i++) assert.ok(index(compSteps[i]!) < index(compSteps[i - 1]!), `compensation order ${compSteps}`);
-        for (const s of compSteps) {
-          const attempts = compSeq.filter((c) => c.command.step === s).map((c) => c.command.attempt);
-          assert.deepEqual(attempts, attempts.map((_, i) => i + 1), 'compensation attempts are 1, 2, … once each');
-        }
-        // Action attempts of a step are 1, 2, … in order, bounded by its policy.
-        for (const [i, step] of d.steps.entries()) {
-          const attempts = cmds.filter((c) => c.command.action === 'do' && c.command.step === `s${i}`).map((c) => c.command.attempt);
-          assert.deepEqual(attempts, attempts.map((_, k) => k + 1));
-          assert.ok(attempts.length <= step.retry.attempts);
-        }
+/** Each invariant is its own test over the same random worlds, so a failure names the one that broke. */
+function inEveryWorld(check: (run: ReturnType<typeof worldRun>) => void): void {
+  fc.assert(fc.property(arbWorld, (world) => check(worldRun(world))), { numRuns: 1000 });
+}
 
-        // Only the latest commanded attempt's first reply-or-timeout counts; stale and repeated ones are no-ops.
-        const latest = new Map<string, number>();
-        const consumed = new Set<string>();
-        for (const e of sim.entries) {
-          const inp = e.input;
-          const key = inp.type === 'reply' ? inp.reply : inp.type === 'timer' && inp.timer.kind !== 'deadline' ? inp.timer : undefined;
-          if (e.effects.length > 0 && key) {
-            const last = latest.get(`${key.step}.${key.action}`);
-            if (inp.type === 'timer' && inp.timer.kind !== 'step-timeout') assert.equal(key.attempt, (last ?? 0) + 1, 'retry of a non-latest attempt');
-            else {
-              assert.equal(key.attempt, last, `effective input for a stale attempt: ${JSON.stringify(key)}`);
-              const id = `${key.step}.${key.action}.${key.attempt}`;
-              assert.ok(!consumed.has(id), `second effective reply/timeout for ${id}`);
-              consumed.add(id);
-            }
-          }
-          for (const c of e.effects) if (c.type === 'command') latest.set(`${c.command.step}.${c.command.action}`, c.command.attempt);
-        }
+const stepIndex = (step: string) => Number(step.slice(1));
 
-        // Exactly one terminal phase, reached once and kept; ignored inputs change nothing; versions grow by one.
-        assert.ok(terminal(sim.final), `ended in ${sim.final.phase}`);
-        const endedAt = sim.entries.findIndex((e) => terminal(e.after));
-        assert.equal(all.filter((e) => e.type === 'ended').length, 1);
-        for (const e of sim.entries.slice(endedAt + 1)) {
-          assert.equal(e.effects.length, 0);
-          assert.equal(e.after, e.before);
-        }
-        for (const e of sim.entries) {
-          if (e.effects.length === 0) assert.equal(e.after, e.before);
-          else assert.equal(e.after.version, (e.before?.version ?? 0) + 1);
-        }
-        const terminalEvents = all.filter((e) => e.type === 'event' && ['succeeded', 'compensated', 'failed'].includes(e.event));
-        assert.equal(terminalEvents.length, 1);
-
-        // Succeeded iff every step succeeded; Compensated means every commanded step with a compensation was undone.
-        const allSucceeded = sim.final.steps.every((s) => s.status === 'Succeeded');
-        assert.equal(sim.final.phase === 'Succeeded', allSucceeded);
-        if (sim.final.phase === 'Succeeded') assert.equal(compSeq.length, 0);
-        if (sim.final.phase === 'Compensated') {
-          for (const [i, s] of sim.final.steps.entries()) {
-            if (d.steps[i]!.compensation && doneSteps.has(s.name) && s.status !== 'Failed') assert.equal(s.status, 'Compensated', `${s.name} not compensated`);
-            if (!doneSteps.has(s.name)) assert.equal(s.status, 'Skipped');
-          }
-        }
-        if (sim.final.phase === 'Failed') assert.equal(sim.final.steps.filter((s) => s.status === 'CompensationFailed').length, 1);
-      }),
-      { numRuns: 1000 },
-    );
+describe('transition: invariants in random worlds (duplicates, reordering, stale inputs, timers, cancels)', () => {
+  it('commands each (step, action, attempt) once, and no action after compensation began', () => {
+    inEveryWorld(({ cmds }) => {
+      const ids = cmds.map((c) => c.msgId);
+      assert.equal(new Set(ids).size, ids.length, `duplicate command: ${ids}`);
+      const firstComp = cmds.findIndex((c) => c.command.action === 'compensate');
+      if (firstComp >= 0) assert.ok(cmds.slice(firstComp).every((c) => c.command.action === 'compensate'), 'an action after compensation began');
+    });
   });
 
+  it('compensates only commanded steps, in strict reverse order, attempts 1, 2, … once each', () => {
+    inEveryWorld(({ doneSteps, compSeq }) => {
+      const compSteps: string[] = [];
+      for (const c of compSeq) {
+        assert.ok(doneSteps.has(c.command.step), `compensation of ${c.command.step}, never commanded`);
+        if (compSteps.at(-1) !== c.command.step) compSteps.push(c.command.step);
+      }
+      for (let i = 1; i < compSteps.length; i++) assert.ok(stepIndex(compSteps[i]!) < stepIndex(compSteps[i - 1]!), `compensation order ${compSteps}`);
+      for (const s of compSteps) {
+        const attempts = compSeq.filter((c) => c.command.step === s).map((c) => c.command.attempt);
+        assert.deepEqual(attempts, attempts.map((_, i) => i + 1));
+      }
+    });
+  });
+
+  it("tries a step's action 1, 2, … in order, never past its policy's attempts", () => {
+    inEveryWorld(({ d, cmds }) => {
+      for (const [i, step] of d.steps.entries()) {
+        const attempts = cmds.filter((c) => c.command.action === 'do' && c.command.step === `s${i}`).map((c) => c.command.attempt);
+        assert.deepEqual(attempts, attempts.map((_, k) => k + 1));
+        assert.ok(attempts.length <= step.retry.attempts, `${attempts.length} attempts of s${i}, policy ${step.retry.attempts}`);
+      }
+    });
+  });
+
+  it("counts only the latest attempt's first reply or timeout, or an earlier attempt's success; other stale and repeated ones are no-ops", () => {
+    inEveryWorld(({ sim }) => {
+      const latest = new Map<string, number>();
+      const consumed = new Set<string>();
+      for (const e of sim.entries) {
+        const inp = e.input;
+        const key = inp.type === 'reply' ? inp.reply : inp.type === 'timer' && inp.timer.kind !== 'deadline' ? inp.timer : undefined;
+        if (e.effects.length > 0 && key) {
+          const last = latest.get(`${key.step}.${key.action}`);
+          if (inp.type === 'timer' && inp.timer.kind !== 'step-timeout') assert.equal(key.attempt, (last ?? 0) + 1, 'retry of a non-latest attempt');
+          else {
+            const lateSuccess = inp.type === 'reply' && inp.reply.outcome === 'succeeded' && key.attempt !== undefined && last !== undefined && key.attempt < last;
+            if (!lateSuccess) assert.equal(key.attempt, last, `effective input for a stale attempt: ${JSON.stringify(key)}`);
+            // Once per attempt for a timeout and for each outcome of a reply (an attempt may time out or fail, then a
+            // redelivery of it succeed late), and one success per (step, action) at most.
+            const id = `${inp.type === 'reply' ? inp.reply.outcome : 'timeout'}.${key.step}.${key.action}.${key.attempt}`;
+            assert.ok(!consumed.has(id), `second effective ${inp.type} for ${id}`);
+            consumed.add(id);
+            if (inp.type === 'reply' && inp.reply.outcome === 'succeeded') {
+              const success = `success.${key.step}.${key.action}`;
+              assert.ok(!consumed.has(success), `second effective success for ${key.step}.${key.action}`);
+              consumed.add(success);
+            }
+          }
+        }
+        for (const c of e.effects) if (c.type === 'command') latest.set(`${c.command.step}.${c.command.action}`, c.command.attempt);
+      }
+    });
+  });
+
+  it('reaches exactly one terminal phase once and keeps it; ignored inputs change nothing; versions grow by one', () => {
+    inEveryWorld(({ sim, all }) => {
+      assert.ok(terminal(sim.final), `ended in ${sim.final.phase}`);
+      const endedAt = sim.entries.findIndex((e) => terminal(e.after));
+      assert.equal(all.filter((e) => e.type === 'ended').length, 1);
+      for (const e of sim.entries.slice(endedAt + 1)) {
+        assert.equal(e.effects.length, 0);
+        assert.equal(e.after, e.before);
+      }
+      for (const e of sim.entries) {
+        if (e.effects.length === 0) assert.equal(e.after, e.before);
+        else assert.equal(e.after.version, (e.before?.version ?? 0) + 1);
+      }
+      assert.equal(all.filter((e) => e.type === 'event' && ['succeeded', 'compensated', 'failed'].includes(e.event)).length, 1);
+    });
+  });
+
+  it('ends Succeeded iff every step succeeded; Compensated and Failed undo every completed step they can', () => {
+    inEveryWorld(({ d, sim, doneSteps, compSeq }) => {
+      const final = sim.final;
+      assert.equal(final.phase === 'Succeeded', final.steps.every((s) => s.status === 'Succeeded'));
+      if (final.phase === 'Succeeded') assert.equal(compSeq.length, 0);
+      if (final.phase === 'Compensated') {
+        for (const [i, s] of final.steps.entries()) {
+          if (d.steps[i]!.compensation && doneSteps.has(s.name) && s.status !== 'Failed') assert.equal(s.status, 'Compensated', `${s.name} not compensated`);
+          if (!doneSteps.has(s.name)) assert.equal(s.status, 'Skipped');
+        }
+      }
+      if (final.phase === 'Failed') {
+        // Failed means some compensation gave up; every other completed step was still undone.
+        assert.ok(final.steps.some((s) => s.status === 'CompensationFailed'));
+        for (const [i, s] of final.steps.entries()) {
+          if (d.steps[i]!.compensation && doneSteps.has(s.name) && s.status !== 'Failed') assert.ok(['Compensated', 'CompensationFailed'].includes(s.status), `${s.name} left ${s.status}`);
+        }
+      }
+    });
+  });
+});
+
+describe('transition: properties', () => {
   it('keeps its durable timers exact: the live ones issued so far, at least one while not terminal', () => {
     fc.assert(
       fc.property(arbWorld, ({ spec, script }) => {

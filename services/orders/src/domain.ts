@@ -3,11 +3,11 @@
  * The same `evolve` builds the aggregate state (from the event store) and the read model (the
  * projection), so the view a rebuild produces is the view the live projector produced.
  */
-import type { CatalogueEntry, OrderEnded, OrderEventName, OrderPlaced, OrderStatus, OrderView, PlaceOrderRequest } from '@sagamesh/contracts';
+import type { CatalogueEntry, OrderEnded, OrderEventName, OrderPlaced, OrderStatus, PlaceOrderRequest, StoredOrderView } from '@sagamesh/contracts';
 
 export type OrderLine = OrderPlaced['items'][number];
-/** The read-model view of an order (contracts' OrderView without the gateway's `saga` and `degraded` parts). */
-export type OrderSnapshot = Omit<OrderView, 'saga' | 'degraded'>;
+/** The read-model view of an order (contracts' StoredOrderView: the OrderView without the gateway's parts, plus the owner). */
+export type OrderSnapshot = StoredOrderView;
 /** State of one order: undefined until it is placed. */
 export type OrderState = OrderSnapshot | undefined;
 
@@ -21,7 +21,8 @@ export interface RecordedEvent {
 }
 
 export type OrderCommand =
-  | { kind: 'place'; orderId: string; customerId: string; items: OrderLine[]; total: number }
+  /** `owner`: the placing caller's scope (contracts' OrderOwner); absent, only admins read the order. */
+  | { kind: 'place'; orderId: string; customerId: string; items: OrderLine[]; total: number; owner?: string }
   | { kind: 'confirm'; orderId: string }
   | { kind: 'cancel'; orderId: string; reason: string }
   | { kind: 'fail'; orderId: string; reason: string };
@@ -37,6 +38,7 @@ export const isTerminal = (state: OrderState): boolean => state !== undefined &&
 function samePlacement(state: OrderSnapshot, cmd: Extract<OrderCommand, { kind: 'place' }>): boolean {
   return (
     state.customerId === cmd.customerId &&
+    state.owner === cmd.owner &&
     state.total === cmd.total &&
     state.items.length === cmd.items.length &&
     state.items.every((l, i) => l.sku === cmd.items[i]!.sku && l.quantity === cmd.items[i]!.quantity && l.unitPrice === cmd.items[i]!.unitPrice)
@@ -46,10 +48,13 @@ function samePlacement(state: OrderSnapshot, cmd: Extract<OrderCommand, { kind: 
 export function decide(state: OrderState, cmd: OrderCommand): Decision {
   if (cmd.kind === 'place') {
     if (state === undefined) {
-      const { orderId, customerId, items, total } = cmd;
-      return { ok: true, events: [{ name: 'placed', data: { orderId, customerId, items, total } }] };
+      const { orderId, customerId, items, total, owner } = cmd;
+      const data: OrderPlaced = { orderId, customerId, items, total };
+      if (owner !== undefined) data.owner = owner;
+      return { ok: true, events: [{ name: 'placed', data }] };
     }
-    // The same order placed again (a retried request) is a no-op; a different one under the same id is refused.
+    // The same order placed again (a retried request) is a no-op; a different one under the same id (or by another
+    // caller) is refused.
     if (samePlacement(state, cmd)) return { ok: true, events: [] };
     return { ok: false, rejection: { code: 'order_exists', message: `order ${cmd.orderId} exists with different content` } };
   }
@@ -65,8 +70,11 @@ export function evolve(state: OrderState, rec: RecordedEvent): OrderState {
   const { event, at } = rec;
   if (event.name === 'placed') {
     if (state !== undefined) return state;
-    const { orderId, customerId, items, total } = event.data;
-    return { orderId, customerId, items, total, status: 'PENDING', createdAt: at, updatedAt: at };
+    const { orderId, customerId, items, total, owner } = event.data;
+    const placed: OrderSnapshot = { orderId, customerId, items, total, status: 'PENDING', createdAt: at, updatedAt: at };
+    // Events from before owners were recorded have none: such an order is read by admin keys only.
+    if (owner !== undefined) placed.owner = owner;
+    return placed;
   }
   if (state === undefined || isTerminal(state)) return state;
   const next: OrderSnapshot = { ...state, status: endStatus[event.name], updatedAt: at };

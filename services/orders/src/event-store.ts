@@ -6,15 +6,14 @@
 import type { JetStreamManager, MsgRequest } from '@nats-io/jetstream';
 import type { MsgHdrs } from '@nats-io/nats-core';
 import {
-  CeHeaders, OrderEnded, OrderEventNames, OrderPlaced, Streams, Subjects, ceType, parseCeType, validator,
+  CeHeaders, OrderEnded, OrderEventNames, OrderPlaced, Streams, Subjects, ceType, isStoreFull, isWrongLastSequence, ordersReserveBytes, parseCeType, validator,
   type OrderEventName, type Validator,
 } from '@sagamesh/contracts';
 import type { TSchema } from '@sinclair/typebox';
-import { PoisonMessageError, decodeMessage, publishEvent, type Envelope, type Publisher } from '@sagamesh/kit';
+import { decodeMessage, type Envelope, PoisonMessageError, type Publisher, publishEvent } from '@sagamesh/runtime';
 import { decide, evolve, isTerminal, replay, type DecisionRejection, type OrderCommand, type OrderEvent, type OrderState, type RecordedEvent } from './domain.ts';
 
 export const SERVICE = 'orders';
-const WRONG_LAST_SEQUENCE = new Set([10071, 10164]);
 const MAX_DECIDE_ATTEMPTS = 8;
 
 /** A command the aggregate refuses (a different order under a taken id, an end for an unknown order). */
@@ -35,12 +34,26 @@ export class OrderConflictError extends Error {
   }
 }
 
-/** The stream's answer to an append whose expected last subject sequence is stale. */
-export function isWrongLastSequence(err: unknown): boolean {
-  for (let e: unknown = err; e instanceof Error; e = e.cause) {
-    if (WRONG_LAST_SEQUENCE.has((e as { code?: unknown }).code as number)) return true;
+/**
+ * The event store has no room for new orders: ORDERS is past its high-water mark (its limit less the reserve kept
+ * for the end events of accepted orders), or JetStream refused the write for lack of space. Not transient.
+ */
+export class StoreFullError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'StoreFullError';
   }
-  return false;
+}
+
+/** How often the fill of ORDERS is read for the intake check (more often once it is near its high-water mark). */
+const FILL_CHECK_MS = 1000;
+/** Past this fraction of the high-water mark every new order reads the fill first: the last orders are counted exactly. */
+const NEAR_HIGH_WATER = 0.8;
+
+interface Fill {
+  bytes: number;
+  maxBytes: number;
+  at: number;
 }
 
 const eventValidators = {
@@ -90,7 +103,9 @@ export class OrderEventStore {
   readonly #jsm: JetStreamManager;
   readonly #recentMax: number;
   readonly #recent = new Map<string, Pick<LoadedOrder, 'state' | 'version'>>();
-  /** `js` publishes the appends (a JetStreamClient, or the kit's cheaper JetStreamPublisher). */
+  #fill: Fill | undefined;
+  #reading: Promise<Fill | undefined> | undefined;
+  /** `js` publishes the appends (a JetStreamClient, or the runtime's cheaper JetStreamPublisher). */
   constructor(js: Publisher, jsm: JetStreamManager, opts: OrderEventStoreOptions = {}) {
     this.#js = js;
     this.#jsm = jsm;
@@ -131,11 +146,38 @@ export class OrderEventStore {
         time,
         ...(meta.causationId !== undefined ? { causationId: meta.causationId } : {}),
         expectLastSubjectSequence: version,
+      }).catch((err: unknown) => {
+        if (isStoreFull(err)) throw new StoreFullError(`the order store refused the ${event.name} event of order ${orderId}: ${(err as Error).message}`, { cause: err });
+        throw err;
       });
       version = ack.seq;
       state = evolve(state, { event, seq: version, at: time });
     }
     return { state, version };
+  }
+
+  /**
+   * Refuses a new order (StoreFullError) once ORDERS is past its high-water mark: its max bytes less the reserve
+   * (ordersReserveBytes) that the end events of the orders already accepted need. The fill is read at most every
+   * FILL_CHECK_MS, and before every new order once it is near the mark; a failed read leaves the append to decide.
+   * An order already placed (a retried POST) is not refused: its place is a no-op.
+   */
+  async #checkIntake(orderId: string): Promise<void> {
+    let fill = this.#fill;
+    const highWater = (f: Fill) => f.maxBytes - ordersReserveBytes(f.maxBytes);
+    if (!fill || Date.now() - fill.at > FILL_CHECK_MS || (fill.maxBytes > 0 && fill.bytes >= NEAR_HIGH_WATER * highWater(fill))) {
+      this.#reading ??= this.#jsm.streams
+        .info(Streams.orders.name)
+        .then((info) => (this.#fill = { bytes: info.state.bytes, maxBytes: info.config.max_bytes, at: Date.now() }))
+        .catch(() => this.#fill)
+        .finally(() => (this.#reading = undefined));
+      fill = await this.#reading;
+    }
+    if (fill && fill.maxBytes > 0 && fill.bytes >= highWater(fill) && (await this.load(orderId)).version === 0) {
+      throw new StoreFullError(
+        `the order store is full (${fill.bytes} of ${fill.maxBytes} bytes; the last ${Math.round(ordersReserveBytes(fill.maxBytes))} are kept for the orders already accepted): new orders are refused until it has more room (JETSTREAM_STORE_MIB)`,
+      );
+    }
   }
 
   #remember(orderId: string, current: Pick<LoadedOrder, 'state' | 'version'>): void {
@@ -153,6 +195,7 @@ export class OrderEventStore {
    * Returns the events appended (none when the command was already in effect).
    */
   async execute(orderId: string, cmd: OrderCommand, meta: EventMeta = {}): Promise<OrderEvent[]> {
+    if (cmd.kind === 'place') await this.#checkIntake(orderId);
     const recent = this.#recent.get(orderId);
     let current: Pick<LoadedOrder, 'state' | 'version'> = cmd.kind === 'place' ? { state: undefined, version: 0 } : (recent ?? (await this.load(orderId)));
     for (let attempt = 1; ; attempt++) {

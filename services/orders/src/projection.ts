@@ -1,6 +1,6 @@
 /**
  * The read model's decisions, pure: how one stored event changes an order's view record, and what a
- * view adds to the audit books (the books are the sum over the views). Idempotent by stream
+ * view adds to the books (the books are the sum over the views). Idempotent by stream
  * sequence: a record that has seen sequence S ignores S again.
  */
 import type { Audit } from '@sagamesh/contracts';
@@ -27,22 +27,13 @@ export function contribution(view: OrderSnapshot | undefined): OrderBooks {
   return b;
 }
 
-export function addBooks(a: OrderBooks, b: OrderBooks, sign: 1 | -1 = 1): OrderBooks {
-  return {
-    confirmed: { count: a.confirmed.count + sign * b.confirmed.count, total: a.confirmed.total + sign * b.confirmed.total },
-    cancelled: { count: a.cancelled.count + sign * b.cancelled.count },
-    pending: { count: a.pending.count + sign * b.pending.count },
-    failed: { count: a.failed.count + sign * b.failed.count },
-  };
-}
-
-/** A view record's part of the books as flat counters (the kit's KvTally sums them over the bucket). */
-export function recordTally(record: ViewRecord): Record<string, number> {
+/** A view record's part of the books as flat counters (the participant SDK's KvBooks sums them over the bucket). */
+export function recordBooks(record: ViewRecord): Record<string, number> {
   const b = contribution(record.view);
   return { confirmedCount: b.confirmed.count, confirmedTotal: b.confirmed.total, cancelled: b.cancelled.count, pending: b.pending.count, failed: b.failed.count };
 }
 
-export function booksOfTally(t: Readonly<Record<string, number>>): OrderBooks {
+export function orderBooksOf(t: Readonly<Record<string, number>>): OrderBooks {
   return {
     confirmed: { count: t.confirmedCount ?? 0, total: t.confirmedTotal ?? 0 },
     cancelled: { count: t.cancelled ?? 0 },

@@ -2,16 +2,17 @@
  * The read model in KV `orders-view`: one record per order (key = order id) holding its view and the
  * last stream sequence folded into it, written with compare-and-set on the key's revision.
  *
- * The audit books are not stored beside the views: they are the sum over the views, kept by a watch
- * of the bucket (the kit's KvTally), so they cannot disagree with the views whatever a crash, a
+ * The books are not stored beside the views: they are the sum over the views, kept by a watch
+ * of the bucket (the participant SDK's KvBooks), so they cannot disagree with the views whatever a crash, a
  * redelivery or a second replica does, and a projection costs one plain write (no atomic batch: on a
- * file-backed stream each one is an fsync'd staging store, ~7 ms, serialised per stream).
+ * file-backed stream each one is an fsync'd staging store, ~7 ms, serialised per stream). The same watch
+ * keeps the set of pending orders the reconciler looks at.
  */
 import type { KV, KvEntry } from '@nats-io/kv';
-import { KvTally, kvWrite, type Logger, type Publisher } from '@sagamesh/kit';
+import { isWrongLastSequence } from '@sagamesh/contracts';
+import { KvBooks, kvWrite, type Logger, type Publisher } from '@sagamesh/runtime';
 import type { OrderSnapshot, RecordedEvent } from './domain.ts';
-import { isWrongLastSequence } from './event-store.ts';
-import { booksOfTally, planProjection, recordTally, type OrderBooks, type ViewRecord } from './projection.ts';
+import { orderBooksOf, planProjection, recordBooks, type OrderBooks, type ViewRecord } from './projection.ts';
 
 const MAX_CAS_ATTEMPTS = 50;
 
@@ -35,7 +36,7 @@ interface Known {
 }
 
 export interface ReadModelOptions {
-  /** Writes go through it (the kit's JetStreamPublisher costs less per write); default the bucket's own. */
+  /** Writes go through it (the runtime's JetStreamPublisher costs less per write); default the bucket's own. */
   publisher?: Publisher;
   /**
    * Remember the record this process last wrote for up to this many orders not ended yet (default 0),
@@ -47,9 +48,11 @@ export interface ReadModelOptions {
 export class ReadModel {
   readonly #kv: KV;
   readonly #write: (key: string, value: string, previousSeq: number) => Promise<number>;
-  readonly #tally: KvTally;
+  readonly #books: KvBooks;
   readonly #recentMax: number;
   readonly #recent = new Map<string, Known>();
+  /** Order id → when it was placed (ms), for every order PENDING in the bucket: kept by the books' watch. */
+  readonly #pending = new Map<string, number>();
 
   constructor(kv: KV, bucket: string, log: Logger, opts: ReadModelOptions = {}) {
     this.#kv = kv;
@@ -57,7 +60,7 @@ export class ReadModel {
     this.#write = publisher
       ? (key, value, previousSeq) => kvWrite(publisher, bucket, key, value, previousSeq)
       : (key, value, previousSeq) => (previousSeq === 0 ? kv.create(key, value) : kv.update(key, value, previousSeq));
-    this.#tally = new KvTally(kv, bucket, (_key, value) => recordTally(value as ViewRecord), log);
+    this.#books = new KvBooks(kv, bucket, (_key, value) => recordBooks(value as ViewRecord), log, (key, value) => this.#track(key, value as ViewRecord | undefined));
     this.#recentMax = opts.recentOrders ?? 0;
   }
 
@@ -103,18 +106,36 @@ export class ReadModel {
     if (this.#recent.size > this.#recentMax) this.#recent.delete(this.#recent.keys().next().value!);
   }
 
+  #track(orderId: string, record: ViewRecord | undefined): void {
+    const placedAt = record?.view.status === 'PENDING' ? Date.parse(record.view.createdAt) : Number.NaN;
+    if (Number.isNaN(placedAt)) this.#pending.delete(orderId);
+    else this.#pending.set(orderId, placedAt);
+  }
+
+  /**
+   * Orders PENDING in the read model that were placed at or before `cutoffMs`, oldest first, at most `limit`:
+   * as of every write completed before the call (the books' watch feeds them; it holds one entry per pending order).
+   */
+  async pendingSince(cutoffMs: number, limit: number): Promise<string[]> {
+    await this.#books.totals();
+    const due: [string, number][] = [];
+    for (const entry of this.#pending) if (entry[1] <= cutoffMs) due.push(entry);
+    return due.sort((a, b) => a[1] - b[1]).slice(0, limit).map(([orderId]) => orderId);
+  }
+
   /** The orders' books: the sum over every view, as of every write completed before the call. */
   async books(): Promise<OrderBooks> {
-    return booksOfTally(await this.#tally.totals());
+    return orderBooksOf(await this.#books.totals());
   }
 
   /** Forgets what this process remembers of the bucket (after it was purged). */
   reset(): void {
     this.#recent.clear();
-    this.#tally.reset();
+    this.#pending.clear();
+    this.#books.reset();
   }
 
   stop(): void {
-    this.#tally.stop();
+    this.#books.stop();
   }
 }

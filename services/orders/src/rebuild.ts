@@ -6,7 +6,7 @@
  */
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import { Buckets, Streams, Subjects, type RebuildResponse } from '@sagamesh/contracts';
-import { PoisonMessageError, type Logger } from '@sagamesh/kit';
+import { type Logger, PoisonMessageError } from '@sagamesh/runtime';
 import { decodeOrderEvent } from './event-store.ts';
 import type { ReadModel } from './read-model.ts';
 

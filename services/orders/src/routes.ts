@@ -1,12 +1,12 @@
 /** The internal HTTP API the gateway calls (contracts' OrdersPaths). */
 import express from 'express';
 import {
-  Catalogue, InternalPlaceOrderRequest, MAX_BODY_BYTES, OrdersPaths, isValidId, newOrderId, validator,
+  Catalogue, InternalPlaceOrderRequest, MAX_BODY_BYTES, OrdersPaths, STORE_FULL, STORE_FULL_RETRY_AFTER_S, isValidId, newOrderId, validator,
   type PlaceOrderResponse, type RebuildResponse,
 } from '@sagamesh/contracts';
-import { HttpError, currentTraceparent } from '@sagamesh/kit';
+import { currentTraceparent, HttpError } from '@sagamesh/runtime';
 import { priceOrder, type OrderEvent } from './domain.ts';
-import { OrderRejectedError, type OrderEventStore } from './event-store.ts';
+import { OrderRejectedError, StoreFullError, type OrderEventStore } from './event-store.ts';
 import type { ReadModel } from './read-model.ts';
 import type { SagaStarter } from './saga.ts';
 
@@ -14,18 +14,23 @@ const placeRequest = validator(InternalPlaceOrderRequest, 'order request');
 
 export function orderRoutes(deps: { store: OrderEventStore; readModel: ReadModel; starter: SagaStarter; rebuild: () => Promise<RebuildResponse> }) {
   const { store, readModel, starter } = deps;
-  return (app: express.Express) => {
+  return (app: express.Router) => {
     app.post(OrdersPaths.place, express.json({ limit: MAX_BODY_BYTES }), async (req, res) => {
       const body = placeRequest.parse(req.body ?? null);
       const priced = priceOrder(body, Catalogue);
       if (!priced.ok) throw new HttpError(422, 'unknown_sku', `unknown sku(s): ${priced.unknownSkus.join(', ')}`);
       const orderId = body.orderId ?? newOrderId();
-      const order = { orderId, customerId: body.customerId, items: priced.items, total: priced.total };
+      const order = { orderId, customerId: body.customerId, items: priced.items, total: priced.total, ...(body.owner !== undefined ? { owner: body.owner } : {}) };
       let appended: OrderEvent[];
       try {
         appended = await store.execute(orderId, { kind: 'place', ...order });
       } catch (err) {
         if (err instanceof OrderRejectedError) throw new HttpError(409, err.code, err.message, { cause: err });
+        if (err instanceof StoreFullError) {
+          // Not transient: it lasts until the store has more room. Orders already accepted still complete.
+          res.set('Retry-After', String(STORE_FULL_RETRY_AFTER_S));
+          throw new HttpError(503, STORE_FULL, err.message, { cause: err });
+        }
         throw err;
       }
       const answer: PlaceOrderResponse = { orderId, status: 'PENDING' };

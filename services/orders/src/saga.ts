@@ -3,16 +3,19 @@
  * turning a run's end into an order command.
  */
 import {
-  ORDER_FULFILLMENT, builtinDefinitionKey, orderFulfillmentDefinition,
-  type SagaEvent, type SagaInput, type StartRequest, type StartResponse,
+  ORDER_FULFILLMENT, builtinDefinitionKey, definitionRevision, orderFulfillmentDefinition,
+  type RunView, type SagaEvent, type SagaInput, type StartRequest, type StartResponse,
 } from '@sagamesh/contracts';
-import { EngineRequestError, type EngineClient, type Logger } from '@sagamesh/kit';
+import { type EngineClient, EngineRequestError } from '@sagamesh/participant';
+import type { Logger } from '@sagamesh/runtime';
 import type { OrderCommand, OrderSnapshot } from './domain.ts';
 
 /** What a saga start needs of an order. */
 export type SagaOrder = Pick<OrderSnapshot, 'orderId' | 'customerId' | 'items' | 'total'>;
 
 export const ORDER_DEFINITION_KEY = builtinDefinitionKey(ORDER_FULFILLMENT);
+/** The built-in definition's revision: a pure hash of its spec, the one the engine computes when it defines it at start. */
+export const ORDER_REVISION = definitionRevision(orderFulfillmentDefinition);
 
 /** The engine's start request for an order's saga. */
 export function sagaStartRequest(order: SagaOrder, revision: string, traceparent?: string): StartRequest {
@@ -47,6 +50,14 @@ export function endCommandFor(ev: SagaEvent): OrderCommand | undefined {
   }
 }
 
+const END_EVENT_OF_PHASE = { Succeeded: 'succeeded', Compensated: 'compensated', Failed: 'failed' } as const;
+
+/** The end event a run's phase stands for, as the engine publishes it (undefined while the run has not ended). */
+export function endEventOf(run: RunView): SagaEvent | undefined {
+  const event = END_EVENT_OF_PHASE[run.phase as keyof typeof END_EVENT_OF_PHASE];
+  return event === undefined ? undefined : { event, run };
+}
+
 /** Engine answers that mean our cached revision is not (or no longer) the engine's. */
 const STALE_DEFINITION = new Set(['unknown_definition', 'revision_mismatch']);
 /** Early starts remembered for the projector; past this many (the projector runs elsewhere), the oldest are forgotten. */
@@ -55,27 +66,12 @@ const EARLY_MAX = 10_000;
 export class SagaStarter {
   readonly #engine: EngineClient;
   readonly #log: Logger;
-  #revision: Promise<string> | undefined;
   /** Order id → the early start made right after the append (true when the engine confirmed the run). */
   readonly #early = new Map<string, Promise<boolean>>();
 
   constructor(engine: EngineClient, log: Logger) {
     this.#engine = engine;
     this.#log = log;
-  }
-
-  /** The built-in definition's revision, as the engine answers `define` (asked once, again after a failure). */
-  revision(): Promise<string> {
-    if (this.#revision) return this.#revision;
-    const asked = this.#engine.define({ key: ORDER_DEFINITION_KEY, spec: orderFulfillmentDefinition }).then((r) => {
-      this.#log.info({ key: r.key, revision: r.revision }, 'order saga defined');
-      return r.revision;
-    });
-    this.#revision = asked;
-    asked.catch(() => {
-      if (this.#revision === asked) this.#revision = undefined;
-    });
-    return asked;
   }
 
   /**
@@ -106,12 +102,13 @@ export class SagaStarter {
   /** Starts the order's saga; the engine de-duplicates by run id, so a repeat returns the existing run. */
   async start(order: SagaOrder, traceparent?: string): Promise<StartResponse> {
     try {
-      return await this.#engine.start(sagaStartRequest(order, await this.revision(), traceparent));
+      return await this.#engine.start(sagaStartRequest(order, ORDER_REVISION, traceparent));
     } catch (err) {
       if (!(err instanceof EngineRequestError && STALE_DEFINITION.has(err.code))) throw err;
-      this.#log.warn({ orderId: order.orderId, code: err.code }, 'engine does not know our definition revision: defining again');
-      this.#revision = undefined;
-      return this.#engine.start(sagaStartRequest(order, await this.revision(), traceparent));
+      // An engine that does not have this revision (one of an older release, mid rolling update): give it ours.
+      this.#log.warn({ orderId: order.orderId, code: err.code }, 'engine does not know our definition revision: defining it');
+      await this.#engine.define({ key: ORDER_DEFINITION_KEY, spec: orderFulfillmentDefinition });
+      return this.#engine.start(sagaStartRequest(order, ORDER_REVISION, traceparent));
     }
   }
 }

@@ -3,7 +3,8 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { Catalogue } from '@sagamesh/contracts';
 import { decide, evolve, isTerminal, priceOrder, replay, type OrderCommand, type OrderState, type RecordedEvent } from '../src/domain.ts';
-import { addBooks, booksOfTally, contribution, emptyBooks, planProjection, recordTally, type ViewRecord } from '../src/projection.ts';
+import { orderBooksOf, contribution, emptyBooks, planProjection, recordBooks, type ViewRecord } from '../src/projection.ts';
+import { addBooks } from './helpers.ts';
 
 const orderId = 'ord-1';
 const lines = [
@@ -69,6 +70,25 @@ test('placing the same order twice is a no-op; different content under the same 
   assert.equal(!other.ok && other.rejection.code, 'order_exists');
 });
 
+test('the owner is part of the order: kept by every event after placed, and another owner under the same id is refused', () => {
+  const place = { kind: 'place', orderId, customerId: 'c-1', items: lines[0]!, total: 17998, owner: 'scope-a' } as const;
+  const { log } = run([place, { kind: 'confirm', orderId }]);
+  assert.equal(log[0]!.event.data.orderId, orderId);
+  assert.equal((log[0]!.event.data as { owner?: string }).owner, 'scope-a');
+  assert.equal(replay(log)?.owner, 'scope-a');
+  assert.equal(replay(log)?.status, 'CONFIRMED');
+  const state = replay(log);
+  assert.deepEqual(decide(state, place), { ok: true, events: [] });
+  for (const other of [{ ...place, owner: 'scope-b' }, { ...place, owner: undefined }]) {
+    const d = decide(state, other);
+    assert.equal(!d.ok && d.rejection.code, 'order_exists');
+  }
+  // A placed event from before owners were recorded: no owner, and no `owner` key in the view.
+  const { log: old } = run([{ kind: 'place', orderId, customerId: 'c-1', items: lines[0]!, total: 17998 }]);
+  assert.ok(!('owner' in old[0]!.event.data));
+  assert.ok(!('owner' in replay(old)!));
+});
+
 test('end commands on an unknown order are refused; reasons are kept', () => {
   const d = decide(undefined, { kind: 'confirm', orderId });
   assert.equal(!d.ok && d.rejection.code, 'not_found');
@@ -107,7 +127,7 @@ test('projection: any delivery order with redeliveries converges to the replayed
         assert.deepEqual(record?.view, replay(log));
         assert.equal(record?.seq, log.at(-1)?.seq, 'the record remembers the last sequence folded in');
         // The books are the sum over the records' tallies: one order counts once, in its final state.
-        const books = record ? booksOfTally(recordTally(record)) : emptyBooks();
+        const books = record ? orderBooksOf(recordBooks(record)) : emptyBooks();
         assert.deepEqual(books, addBooks(emptyBooks(), contribution(replay(log))));
       },
     ),

@@ -4,17 +4,20 @@ import type { JetStreamClient, JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection, Subscription } from '@nats-io/nats-core';
 import {
   ENGINE_QUEUE_GROUP, SagaEndSubjects, Subjects, ceType, definitionRevision,
-  type DefineRequest, type RunView, type SagaDefinitionSpec, type SagaEventName, type StartRequest,
+  type DefineRequest, type RunRef, type RunView, type SagaDefinitionSpec, type SagaEventName, type StartRequest,
 } from '@sagamesh/contracts';
-import { publishEvent } from '@sagamesh/kit';
+import { publishEvent } from '@sagamesh/runtime';
+import type { OrderBooks } from '../src/projection.ts';
 
 /**
- * Answers `saga.engine.define` / `start` with the contracts' shapes, idempotent by run id like the
+ * Answers `saga.engine.define` / `start` / `get` with the contracts' shapes, idempotent by run id like the
  * real engine; records what it was asked. `down()` stops answering (no responders), `up()` resumes.
  */
 export class FakeEngine {
   readonly runs = new Map<string, { request: StartRequest; view: RunView }>();
   readonly startRequests: StartRequest[] = [];
+  /** Run ids asked for with `get`. */
+  readonly getRequests: string[] = [];
   readonly definitions = new Map<string, { spec: SagaDefinitionSpec; revision: string }>();
   #subs: Subscription[] = [];
   readonly #nc: NatsConnection;
@@ -62,6 +65,15 @@ export class FakeEngine {
           return { run: view, created: true };
         }),
       }),
+      this.#nc.subscribe(Subjects.engine('get'), {
+        queue: ENGINE_QUEUE_GROUP,
+        callback: reply((body) => {
+          const { runId } = body as RunRef;
+          this.getRequests.push(runId);
+          const run = this.runs.get(runId);
+          return run ? { run: run.view } : { error: { code: 'not_found', message: `no run ${runId}` } };
+        }),
+      }),
     ];
   }
 
@@ -71,12 +83,19 @@ export class FakeEngine {
     await this.#nc.flush();
   }
 
-  /** Publishes the run's terminal saga event to SAGA_EVENTS, on both of its subjects, as the engine does. */
-  async end(js: JetStreamClient, runId: string, event: Extract<SagaEventName, 'succeeded' | 'compensated' | 'failed'>, error?: { code: string; message: string }): Promise<void> {
+  /** Ends the run in the engine's own records only, publishing nothing (as when its end event is lost on the way). */
+  finish(runId: string, event: Extract<SagaEventName, 'succeeded' | 'compensated' | 'failed'>, error?: { code: string; message: string }): RunView {
     const run = this.runs.get(runId);
     if (!run) throw new Error(`fake engine: no run ${runId}`);
     const phase = ({ succeeded: 'Succeeded', compensated: 'Compensated', failed: 'Failed' } as const)[event];
     const view: RunView = { ...run.view, phase, endedAt: new Date().toISOString(), version: run.view.version + 1, ...(error ? { error } : {}) };
+    this.runs.set(runId, { ...run, view });
+    return view;
+  }
+
+  /** Ends the run and publishes its terminal saga event to SAGA_EVENTS, on both of its subjects, as the engine does. */
+  async end(js: JetStreamClient, runId: string, event: Extract<SagaEventName, 'succeeded' | 'compensated' | 'failed'>, error?: { code: string; message: string }): Promise<void> {
+    const view = this.finish(runId, event, error);
     const ev = { type: ceType('saga', event), source: 'fake-engine', data: { event, run: view }, correlationId: runId, id: randomUUID() };
     await publishEvent(js, Subjects.sagaEvent('order', runId), ev);
     await publishEvent(js, SagaEndSubjects.ended('order', runId), ev);
@@ -107,4 +126,14 @@ export async function http(port: number, method: string, path: string, body?: un
   });
   const text = await res.text();
   return { status: res.status, body: text ? JSON.parse(text) : undefined };
+}
+
+/** The sum of two books (the tests add up views to check the books the service keeps). */
+export function addBooks(a: OrderBooks, b: OrderBooks): OrderBooks {
+  return {
+    confirmed: { count: a.confirmed.count + b.confirmed.count, total: a.confirmed.total + b.confirmed.total },
+    cancelled: { count: a.cancelled.count + b.cancelled.count },
+    pending: { count: a.pending.count + b.pending.count },
+    failed: { count: a.failed.count + b.failed.count },
+  };
 }

@@ -4,15 +4,16 @@ import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManage
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Kvm, type KV } from '@nats-io/kv';
 import {
-  Buckets, Consumers, QuerySubjects, Streams, Subjects, definitionRevision, orderFulfillmentDefinition,
+  Buckets, Consumers, isWrongLastSequence, QuerySubjects, Streams, Subjects, definitionRevision, orderFulfillmentDefinition,
   type OrderView,
+  type StoredOrderView,
 } from '@sagamesh/contracts';
-import { buildHeaders, loadConfig } from '@sagamesh/kit';
-import { startNatsServer, waitFor, type NatsServer } from '@sagamesh/kit/testing';
-import { OrderEventStore, OrderRejectedError, isWrongLastSequence } from '../src/event-store.ts';
+import { buildHeaders, loadConfig } from '@sagamesh/runtime';
+import { type NatsServer, startNatsServer, waitFor } from '@sagamesh/testing';
+import { OrderEventStore, OrderRejectedError } from '../src/event-store.ts';
 import { start, OrdersConfigSchema, type OrdersService } from '../src/index.ts';
-import { contribution, addBooks, emptyBooks } from '../src/projection.ts';
-import { FakeEngine, http, readAll } from './helpers.ts';
+import { contribution, emptyBooks } from '../src/projection.ts';
+import { addBooks, FakeEngine, http, readAll } from './helpers.ts';
 
 let server: NatsServer;
 let nc: NatsConnection;
@@ -44,7 +45,7 @@ after(async () => {
 
 const place = (orderId: string, items = [{ sku: 'sku-1', quantity: 2 }], customerId = 'c-1') =>
   http(port, 'POST', '/orders', { orderId, customerId, items });
-const view = async (orderId: string): Promise<OrderView | undefined> => {
+const view = async (orderId: string): Promise<StoredOrderView | undefined> => {
   const r = await http(port, 'GET', `/orders/${orderId}`);
   return r.status === 200 ? r.body : undefined;
 };
@@ -127,6 +128,32 @@ test('placing the same id again is idempotent; different content under it is ref
   assert.match(generated.body.orderId, /^ord-[A-Za-z0-9_-]+$/);
 });
 
+test('the owner the gateway sends is stored in the placed event and the view, through the end; an order placed without one has none', async () => {
+  const owner = 'a1b2c3d4'.repeat(4);
+  const items = [{ sku: 'sku-1', quantity: 1 }];
+  const placeOwned = (body: Record<string, unknown>) => http(port, 'POST', '/orders', { orderId: 'ord-owned', customerId: 'c-1', items, ...body });
+  assert.equal((await placeOwned({ owner })).status, 202);
+  // Read straight after the append (from its events until the view is projected), then from the view.
+  assert.equal((await view('ord-owned'))?.owner, owner);
+  const [placed] = await readAll(js, Streams.orders.name, Subjects.orderStream('ord-owned'));
+  assert.equal(placed!.json<{ owner?: string }>().owner, owner);
+  // The same order again by its owner is idempotent; under another owner, or none, it is refused.
+  assert.equal((await placeOwned({ owner })).status, 202);
+  for (const other of [{ owner: 'e5f6'.repeat(8) }, {}]) assert.equal((await placeOwned(other)).status, 409);
+  assert.equal((await placeOwned({ owner: 'not.an.id' })).status, 400);
+  await waitFor(() => engine.runs.get('ord-owned'), { what: 'saga started' });
+  await engine.end(js, 'ord-owned', 'succeeded');
+  await waitFor(statusOf('ord-owned', 'CONFIRMED'), { what: 'order confirmed' });
+  assert.equal((await kv.get('ord-owned'))!.json<{ view: { owner?: string } }>().view.owner, owner);
+  assert.equal((await view('ord-owned'))?.owner, owner);
+
+  // Placed without an owner (as before owners were recorded): readable, with no owner (the gateway shows it to admins only).
+  assert.equal((await place('ord-ownerless')).status, 202);
+  const ownerless = await view('ord-ownerless');
+  assert.equal(ownerless?.status, 'PENDING');
+  assert.ok(!('owner' in ownerless!));
+});
+
 const projectorNaks = async () => {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
   const line = text.split('\n').find((l) => l.startsWith('sagamesh_messages_handled_total{') && l.includes(`consumer="${Consumers.ordersProjector}"`) && l.includes('outcome="nak"'));
@@ -146,17 +173,21 @@ test('an order placed while the engine is down still gets its saga', async () =>
 });
 
 test('concurrent appends to one order conflict and the loser decides again', async () => {
-  // Counts loads; the first `barrier` loads wait for each other, so concurrent deciders really race.
+  // Counts loads; the first `barrier` loads wait until all of them have read, so concurrent deciders really race
+  // (counted by arrival after the read: the load counter alone lets an early reader through before the others read).
   class CountingStore extends OrderEventStore {
     loads = 0;
     barrier = 0;
+    private arrived = 0;
     private waiting: (() => void)[] = [];
     override async load(orderId: string) {
-      this.loads++;
+      const n = ++this.loads;
       const state = await super.load(orderId);
-      if (this.barrier > 1 && this.loads <= this.barrier) {
-        if (this.loads === this.barrier) for (const release of this.waiting.splice(0)) release();
-        else await new Promise<void>((r) => this.waiting.push(r));
+      if (this.barrier > 1 && n <= this.barrier) {
+        if (++this.arrived === this.barrier) {
+          this.arrived = 0;
+          for (const release of this.waiting.splice(0)) release();
+        } else await new Promise<void>((r) => this.waiting.push(r));
       }
       return state;
     }
@@ -202,7 +233,7 @@ async function snapshot(): Promise<{ views: Map<string, OrderView>; scanned: Ret
   }
   return { views, scanned };
 }
-const audit = async () => (await nc.request(QuerySubjects.audit('orders'), '', { timeout: 5000 })).json<ReturnType<typeof emptyBooks>>();
+const audit = async () => (await nc.request(QuerySubjects.books('orders'), '', { timeout: 5000 })).json<ReturnType<typeof emptyBooks>>();
 const projectorIdle = () =>
   waitFor(async () => {
     const i = await jsm.consumers.info(Streams.orders.name, Consumers.ordersProjector);

@@ -1,28 +1,15 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { test } from 'node:test';
 import type { KV } from '@nats-io/kv';
-import { createLogger, ensureKv } from '@sagamesh/kit';
-import { startNatsServer, type NatsServer } from '@sagamesh/kit/testing';
+import { createLogger, ensureKv } from '@sagamesh/runtime';
+import { useNatsServer } from '@sagamesh/testing';
 import type { RecordedEvent } from '../src/domain.ts';
-import { addBooks, contribution, emptyBooks } from '../src/projection.ts';
+import { contribution, emptyBooks } from '../src/projection.ts';
+import { addBooks } from './helpers.ts';
 import { ReadModel } from '../src/read-model.ts';
 
-let server: NatsServer;
-let nc: NatsConnection;
-let js: JetStreamClient;
+const nats = useNatsServer();
 const log = createLogger('orders-test', 'silent');
-
-before(async () => {
-  server = await startNatsServer();
-  nc = await connect({ servers: server.url });
-  js = jetstream(nc);
-});
-after(async () => {
-  await nc?.close();
-  await server?.stop();
-});
 
 const at = '2025-01-01T00:00:00.000Z';
 const placed = (orderId: string, seq: number, total = 1000): RecordedEvent => ({
@@ -54,7 +41,7 @@ function crashingOnce(kv: KV): { kv: KV; arm(): void } {
   return { kv: proxy, arm: () => (armed = true) };
 }
 
-const bucket = (name: string): Promise<KV> => ensureKv(js, name);
+const bucket = (name: string): Promise<KV> => ensureKv(nats.js, name);
 
 test('an order is counted in the books exactly when its record is written; redelivery counts once', async () => {
   const kv = await bucket('view-crash');
@@ -122,7 +109,7 @@ test('after a purge and a reset the books are read again from the bucket', async
   await model.project(placed('o-1', 1));
   await model.project(placed('o-2', 2));
   assert.deepEqual((await model.books()).pending, { count: 2 });
-  await (await js.jetstreamManager()).streams.purge('KV_view-purge');
+  await nats.jsm.streams.purge('KV_view-purge');
   model.reset();
   assert.deepEqual(await model.books(), emptyBooks(), 'an empty bucket has empty books');
   await model.project(placed('o-2', 2));

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { SagaInput, StartRequest, validator, type RunView, type SagaEvent } from '@sagamesh/contracts';
-import { endCommandFor, sagaStartRequest } from '../src/saga.ts';
+import { endCommandFor, endEventOf, sagaStartRequest } from '../src/saga.ts';
 import type { OrderSnapshot } from '../src/domain.ts';
 
 const order: OrderSnapshot = {
@@ -37,4 +37,12 @@ test('only a run end moves the order; the reason comes from the run error', () =
   assert.deepEqual(endCommandFor(ev('succeeded', { phase: 'Succeeded' })), { kind: 'confirm', orderId: 'ord-1' });
   assert.deepEqual(endCommandFor(ev('compensated', { phase: 'Compensated', error: { code: 'declined', message: 'card declined' } })), { kind: 'cancel', orderId: 'ord-1', reason: 'declined: card declined' });
   assert.deepEqual(endCommandFor(ev('failed', { phase: 'Failed' })), { kind: 'fail', orderId: 'ord-1', reason: 'saga failed' });
+});
+
+test('a run ended in the engine stands for its end event (the reconciler applies it); a run not ended for none', () => {
+  for (const phase of ['Pending', 'Running', 'Compensating'] as const) assert.equal(endEventOf({ ...run, phase }), undefined);
+  for (const [phase, event] of [['Succeeded', 'succeeded'], ['Compensated', 'compensated'], ['Failed', 'failed']] as const) {
+    const ended = { ...run, phase };
+    assert.deepEqual(endEventOf(ended), { event, run: ended });
+  }
 });

@@ -6,9 +6,9 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { STEP_REPLY_TYPE, StepCommand, Streams, Subjects, validator, type StepReply } from '@sagamesh/contracts';
-import { createLogger, createMetrics, decodeMessage, loadConfig, publishEvent, runConsumer, type ConsumerHandle, type Started } from '@sagamesh/kit';
-import { startNatsServer, waitFor, type NatsServer } from '@sagamesh/kit/testing';
+import { QuerySubjects, STEP_REPLY_TYPE, StepCommand, Streams, Subjects, validator, type StepReply } from '@sagamesh/contracts';
+import { type ConsumerHandle, createLogger, createMetrics, decodeMessage, loadConfig, publishEvent, runConsumer, type Started } from '@sagamesh/runtime';
+import { type NatsServer, startNatsServer, waitFor } from '@sagamesh/testing';
 import { OrchestratorConfigSchema, start as startEngine } from '@sagamesh/orchestrator';
 import { OrdersConfigSchema, start, type OrdersService } from '../src/index.ts';
 import { http, readAll } from './helpers.ts';
@@ -26,7 +26,7 @@ const commandValidator = validator(StepCommand, 'step command');
 /** Every participant at once: says yes, except a charge for customer `c-broke`. */
 function startParticipants(): ConsumerHandle {
   return runConsumer({
-    js, jsm,
+    nc, js, jsm,
     stream: Streams.commands.name,
     consumer: { durable: 'test-participants', filterSubjects: [Subjects.allCommands] },
     concurrency: 16,
@@ -89,7 +89,7 @@ test('an order whose payment is declined is compensated: CANCELLED with the reas
   const view = (await http(orders.port, 'GET', '/orders/ord-real-broke')).body;
   assert.match(view.reason, /card_declined|insufficient funds|charge/);
   assert.ok(commands.some((c) => c.runId === 'ord-real-broke' && c.step === 'reserve-inventory' && c.action === 'compensate'), 'the reservation was released');
-  const audit = (await nc.request('query.orders.audit', '', { timeout: 5000 })).json<{ confirmed: { count: number; total: number }; cancelled: { count: number } }>();
-  assert.deepEqual(audit.confirmed, { count: 1, total: 12900 });
-  assert.equal(audit.cancelled.count, 1);
+  const books = (await nc.request(QuerySubjects.books('orders'), '', { timeout: 5000 })).json<{ confirmed: { count: number; total: number }; cancelled: { count: number } }>();
+  assert.deepEqual(books.confirmed, { count: 1, total: 12900 });
+  assert.equal(books.cancelled.count, 1);
 });

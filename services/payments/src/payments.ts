@@ -4,10 +4,11 @@
  * the tombstone that refuses a late charge). The books sum the records, per origin.
  */
 import { Type } from '@sinclair/typebox';
-import { RunOrigins, type PaymentsAuditPart } from '@sagamesh/contracts';
-import { defineAction, defineCompensation, type CommandHandler, type StepLedger, type StepRecord, type Tally } from '@sagamesh/kit';
+import { MAX_AMOUNT_CENTS, type PaymentsBooksReply } from '@sagamesh/contracts';
+import { type CommandHandler, defineAction, defineCompensation, type StepLedger, type StepRecord } from '@sagamesh/participant';
+import { booksPerOrigin, perOrigin, type Books } from '@sagamesh/runtime';
 
-export const ChargeInput = Type.Object({ amountCents: Type.Integer({ minimum: 0, description: 'What to charge, in cents.' }) });
+export const ChargeInput = Type.Object({ amountCents: Type.Integer({ minimum: 0, maximum: MAX_AMOUNT_CENTS, description: 'What to charge, in cents.' }) });
 export interface Charge {
   amountCents: number;
 }
@@ -35,14 +36,12 @@ export function paymentCommands(ledger: StepLedger<Charge>): Record<string, Comm
   };
 }
 
-/** A record's contribution to the books, keyed `<origin>.<counter>` (for KvTally). */
-export function paymentContribution(_key: string, value: unknown): Tally {
+/** A record's contribution to the books, per origin (for KvBooks). */
+export function paymentContribution(_key: string, value: unknown): Books {
   const rec = value as PaymentRecord;
-  const { charged, refunded } = paymentBooks(rec);
-  return { [`${rec.origin}.charged`]: charged, [`${rec.origin}.refunded`]: refunded };
+  return perOrigin(rec.origin, paymentBooks(rec));
 }
 
-export function paymentsAudit(t: Tally): PaymentsAuditPart {
-  const [order, k8s] = RunOrigins.map((o) => ({ charged: t[`${o}.charged`] ?? 0, refunded: t[`${o}.refunded`] ?? 0 }));
-  return { order: order!, k8s: k8s! };
+export function paymentsBooksReply(t: Books): PaymentsBooksReply {
+  return booksPerOrigin(t, ['charged', 'refunded']);
 }

@@ -1,26 +1,16 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { Kvm } from '@nats-io/kv';
-import { Buckets, Consumers, QuerySubjects, StepErrorCodes, Streams, Subjects, type PaymentsAuditPart } from '@sagamesh/contracts';
-import { StepLedger, loadConfig, traceIdOf, withSpan, type Started } from '@sagamesh/kit';
-import { startTestTracing, waitFor } from '@sagamesh/kit/testing';
-import { command, fakeCrash, fault, runId, startRig, waitReady, type Rig } from '../../kit/test/participant-rig.ts';
+import { Buckets, Consumers, QuerySubjects, StepErrorCodes, Streams, Subjects, traceIdOf, type PaymentsBooksReply } from '@sagamesh/contracts';
+import { StepLedger } from '@sagamesh/participant';
+import { withSpan } from '@sagamesh/runtime';
+import { command, fault, runId, startTestTracing, useParticipantService, waitFor } from '@sagamesh/testing';
 import { PaymentsConfigSchema, start } from '../src/index.ts';
 import type { PaymentRecord } from '../src/payments.ts';
 
-let rig: Rig;
-let svc: Started | undefined;
-const config = () => loadConfig(PaymentsConfigSchema, { NATS_URL: rig.server.url, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'silent' });
-const books = () => rig.query<PaymentsAuditPart>(QuerySubjects.audit('payments'));
-
-before(async () => {
-  rig = await startRig();
-  svc = await waitReady(await start(config()));
-});
-after(async () => {
-  await svc?.stop();
-  await rig?.stop();
-});
+const payments = useParticipantService(PaymentsConfigSchema, start);
+const { rig } = payments;
+const books = () => rig.query<PaymentsBooksReply>(QuerySubjects.books('payments'));
 
 test('a charge replies succeeded with de-dup id key.attempt, and the books count it per origin', async () => {
   const before = await books();
@@ -154,32 +144,40 @@ test("an action's injected failure is its stored business result; a compensation
   assert.equal(now.order.refunded - before.order.refunded, 40);
 });
 
+test("with fault injection off (a cluster by default) a command's faults are not applied: the charge happens", async () => {
+  await payments.restart({ FAULT_INJECTION: 'false' });
+  try {
+    const run = runId();
+    await rig.send('payments', 'charge', command(run, 'charge-payment', 'do', { amountCents: 70 }, { faults: [fault('payments.charge', { failureRate: 1 })] }));
+    const [reply] = await rig.waitReplies(run, 1);
+    assert.equal(reply!.outcome, 'succeeded');
+  } finally {
+    await payments.restart();
+  }
+});
+
 test('crash after commit: the charge is stored, no reply; after a restart the redelivered command replies with the stored result, charged once', async () => {
-  await svc?.stop();
-  let crashes = 0;
-  svc = await waitReady(await start(config(), { crash: fakeCrash(() => crashes++) }));
+  const crashes = await payments.restartCrashing();
   const before = await books();
   const run = runId();
   const crash = [fault('payments.charge', { crashAfterCommit: true })];
   await rig.send('payments', 'charge', command(run, 'charge-payment', 'do', { amountCents: 4200 }, { faults: crash }));
-  await waitFor(() => crashes === 1, { what: 'the crash after commit' });
-  await svc.stop();
+  await crashes.happened();
   assert.equal((await rig.replies(run)).length, 0, 'no reply before the crash');
   const kv = await new Kvm(rig.js).open(Buckets.payments);
   const rec = (await kv.get(StepLedger.keyOf(`${run}.charge-payment`)))?.json<PaymentRecord>();
   assert.deepEqual(rec?.data, { amountCents: 4200 }, 'the charge was committed before the crash');
 
-  svc = await waitReady(await start(config()));
+  await payments.restart();
   const [r] = await rig.waitReplies(run, 1);
   assert.equal(r!.outcome, 'succeeded');
   assert.deepEqual(r!.output, { chargedCents: 4200 });
-  assert.equal(crashes, 1, 'a replay does not crash again');
+  assert.equal(crashes.count, 1, 'a replay does not crash again');
   assert.equal((await books()).order.charged - before.order.charged, 4200);
 });
 
 test('injected latency longer than AckWait: the handler keeps its message (working), so it is neither redelivered nor charged twice', async () => {
-  await svc?.stop();
-  svc = await waitReady(await start(loadConfig(PaymentsConfigSchema, { NATS_URL: rig.server.url, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'silent', COMMAND_ACK_WAIT_MS: '1000' })));
+  await payments.restart({ COMMAND_ACK_WAIT_MS: '1000' });
   const consumer = () => rig.jsm.consumers.info(Streams.commands.name, Consumers.participant('payments'));
   assert.equal((await consumer()).config.ack_wait, 1000 * 1e6);
   const redeliveredBefore = (await consumer()).num_redelivered;

@@ -4,8 +4,9 @@
  * refuses a late create). The books count the records, per origin.
  */
 import { Type } from '@sinclair/typebox';
-import { RunOrigins, type ShippingAuditPart } from '@sagamesh/contracts';
-import { defineAction, defineCompensation, type CommandHandler, type StepLedger, type StepRecord, type Tally } from '@sagamesh/kit';
+import type { ShippingBooksReply } from '@sagamesh/contracts';
+import { type CommandHandler, defineAction, defineCompensation, type StepLedger, type StepRecord } from '@sagamesh/participant';
+import { booksPerOrigin, perOrigin, type Books } from '@sagamesh/runtime';
 
 export type ShipmentRecord = StepRecord<never>;
 
@@ -32,14 +33,12 @@ export function shippingCommands(ledger: StepLedger<never>): Record<string, Comm
   };
 }
 
-/** A record's contribution to the books, keyed `<origin>.<counter>` (for KvTally). */
-export function shippingContribution(_key: string, value: unknown): Tally {
+/** A record's contribution to the books, per origin (for KvBooks). */
+export function shippingContribution(_key: string, value: unknown): Books {
   const rec = value as ShipmentRecord;
-  const { created, cancelled } = shippingBooks(rec);
-  return { [`${rec.origin}.created`]: created, [`${rec.origin}.cancelled`]: cancelled };
+  return perOrigin(rec.origin, shippingBooks(rec));
 }
 
-export function shippingAudit(t: Tally): ShippingAuditPart {
-  const [order, k8s] = RunOrigins.map((o) => ({ created: t[`${o}.created`] ?? 0, cancelled: t[`${o}.cancelled`] ?? 0 }));
-  return { order: order!, k8s: k8s! };
+export function shippingBooksReply(t: Books): ShippingBooksReply {
+  return booksPerOrigin(t, ['created', 'cancelled']);
 }

@@ -1,28 +1,17 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { Kvm } from '@nats-io/kv';
-import { Buckets, QuerySubjects, StepErrorCodes, type ShippingAuditPart } from '@sagamesh/contracts';
-import { StepLedger, loadConfig, type Started } from '@sagamesh/kit';
-import { waitFor } from '@sagamesh/kit/testing';
-import { command, fakeCrash, fault, runId, startRig, waitReady, type Rig } from '../../kit/test/participant-rig.ts';
+import { Buckets, QuerySubjects, StepErrorCodes, type ShippingBooksReply } from '@sagamesh/contracts';
+import { StepLedger } from '@sagamesh/participant';
+import { command, fault, runId, useParticipantService } from '@sagamesh/testing';
 import { ShippingConfigSchema, start } from '../src/index.ts';
 import type { ShipmentRecord } from '../src/shipping.ts';
 
-let rig: Rig;
-let svc: Started | undefined;
-const config = () => loadConfig(ShippingConfigSchema, { NATS_URL: rig.server.url, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'silent' });
-const books = () => rig.query<ShippingAuditPart>(QuerySubjects.audit('shipping'));
+const shipping = useParticipantService(ShippingConfigSchema, start);
+const { rig } = shipping;
+const books = () => rig.query<ShippingBooksReply>(QuerySubjects.books('shipping'));
 const create = (run: string, opts: Parameters<typeof command>[4] = {}) => command(run, 'create-shipment', 'do', { customerId: 'c-1', items: [] }, opts);
 const cancel = (run: string, opts: Parameters<typeof command>[4] = {}) => command(run, 'create-shipment', 'compensate', {}, opts);
-
-before(async () => {
-  rig = await startRig();
-  svc = await waitReady(await start(config()));
-});
-after(async () => {
-  await svc?.stop();
-  await rig?.stop();
-});
 
 test('create, the same command again and a retry: one shipment with one id; cancel counts it once', async () => {
   const before = await books();
@@ -67,20 +56,17 @@ test('a cancel before its create is a no-op that refuses the late create', async
 });
 
 test('crash after commit: the shipment is stored without a reply; the restarted service answers from it, one shipment', async () => {
-  await svc?.stop();
-  let crashes = 0;
-  svc = await waitReady(await start(config(), { crash: fakeCrash(() => crashes++) }));
+  const crashes = await shipping.restartCrashing();
   const before = await books();
   const run = runId();
   await rig.send('shipping', 'create', create(run, { faults: [fault('shipping.create', { crashAfterCommit: true })] }));
-  await waitFor(() => crashes === 1, { what: 'the crash after commit' });
-  await svc.stop();
+  await crashes.happened();
   assert.equal((await rig.replies(run)).length, 0);
   const kv = await new Kvm(rig.js).open(Buckets.shipping);
   assert.equal((await kv.get(StepLedger.keyOf(`${run}.create-shipment`)))?.json<ShipmentRecord>().action?.outcome, 'succeeded');
-  svc = await waitReady(await start(config()));
+  await shipping.restart();
   const [r] = await rig.waitReplies(run, 1);
   assert.equal(r!.outcome, 'succeeded');
-  assert.equal(crashes, 1);
+  assert.equal(crashes.count, 1);
   assert.equal((await books()).order.created - before.order.created, 1);
 });

@@ -1,11 +1,21 @@
-import { parseDuration, SagaDefaults, type RetryPolicy, type SagaDefinitionSpec, type StepTarget } from '@sagamesh/contracts';
+import { parseDuration, SagaDefaults, type Backoff, type CompensationRetryPolicy, type RetryPolicy, type SagaDefinitionSpec, type StepTarget } from '@sagamesh/contracts';
 
-/** A retry policy with its durations parsed and its defaults applied. */
-export interface ResolvedPolicy {
-  attempts: number;
+/** A backoff with its durations parsed and its defaults applied. */
+export interface ResolvedBackoff {
   initialMs: number;
   maxMs: number;
   multiplier: number;
+}
+
+/** A step's retry policy, resolved. */
+export interface ResolvedPolicy extends ResolvedBackoff {
+  attempts: number;
+}
+
+/** The compensation policy, resolved: `attempts` is Infinity when only the horizon bounds it. */
+export interface ResolvedCompensationPolicy extends ResolvedBackoff {
+  attempts: number;
+  giveUpAfterMs: number;
 }
 
 export interface ResolvedStep {
@@ -22,17 +32,27 @@ export interface ResolvedDefinition {
   revision: string;
   steps: ResolvedStep[];
   deadlineMs: number;
-  compensationRetry: ResolvedPolicy;
+  compensationRetry: ResolvedCompensationPolicy;
 }
 
-type Policy = { attempts?: number; backoff?: Partial<NonNullable<RetryPolicy['backoff']>> };
-
-function resolvePolicy(policy: Policy | undefined, dflt: typeof SagaDefaults.retry | typeof SagaDefaults.compensationRetry): ResolvedPolicy {
+function resolveBackoff(backoff: Partial<Backoff> | undefined, dflt: Backoff): ResolvedBackoff {
   return {
-    attempts: policy?.attempts ?? dflt.attempts,
-    initialMs: parseDuration(policy?.backoff?.initial ?? dflt.backoff.initial),
-    maxMs: parseDuration(policy?.backoff?.max ?? dflt.backoff.max),
-    multiplier: policy?.backoff?.multiplier ?? dflt.backoff.multiplier,
+    initialMs: parseDuration(backoff?.initial ?? dflt.initial),
+    maxMs: parseDuration(backoff?.max ?? dflt.max),
+    multiplier: backoff?.multiplier ?? dflt.multiplier,
+  };
+}
+
+function resolvePolicy(policy: RetryPolicy | undefined): ResolvedPolicy {
+  return { attempts: policy?.attempts ?? SagaDefaults.retry.attempts, ...resolveBackoff(policy?.backoff, SagaDefaults.retry.backoff) };
+}
+
+function resolveCompensationPolicy(policy: CompensationRetryPolicy | undefined): ResolvedCompensationPolicy {
+  const dflt = SagaDefaults.compensationRetry;
+  return {
+    attempts: policy?.attempts ?? Number.POSITIVE_INFINITY,
+    giveUpAfterMs: parseDuration(policy?.giveUpAfter ?? dflt.giveUpAfter),
+    ...resolveBackoff(policy?.backoff, dflt.backoff),
   };
 }
 
@@ -46,15 +66,9 @@ export function resolveDefinition(key: string, revision: string, spec: SagaDefin
       action: s.action,
       ...(s.compensation ? { compensation: s.compensation } : {}),
       timeoutMs: parseDuration(s.timeout ?? SagaDefaults.stepTimeout),
-      retry: resolvePolicy(s.retry, SagaDefaults.retry),
+      retry: resolvePolicy(s.retry),
     })),
     deadlineMs: parseDuration(spec.deadline ?? SagaDefaults.deadline),
-    compensationRetry: resolvePolicy(spec.compensationRetry, SagaDefaults.compensationRetry),
+    compensationRetry: resolveCompensationPolicy(spec.compensationRetry),
   };
-}
-
-/** Delay before the attempt that follows `failedAttempt` (1-based): initial × multiplier^(n−1), capped at max. */
-export function backoffDelayMs(policy: ResolvedPolicy, failedAttempt: number): number {
-  const raw = policy.initialMs * policy.multiplier ** Math.max(0, failedAttempt - 1);
-  return Math.min(policy.maxMs, Math.round(raw));
 }

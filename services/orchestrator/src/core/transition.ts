@@ -1,13 +1,13 @@
-import { commandMsgId, isTerminalPhase, Subjects, type SagaEventName, type StepError, type StepReply } from '@sagamesh/contracts';
-import { backoffDelayMs, type ResolvedDefinition, type ResolvedStep } from './definition.ts';
+import { backoffDelayMs, commandMsgId, isTerminalPhase, Subjects, type SagaEventName, type StepError, type StepReply } from '@sagamesh/contracts';
+import type { ResolvedDefinition, ResolvedStep } from './definition.ts';
 import type { Effect, EngineInput, RunState, SagaOutcome, StartInput, StepAction, StepOutcome, TimerPayload, TransitionResult } from './types.ts';
 import { toRunView } from './view.ts';
 
 /**
  * The saga engine's decision: (run, pinned definition, input, now) → (new run, effects).
  * Pure — no I/O, no clock, no randomness. An input that does not match what the run waits for
- * (duplicate, stale attempt, wrong step or action, a run already terminal) returns the run
- * unchanged with no effects.
+ * (duplicate, a stale attempt's failure or timer, wrong step or action, a run already terminal) returns the
+ * run unchanged with no effects. A stale attempt's success is taken (see takesReply).
  */
 export function transition(run: RunState | undefined, def: ResolvedDefinition, input: EngineInput, now: number): TransitionResult {
   if (input.type === 'start') return run ? unchanged(run) : startRun(def, input, now);
@@ -84,16 +84,32 @@ function startRun(def: ResolvedDefinition, input: StartInput, now: number): Tran
 
 /** Whether the run waits for exactly this (step, action, attempt) in the given way. */
 function isCurrent(run: RunState, step: string | undefined, action: StepAction | undefined, attempt: number | undefined, awaiting: 'reply' | 'retry'): boolean {
+  return isOn(run, step, action, [awaiting], (current) => current === attempt);
+}
+
+/** Whether the run is on this (step, action), waiting in one of the given ways, at an attempt `at` accepts. */
+function isOn(run: RunState, step: string | undefined, action: StepAction | undefined, awaiting: readonly RunState['awaiting'][], at: (current: number) => boolean): boolean {
   const s = run.steps[run.cursor];
-  if (!s || s.name !== step || run.awaiting !== awaiting) return false;
-  if (action === 'do') return run.phase === 'Running' && s.attempts === attempt;
-  if (action === 'compensate') return run.phase === 'Compensating' && s.compensationAttempts === attempt;
+  if (!s || s.name !== step || !awaiting.includes(run.awaiting)) return false;
+  if (action === 'do') return run.phase === 'Running' && at(s.attempts);
+  if (action === 'compensate') return run.phase === 'Compensating' && at(s.compensationAttempts);
   return false;
+}
+
+/**
+ * Whether the run takes this reply: the one it waits for (this attempt), or a success of an earlier attempt of the
+ * (step, action) it is still on, waiting for a reply or a retry. Participants are idempotent by step key, not by
+ * attempt, so any attempt's success is the step's outcome; ignoring a late one would make a backlog longer than the
+ * step timeout retry for ever, each reply arriving after the next attempt began (a livelock seen under load).
+ */
+function takesReply(run: RunState, reply: StepReply): boolean {
+  if (isCurrent(run, reply.step, reply.action, reply.attempt, 'reply')) return true;
+  return reply.outcome === 'succeeded' && reply.attempt >= 1 && isOn(run, reply.step, reply.action, ['reply', 'retry'], (current) => reply.attempt <= current);
 }
 
 function onReply(c: Change, reply: StepReply): boolean {
   const run = c.run;
-  if (reply.runId !== run.runId || !isCurrent(run, reply.step, reply.action, reply.attempt, 'reply')) return false;
+  if (reply.runId !== run.runId || !takesReply(run, reply)) return false;
   const error = reply.error ?? { code: 'failed', message: 'the participant reported a failure' };
   if (reply.action === 'do') {
     if (reply.outcome === 'succeeded') c.stepSucceeded(reply.output);
@@ -277,20 +293,22 @@ class Change {
         return;
       }
     }
-    this.finish('Compensated');
+    this.finish(this.run.steps.some((s) => s.status === 'CompensationFailed') ? 'Failed' : 'Compensated');
   }
 
   commandCompensation(i: number): void {
     const st = this.state(i);
     const step = this.step(i);
     st.compensationAttempts += 1;
+    if (st.compensationAttempts === 1) st.compensationStartedAt = iso(this.now);
     st.status = 'Compensating';
     this.run.cursor = i;
     this.run.awaiting = 'reply';
     this.command(step, 'compensate', st.compensationAttempts);
     this.timer({ kind: 'step-timeout', step: step.name, action: 'compensate', attempt: st.compensationAttempts, at: this.now + step.timeoutMs });
     const n = st.compensationAttempts;
-    this.event('compensating', step.name, n > 1 ? `compensation attempt ${n} of ${this.def.compensationRetry.attempts}` : undefined);
+    const cap = this.def.compensationRetry.attempts;
+    this.event('compensating', step.name, n > 1 ? `compensation attempt ${n}${Number.isFinite(cap) ? ` of ${cap}` : ''}` : undefined);
     if (n === 1) this.effects.push({ type: 'compensation-started', step: step.name });
   }
 
@@ -302,14 +320,18 @@ class Change {
     this.compensateFrom(this.run.cursor - 1);
   }
 
-  /** A compensation's failures, injected ones included, are retried up to the cap; past it the run is Failed. */
+  /**
+   * A compensation's failures, injected ones included, are retried with capped backoff until the policy's horizon (or
+   * attempt cap); past it the run gives up on this step only, compensates the earlier ones, and ends Failed.
+   */
   compensationFailed(error: StepError): void {
     const st = this.state();
     const policy = this.def.compensationRetry;
     st.error = error;
     const n = st.compensationAttempts;
-    if (n < policy.attempts) {
-      const delay = backoffDelayMs(policy, n);
+    const delay = backoffDelayMs(policy, n);
+    const since = st.compensationStartedAt ? Date.parse(st.compensationStartedAt) : this.now;
+    if (n < policy.attempts && this.now + delay - since <= policy.giveUpAfterMs) {
       this.run.awaiting = 'retry';
       this.timer({ kind: 'compensation-retry', step: st.name, action: 'compensate', attempt: n + 1, at: this.now + delay });
       this.event('step_retried', st.name, `compensation attempt ${n} failed: ${error.message}; attempt ${n + 1} in ${delay}ms`);
@@ -317,9 +339,11 @@ class Change {
       return;
     }
     st.status = 'CompensationFailed';
-    this.run.error = { code: 'compensation_failed', message: `compensation of step ${st.name} gave up after ${n} attempt(s): ${error.message}` };
-    this.event('compensation_failed', st.name, this.run.error.message);
-    this.finish('Failed');
+    const gaveUp = { code: 'compensation_failed', message: `compensation of step ${st.name} gave up after ${n} attempt(s) in ${this.now - since}ms: ${error.message}` };
+    // The first give-up names the run's error; a later one is in its step's error and event.
+    if (this.run.error?.code !== 'compensation_failed') this.run.error = gaveUp;
+    this.event('compensation_failed', st.name, gaveUp.message);
+    this.compensateFrom(this.run.cursor - 1);
   }
 
   private finish(phase: 'Succeeded' | 'Compensated' | 'Failed'): void {

@@ -1,11 +1,5 @@
-import { isTerminalPhase, type RunView } from '@sagamesh/contracts';
+import { isTerminalPhase, traceIdOf, type RunView } from '@sagamesh/contracts';
 import type { RunState } from './types.ts';
-
-/** The trace id inside a W3C traceparent (`00-<trace-id>-<span-id>-<flags>`). */
-function traceIdOf(traceparent: string | undefined): string | undefined {
-  const id = traceparent?.split('-')[1];
-  return id && /^[0-9a-f]{32}$/.test(id) ? id : undefined;
-}
 
 /** The public view of a run (engine `get`, saga events). */
 export function toRunView(run: RunState): RunView {

@@ -12,8 +12,9 @@ import {
   type SagaEvent,
   type StepReply,
 } from '@sagamesh/contracts';
-import { createLogger, createMetrics, declarePlatformStreams, decodeMessage, EngineClient, loadConfig, publishEvent, runConsumer, type ConsumerHandle } from '@sagamesh/kit';
-import { startNatsServer, waitFor, type NatsServer } from '@sagamesh/kit/testing';
+import { type ConsumerHandle, createLogger, createMetrics, declarePlatformStreams, decodeMessage, loadConfig, publishEvent, runConsumer } from '@sagamesh/runtime';
+import { EngineClient } from '@sagamesh/participant';
+import { type NatsServer, startNatsServer, waitFor } from '@sagamesh/testing';
 import { OrchestratorConfigSchema, start } from '../../src/index.ts';
 
 export const TEST_ENV = {
@@ -88,6 +89,7 @@ export function startParticipants(rig: Rig, script: (cmd: StepCommand) => Answer
   const deliveries: Delivery[] = [];
   const log = createLogger('test-participants', 'warn');
   const handle: ConsumerHandle = runConsumer({
+    nc: rig.nc,
     js: rig.js,
     jsm: rig.jsm,
     stream: 'COMMANDS',
