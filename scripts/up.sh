@@ -158,7 +158,7 @@ SYNTH_FLAGS=(--image-tag "$IMAGE_TAG" --faults)
 [[ "$OFFLINE" == 1 ]] && SYNTH_FLAGS+=(--offline)
 run "$NODE" cdk8s/src/main.ts "${SYNTH_FLAGS[@]}"
 
-step "Apply: CRDs, namespace, gateway API keys Secret, platform and add-ons (server-side apply)"
+step "Apply: CRDs, namespaces, the API keys and NATS passwords Secrets, platform and add-ons (server-side apply); provision the streams"
 kc apply --server-side --field-manager=sagamesh -f cdk8s/dist/00-crds.yaml
 kc wait --for=condition=Established --timeout=60s -f cdk8s/dist/00-crds.yaml
 kc apply --server-side --field-manager=sagamesh -f cdk8s/dist/01-namespace.yaml
@@ -167,6 +167,17 @@ kc apply --server-side --field-manager=sagamesh -f cdk8s/dist/01-namespace.yaml
 run_sh "mkdir -p '$STATE' && chmod 700 '$STATE' && { test -s '$STATE/api-key' || (umask 077; openssl rand -hex 24 | tr -d '\\n' > '$STATE/api-key'); }"
 run_sh "{ test -s '$STATE/admin-key' || (umask 077; openssl rand -hex 24 | tr -d '\\n' > '$STATE/admin-key'); }"
 run_sh "kubectl --context $CONTEXT -n $NAMESPACE create secret generic sagamesh-gateway --from-file=api-keys='$STATE/api-key' --from-file=admin-api-keys='$STATE/admin-key' --dry-run=client -o yaml | kubectl --context $CONTEXT apply --server-side --field-manager=sagamesh -f -"
+# One NATS password per identity on the bus (the services, the operator, the admin that provisions streams), made once
+# like the API keys, as the Secret nats-users in the NATS namespace (the servers) and in the app namespace (each pod
+# reads its own key). The provisioning Job is deleted first so this apply runs it again with the images' specs.
+run_sh "mkdir -p '$STATE/nats' && chmod 700 '$STATE/nats'"
+for u in $(nats_identities); do
+  run_sh "{ test -s '$STATE/nats/$u' || (umask 077; openssl rand -hex 24 | tr -d '\\n' > '$STATE/nats/$u'); }"
+done
+for ns in nats "$NAMESPACE"; do
+  run_sh "kubectl --context $CONTEXT -n $ns create secret generic nats-users --from-file='$STATE/nats' --dry-run=client -o yaml | kubectl --context $CONTEXT apply --server-side --field-manager=sagamesh -f -"
+done
+kc -n "$NAMESPACE" delete job nats-provision --ignore-not-found --wait=true
 # The rest of dist/, in order; a file whose kinds the cluster does not serve (Linkerd, Gateway API, prometheus-operator
 # offline) is skipped and named, so `set -e` never stops short of the rollouts.
 if [[ "$DRY_RUN" == 1 ]]; then
@@ -185,10 +196,12 @@ fi
 
 step "Roll out: restart workloads whose image changed, wait for every workload"
 run bash scripts/cluster/restart-changed.sh "$CONTEXT" "$NAMESPACE" "$IMAGE_TAG" "$STATE" "${WORKLOADS[@]}"
+# NATS and the streams first: the services wait for both before they are ready.
+kc -n nats rollout status statefulset/nats --timeout=5m
+kc -n "$NAMESPACE" wait --for=condition=complete job/nats-provision --timeout=10m
 for w in "${WORKLOADS[@]}"; do
   kc -n "$NAMESPACE" rollout status "deploy/$w" --timeout=5m
 done
-kc -n nats rollout status statefulset/nats --timeout=5m
 if [[ "$OFFLINE" == 1 ]]; then
   for d in kube-system/metrics-server monitoring/kube-state-metrics monitoring/prometheus; do
     kc -n "${d%%/*}" rollout status "deploy/${d#*/}" --timeout=5m

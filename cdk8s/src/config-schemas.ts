@@ -1,7 +1,8 @@
 /**
- * The config schema each of the platform's processes parses at start, by Deployment name: the synth checks every
+ * The config schema each of the platform's processes parses at start, by workload name: the synth checks every
  * workload's environment against it (env-check.ts). Only these pure schema modules are imported from the services.
  */
+import { ProvisionConfigSchema } from '../../libs/runtime/src/config.ts';
 import { OperatorConfig } from '../../operator/src/config.ts';
 import { GatewayConfigSchema } from '../../services/gateway/src/config.ts';
 import { InventoryConfigSchema } from '../../services/inventory/src/config.ts';
@@ -21,4 +22,5 @@ export const CONFIG_SCHEMAS: ConfigSchemas = {
   shipping: ShippingConfigSchema,
   notifications: NotificationsConfigSchema,
   operator: OperatorConfig,
+  'nats-provision': ProvisionConfigSchema,
 };

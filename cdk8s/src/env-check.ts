@@ -4,14 +4,15 @@
  */
 import type { TObject } from '@sinclair/typebox';
 
-/** Deployment name → the TypeBox schema its process loads (services/<name>/src/config.ts, operator/src/config.ts). */
+/** Workload name → the TypeBox schema its process loads (services/<name>/src/config.ts, operator/src/config.ts, the provisioning Job's). */
 export type ConfigSchemas = Readonly<Record<string, TObject>>;
 
 type Obj = Record<string, any>;
 
-const OWN_COMPONENTS = new Set(['service', 'operator']);
+const OWN_COMPONENTS = new Set(['service', 'operator', 'provision']);
+const WORKLOAD_KINDS = new Set(['Deployment', 'Job']);
 
-/** The variables a Deployment's app container gets: its env, and every key of the ConfigMaps it takes whole. */
+/** The variables a workload's app container gets: its env, and every key of the ConfigMaps it takes whole. */
 function envOf(deployment: Obj, configMaps: ReadonlyMap<string, Obj>, problems: string[]): Set<string> {
   const name = deployment.metadata.name as string;
   const app = (deployment.spec.template.spec.containers as Obj[]).find((c) => c.name === 'app') ?? deployment.spec.template.spec.containers[0];
@@ -26,13 +27,13 @@ function envOf(deployment: Obj, configMaps: ReadonlyMap<string, Obj>, problems: 
   return names;
 }
 
-/** What is wrong with the environment of each Deployment that has a schema (and each that should and has not). */
+/** What is wrong with the environment of each of our Deployments and Jobs that has a schema (and each that should and has not). */
 export function envProblems(objects: readonly Obj[], schemas: ConfigSchemas): string[] {
   const problems: string[] = [];
   const configMaps = new Map(objects.filter((o) => o.kind === 'ConfigMap').map((o) => [o.metadata.name as string, o]));
   // Our own processes (the services and the operator); add-ons bring their own flags.
-  const deployments = objects.filter((o) => o.kind === 'Deployment' && OWN_COMPONENTS.has(o.metadata?.labels?.['app.kubernetes.io/component']));
-  for (const d of deployments) {
+  const workloads = objects.filter((o) => WORKLOAD_KINDS.has(o.kind) && OWN_COMPONENTS.has(o.metadata?.labels?.['app.kubernetes.io/component']));
+  for (const d of workloads) {
     const name = d.metadata.name as string;
     const schema = schemas[name];
     if (!schema) {

@@ -5,3 +5,4 @@ export * from './network.ts';
 export * from './operator.ts';
 export * from './platform.ts';
 export * from './service.ts';
+export * from './provision.ts';

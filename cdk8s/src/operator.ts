@@ -18,6 +18,8 @@ export interface SagaOperatorProps {
   readonly leaseName?: string;
   /** Plain environment for the operator process. @default {} */
   readonly env?: Readonly<Record<string, string>>;
+  /** Environment read from Secrets (its NATS password). @default {} */
+  readonly secretEnv?: SagameshServiceProps['secretEnv'];
   /** ConfigMaps whose keys become environment variables (the NATS connection). @default [] */
   readonly envFromConfigMaps?: readonly string[];
   /** Where the kube-apiserver answers (kind: the control-plane node, 6443; the Service VIP, 443). @default any address, ports 443 and 6443 */
@@ -60,6 +62,7 @@ export class SagaOperator extends Construct {
       // The operator's config (operator/src/config.ts): its Lease in its own namespace, its pod name as identity.
       env: { LEASE_NAME: leaseName, LEASE_NAMESPACE: cluster.namespace, ...(props.env ?? {}) },
       fieldRefEnv: { IDENTITY: 'metadata.name' },
+      ...(props.secretEnv ? { secretEnv: props.secretEnv } : {}),
       envFromConfigMaps: props.envFromConfigMaps,
       egress: [props.apiServerEgress ?? OPERATOR_DEFAULTS.apiServerEgress],
       cluster,

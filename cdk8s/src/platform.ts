@@ -1,12 +1,13 @@
 import { createHash } from 'node:crypto';
-import { Ports, ServiceNames, type ServiceName } from '@sagamesh/contracts';
+import { NatsIdentities, natsPermissions, Ports, ServiceNames, type NatsIdentity, type ServiceName } from '@sagamesh/contracts';
 import { ApiObject, App, Chart } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
 import { parse as parseYaml } from 'yaml';
 import { type ClusterRefs, DEFAULT_CLUSTER, PART_OF } from './cluster.ts';
-import { NATS_DEFAULTS, NatsCluster } from './nats.ts';
+import { NATS_DEFAULTS, NatsCluster, type NatsAccount } from './nats.ts';
 import { defaultDenyPolicy } from './network.ts';
 import { SagaOperator } from './operator.ts';
+import { NatsProvisionJob, PROVISION_JOB } from './provision.ts';
 import { SagameshService, type SagameshServiceProps } from './service.ts';
 
 export interface Dashboard {
@@ -40,6 +41,11 @@ export interface PlatformConfig {
     readonly replicas: number;
     readonly tolerations: readonly kplus.k8s.Toleration[];
   };
+  /**
+   * The Secret `make up` creates (never committed), in the NATS namespace and in the app namespace alike, with one
+   * password per identity on the bus, keyed by the identity (`gateway`, …, `operator`, `admin`). @default `nats-users`
+   */
+  readonly natsUsersSecret: string;
   /** NodePort of the gateway (kind-config.yaml maps it to localhost:8080). @default 30080 */
   readonly gatewayNodePort: number;
   /**
@@ -64,6 +70,7 @@ export const PLATFORM_DEFAULTS: Omit<PlatformConfig, 'crds' | 'dashboards' | 'ru
   imagePullPolicy: 'IfNotPresent',
   faultInjection: false,
   nats: { image: NATS_DEFAULTS.image, imagePullPolicy: 'IfNotPresent', replicas: NATS_DEFAULTS.replicas, tolerations: [KIND_CONTROL_PLANE_TOLERATION] },
+  natsUsersSecret: 'nats-users',
   gatewayNodePort: 30080,
   apiKeySecret: { name: 'sagamesh-gateway', key: 'api-keys', adminKey: 'admin-api-keys' },
   cluster: DEFAULT_CLUSTER,
@@ -74,6 +81,31 @@ export const PLATFORM_CONFIGMAP = 'sagamesh-platform';
 
 /** The workloads in the app namespace: every contracts service and the operator (NATS admits only these). */
 export const WORKLOADS: readonly string[] = [...ServiceNames, 'operator'];
+
+/**
+ * The bus's one account: a user per identity, each with the permissions @sagamesh/contracts derives for it
+ * (natsPermissions: the same generator writes make dev's and the tests' server config), its password from the Secret.
+ */
+export function natsAccount(usersSecret: string): NatsAccount {
+  return {
+    name: 'SAGAMESH',
+    jetstream: true,
+    users: NatsIdentities.map((identity) => {
+      const p = natsPermissions(identity);
+      const rule = (r: { allow: readonly string[]; deny: readonly string[] }) => ({ allow: r.allow, ...(r.deny.length ? { deny: r.deny } : {}) });
+      return {
+        user: identity,
+        password: { secret: usersSecret, key: identity },
+        permissions: { publish: rule(p.publish), subscribe: rule(p.subscribe), allowResponses: p.allowResponses },
+      };
+    }),
+  };
+}
+
+/** A process's identity on the bus: its user and, from the Secret, its password. */
+function natsIdentityEnv(identity: NatsIdentity, usersSecret: string) {
+  return { env: { NATS_USER: identity }, secretEnv: { NATS_PASSWORD: { secret: usersSecret, key: identity } } };
+}
 
 /** The PrometheusRule carrying monitoring/rules/*.yml. */
 export const PROMETHEUS_RULE = 'sagamesh';
@@ -138,7 +170,7 @@ export interface SynthFile {
 }
 
 /** API groups Kubernetes serves itself: their objects go to 02-platform.yaml, which applies on any cluster. */
-const BUILTIN_GROUPS = new Set(['', 'apps', 'autoscaling', 'policy', 'networking.k8s.io', 'rbac.authorization.k8s.io']);
+const BUILTIN_GROUPS = new Set(['', 'apps', 'autoscaling', 'batch', 'policy', 'networking.k8s.io', 'rbac.authorization.k8s.io']);
 
 /**
  * Kinds that exist only once their CRDs are installed (Linkerd's policy, prometheus-operator's monitors):
@@ -263,7 +295,8 @@ export function buildPlatform(app: App, config: PlatformConfig): { crds: Chart; 
     image: config.nats.image,
     imagePullPolicy: config.nats.imagePullPolicy,
     tolerations: config.nats.tolerations,
-    clients: [{ namespace: ns, names: WORKLOADS }],
+    clients: [{ namespace: ns, names: [...WORKLOADS, PROVISION_JOB] }],
+    accounts: [natsAccount(config.natsUsersSecret)],
     cluster: config.cluster,
   });
   // The streams' and buckets' limits are shares of the servers' max_file_store (contracts' StreamLimits, BucketLimits).
@@ -276,12 +309,31 @@ export function buildPlatform(app: App, config: PlatformConfig): { crds: Chart; 
   const podAnnotations = { 'sagamesh.io/platform-config-sha256': createHash('sha256').update(JSON.stringify(settings)).digest('hex') };
   defaultDenyPolicy(platform, 'default-deny', ns);
   for (const [name, props] of Object.entries(serviceTopology(config))) {
-    new SagameshService(platform, name, { ...props, imageTag: config.imageTag, imagePullPolicy: config.imagePullPolicy, podAnnotations, cluster: config.cluster });
+    const identity = natsIdentityEnv(name as ServiceName, config.natsUsersSecret);
+    new SagameshService(platform, name, {
+      ...props,
+      env: { ...props.env, ...identity.env },
+      secretEnv: { ...props.secretEnv, ...identity.secretEnv },
+      imageTag: config.imageTag,
+      imagePullPolicy: config.imagePullPolicy,
+      podAnnotations,
+      cluster: config.cluster,
+    });
   }
+  const operatorIdentity = natsIdentityEnv('operator', config.natsUsersSecret);
   new SagaOperator(platform, 'operator', {
     imageTag: config.imageTag,
     imagePullPolicy: config.imagePullPolicy,
     podAnnotations,
+    env: operatorIdentity.env,
+    secretEnv: operatorIdentity.secretEnv,
+    envFromConfigMaps: [PLATFORM_CONFIGMAP],
+    cluster: config.cluster,
+  });
+  new NatsProvisionJob(platform, 'provision', {
+    imageTag: config.imageTag,
+    imagePullPolicy: config.imagePullPolicy,
+    adminPassword: { secret: config.natsUsersSecret, key: 'admin' },
     envFromConfigMaps: [PLATFORM_CONFIGMAP],
     cluster: config.cluster,
   });

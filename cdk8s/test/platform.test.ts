@@ -2,13 +2,14 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { Ports, sagameshCrds, ServiceNames } from '@sagamesh/contracts';
+import { NatsIdentities, natsPermissions, Ports, sagameshCrds, ServiceNames } from '@sagamesh/contracts';
 import { REPO_ROOT } from '../../scripts/lib/tools.ts';
 import { addonImages, parseVersionsEnv, synthOfflineAddons } from '../src/addons/index.ts';
 import { LinkerdPorts } from '../src/cluster.ts';
 import { crdRequirements, parseSynthArgs, platformConfig, readRuleFiles } from '../src/main.ts';
-import { NATS_DEFAULTS, NATS_VERSION } from '../src/nats.ts';
-import { CRD_BACKED_FILES, KIND_CONTROL_PLANE_TOLERATION, PLATFORM_DEFAULTS, splitByApi, synthPlatform, WORKLOADS } from '../src/platform.ts';
+import { NATS_DEFAULTS, NATS_VERSION, passwordEnvName } from '../src/nats.ts';
+import { PROVISION_JOB } from '../src/provision.ts';
+import { CRD_BACKED_FILES, KIND_CONTROL_PLANE_TOLERATION, natsAccount, PLATFORM_DEFAULTS, splitByApi, synthPlatform, WORKLOADS } from '../src/platform.ts';
 import { parse } from 'yaml';
 import { byKind, find, type K8sObject, modelFor, NO_SCHEMA_GROUPS, RULES_DIR, selects, synthAll, testConfig } from './helpers.ts';
 
@@ -391,10 +392,50 @@ describe('synthesized platform: NATS, one JetStream cluster for every workload',
     assert.deepEqual(client.from, [
       {
         namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'sagamesh' } },
-        podSelector: { matchExpressions: [{ key: 'app.kubernetes.io/name', operator: 'In', values: [...WORKLOADS].sort() }] },
+        podSelector: { matchExpressions: [{ key: 'app.kubernetes.io/name', operator: 'In', values: [...WORKLOADS, PROVISION_JOB].sort() }] },
       },
     ]);
     assert.deepEqual([...WORKLOADS].sort(), deployments.map((d) => d.metadata.name).sort(), 'every Deployment is a NATS client');
+  });
+
+  it('every workload logs in to NATS as its own identity, with its own key of the passwords Secret', () => {
+    for (const d of deployments) {
+      const env = d.spec.template.spec.containers[0].env as { name: string; value?: string; valueFrom?: any }[];
+      assert.equal(env.find((e) => e.name === 'NATS_USER')?.value, d.metadata.name, `${d.metadata.name}: NATS_USER`);
+      assert.deepEqual(env.find((e) => e.name === 'NATS_PASSWORD')?.valueFrom, { secretKeyRef: { name: 'nats-users', key: d.metadata.name } }, `${d.metadata.name}: NATS_PASSWORD`);
+    }
+    const job = find(objects, 'Job', PROVISION_JOB);
+    const env = job.spec.template.spec.containers[0].env;
+    assert.deepEqual(env, [
+      { name: 'NATS_USER', value: 'admin' },
+      { name: 'NATS_PASSWORD', valueFrom: { secretKeyRef: { name: 'nats-users', key: 'admin' } } },
+    ]);
+  });
+
+  it('the servers know every identity, with the permissions the contracts derive and passwords only by reference', () => {
+    const conf = find(objects, 'ConfigMap', 'nats').data['nats.conf'] as string;
+    for (const identity of NatsIdentities) {
+      assert.ok(conf.includes(`user: "${identity}"\n`), `user ${identity} in the config`);
+      assert.ok(conf.includes(`password: $${passwordEnvName(identity)}\n`), `${identity}'s password is an env reference`);
+    }
+    const payments = natsAccount('nats-users').users.find((u) => u.user === 'payments')!;
+    assert.deepEqual(payments.permissions?.publish?.allow, natsPermissions('payments').publish.allow);
+    assert.ok(payments.permissions?.publish?.deny?.includes('$JS.API.STREAM.DELETE.>'), 'a service may not delete streams');
+    const env = sts.spec.template.spec.containers[0].env as { name: string; valueFrom?: any }[];
+    assert.deepEqual(env.find((e) => e.name === passwordEnvName('admin'))?.valueFrom, { secretKeyRef: { name: 'nats-users', key: 'admin' } });
+  });
+
+  it('the provisioning Job is hardened, not meshed, and reaches only DNS and NATS', () => {
+    const job = find(objects, 'Job', PROVISION_JOB);
+    const pod = job.spec.template.spec;
+    assert.equal(job.spec.template.metadata.annotations['linkerd.io/inject'], 'disabled');
+    assert.equal(pod.automountServiceAccountToken, false);
+    assert.equal(pod.securityContext.runAsNonRoot, true);
+    assert.deepEqual(pod.containers[0].securityContext.capabilities, { drop: ['ALL'] });
+    assert.equal(pod.containers[0].securityContext.readOnlyRootFilesystem, true);
+    const np = find(objects, 'NetworkPolicy', PROVISION_JOB);
+    assert.deepEqual(np.spec.ingress, []);
+    assert.deepEqual(np.spec.egress.map((r: any) => r.ports.map((p: any) => p.port)), [[53, 53], [4222]]);
   });
 
   it('a change of the platform settings rolls every workload (envFrom is read at start)', () => {
@@ -420,7 +461,7 @@ describe('synthesized platform: files that apply without Linkerd or prometheus-o
 
   it('02-platform.yaml holds only kinds Kubernetes serves itself; the CRD-backed kinds are in their own files', () => {
     const platform = files.find((f) => f.file === '02-platform.yaml')!.objects as K8sObject[];
-    assert.deepEqual([...new Set(platform.map(groupOf))].sort(), ['', 'apps', 'autoscaling', 'networking.k8s.io', 'policy', 'rbac.authorization.k8s.io']);
+    assert.deepEqual([...new Set(platform.map(groupOf))].sort(), ['', 'apps', 'autoscaling', 'batch', 'networking.k8s.io', 'policy', 'rbac.authorization.k8s.io']);
     assert.ok(platform.some((o) => o.kind === 'StatefulSet') && platform.some((o) => o.kind === 'Deployment'));
     const linkerd = files.find((f) => f.file === '03-linkerd.yaml')!;
     assert.deepEqual([...new Set((linkerd.objects as K8sObject[]).map((o) => o.kind))].sort(), ['AuthorizationPolicy', 'HTTPRoute', 'MeshTLSAuthentication', 'NetworkAuthentication', 'Server']);

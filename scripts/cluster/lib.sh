@@ -46,6 +46,11 @@ workloads() {
   (cd "$ROOT" && "$NODE" --input-type=module -e "const c = await import('@sagamesh/contracts'); console.log([...c.ServiceNames, 'operator'].join(' '))")
 }
 
+# Every identity on the bus (a NATS user each: the services, the operator, the admin).
+nats_identities() {
+  (cd "$ROOT" && "$NODE" --input-type=module -e "const c = await import('@sagamesh/contracts'); console.log(c.NatsIdentities.join(' '))")
+}
+
 # The offline path (make up OFFLINE=1): the kind config with the locally built node image, written by
 # scripts/cluster/offline-images.sh; the Node runtime image the app is built on; the CA bundle of this machine's
 # TLS-intercepting proxy, handed to builds as a secret (never baked into an image).

@@ -7,8 +7,12 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { ServiceNames } from '@sagamesh/contracts';
-import { dockerEnv, kubectl, kubectlJson, NAMESPACE, phase } from './live.ts';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
+import { inboxPrefixOf, ServiceNames, Streams } from '@sagamesh/contracts';
+import { dockerEnv, kubectl, kubectlJson, NAMESPACE, phase, portForward } from './live.ts';
 import { REPO_ROOT } from '../../scripts/lib/tools.ts';
 
 const run = promisify(execFile);
@@ -95,6 +99,35 @@ describe('the platform on the live cluster', () => {
     assert.equal(await can('get', 'secrets', '-A'), 'no');
     assert.equal(await can('delete', 'pods', '-n', NAMESPACE), 'no');
     assert.equal(await can('*', '*', '-A'), 'no');
+  });
+
+  it('NATS admits only the identities of the platform: no password, no entry; a service may not delete a stream; the admin provisioned them', async () => {
+    phase('platform: NATS identities');
+    const job = await kubectlJson(['-n', NAMESPACE, 'get', 'job', 'nats-provision']);
+    assert.equal(job.status.succeeded, 1, 'the provisioning Job completed');
+    const fwd = await portForward('nats', 'svc/nats', 4222);
+    const servers = fwd.url.replace('http://', 'nats://');
+    const password = (identity: string) => readFileSync(path.join(REPO_ROOT, '.dev/cluster/nats', identity), 'utf8').trim();
+    try {
+      await assert.rejects(connect({ servers, reconnect: false }), /Authorization Violation/i, 'an unauthenticated client is refused');
+      await assert.rejects(connect({ servers, user: 'payments', pass: 'not-its-password', reconnect: false }), /Authorization Violation/i);
+      const payments = await connect({ servers, user: 'payments', pass: password('payments'), inboxPrefix: inboxPrefixOf('payments'), reconnect: false });
+      try {
+        const jsm = await jetstreamManager(payments);
+        await assert.rejects(jsm.streams.delete(Streams.orders.name), (err: Error) => /permission|timeout/i.test(String(err.message ?? err)), 'payments may not delete ORDERS');
+      } finally {
+        await payments.close();
+      }
+      const admin = await connect({ servers, user: 'admin', pass: password('admin'), inboxPrefix: inboxPrefixOf('admin'), reconnect: false });
+      try {
+        const info = await (await jetstreamManager(admin)).streams.info(Streams.orders.name);
+        assert.equal(info.config.num_replicas, 3, 'ORDERS provisioned with 3 replicas');
+      } finally {
+        await admin.close();
+      }
+    } finally {
+      fwd.stop();
+    }
   });
 
   it('nothing leaves the machine: DOCKER-USER drops forwarding from the kind network to any other interface', async () => {

@@ -54,6 +54,20 @@ export const CommonConfig = {
   }),
 };
 
+/**
+ * The provisioning run (provision-main.ts; the cluster's `nats-provision` Job): the admin identity, which alone may
+ * create and update streams and buckets, and the replicas and store budget it gives them.
+ */
+export const ProvisionConfigSchema = Type.Object({
+  NATS_URL: CommonConfig.NATS_URL,
+  NATS_USER: Type.Optional(Type.String({ minLength: 1, description: 'The admin identity (the only one that may create streams and buckets); unset on a nats-server without authorization' })),
+  NATS_PASSWORD: CommonConfig.NATS_PASSWORD,
+  LOG_LEVEL: CommonConfig.LOG_LEVEL,
+  JETSTREAM_REPLICAS: CommonConfig.JETSTREAM_REPLICAS,
+  JETSTREAM_STORE_MIB: CommonConfig.JETSTREAM_STORE_MIB,
+});
+export type ProvisionConfig = Static<typeof ProvisionConfigSchema>;
+
 /** The HTTP port every service has (0 picks a free one, as the tests do). */
 export const portConfig = (port: number) => ({
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: port, description: 'HTTP port (0 picks a free one)' }),

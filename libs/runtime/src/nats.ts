@@ -144,8 +144,16 @@ export function isPermissionDenied(err: unknown): boolean {
  * services start): a missing one is an error that says so; one that differs from this build's spec is used as it is,
  * with a warning (the admin's next provisioning updates it).
  */
-function notProvisioned(what: string, err: unknown): StreamConfigError {
-  return new StreamConfigError(`${what} does not exist and this NATS user may not create it: the admin identity provisions streams and buckets (provisionPlatform) before the services start`, { cause: err });
+function notProvisioned(what: string, err: unknown): NotProvisionedError {
+  return new NotProvisionedError(`${what} does not exist and this NATS user may not create it: the admin identity provisions streams and buckets (provisionPlatform; in the cluster the nats-provision Job)`, { cause: err });
+}
+
+/** A stream or bucket a service needs is not there yet and only the admin may create it: waited for, like a forming JetStream. */
+export class NotProvisionedError extends StreamConfigError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'NotProvisionedError';
+  }
 }
 function keptAsProvisioned(log: Logger | undefined, what: string, err: unknown): void {
   log?.warn({ err }, `${what} differs from this build's spec and this NATS user may not update it: used as provisioned (the admin's provisioning updates it)`);
@@ -254,7 +262,8 @@ export const JETSTREAM_FORMING_BUDGET_MS = 300_000;
 
 /**
  * Sends a set-up request again, with backoff, while JetStream answers only that it is unavailable for now (a cluster
- * forming or electing a leader: see isJetStreamUnavailable); any other error, or the budget spent, throws.
+ * forming or electing a leader: see isJetStreamUnavailable) or what it needs is not provisioned yet (the cluster's
+ * provisioning Job runs beside the services); any other error, or the budget spent, throws.
  */
 export function whileJetStreamForms<T>(
   step: () => Promise<T>,
@@ -265,9 +274,11 @@ export function whileJetStreamForms<T>(
     minTimeout: 250,
     maxTimeout: 5000,
     maxRetryTime: opts.budgetMs ?? JETSTREAM_FORMING_BUDGET_MS,
-    shouldRetry: ({ error }) => isJetStreamUnavailable(error),
+    shouldRetry: ({ error }) => isJetStreamUnavailable(error) || error instanceof NotProvisionedError,
     onFailedAttempt: ({ error, attemptNumber, retryDelay }) => {
-      if (isJetStreamUnavailable(error)) opts.log?.warn({ err: error, attempt: attemptNumber, retryInMs: retryDelay }, `${opts.what ?? 'JetStream set-up'}: JetStream not ready yet, retrying`);
+      const what = opts.what ?? 'JetStream set-up';
+      if (isJetStreamUnavailable(error)) opts.log?.warn({ err: error, attempt: attemptNumber, retryInMs: retryDelay }, `${what}: JetStream not ready yet, retrying`);
+      else if (error instanceof NotProvisionedError) opts.log?.warn({ attempt: attemptNumber, retryInMs: retryDelay, reason: error.message }, `${what}: waiting for the admin to provision it`);
     },
   });
 }
