@@ -1,7 +1,7 @@
 /**
  * `make dlq ARGS="list | show SEQ | replay SEQ | discard SEQ [--nats URL]"`: the dead letters (DEAD_LETTERS, subjects
  * `dlq.<original subject>`) — what died, where and why; replay one to its consumer once its cause is fixed.
- * In the cluster: `kubectl -n nats port-forward svc/nats 4222` first.
+ * In the cluster: `kubectl -n nats port-forward svc/nats 4222` first, as the admin (NATS_USER=admin, NATS_PASSWORD from .dev/cluster/nats/admin).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
