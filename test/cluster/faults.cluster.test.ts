@@ -32,7 +32,7 @@ async function deletePodUnderLoad(app: string, namespace = NAMESPACE, pick: (pod
 }
 
 function assertClean(load: SteadyLoad, what: string): void {
-  phase(`faults: ${what}: ${load.accepted.length} orders accepted, ${load.reads} reads, ${load.errors.length} errors, ${load.silentDrops.length} silent drops`);
+  phase(`faults: ${what}: ${load.accepted.length} orders accepted, ${load.reads} reads, ${load.errors.length} errors, ${load.silentDrops.length} silent drops, ${load.resent} sent again after a lost connection`);
   assert.ok(load.accepted.length > 0, `${what}: orders were placed`);
   assert.deepEqual(load.errors, [], `${what}: clients saw errors`);
   assert.deepEqual(load.silentDrops, [], `${what}: reads dropped the saga without saying degraded`);

@@ -6,7 +6,9 @@
 import { execFile, spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
+import pRetry from 'p-retry';
 import type { Audit } from '@sagamesh/contracts';
 import { GatewayClient, booksViolations } from '../../scripts/lib/client.ts';
 import { REPO_ROOT, toolPath } from '../../scripts/lib/tools.ts';
@@ -157,7 +159,15 @@ export interface SteadyLoad {
   /** Reads that came back without their saga and without saying they are degraded. */
   readonly silentDrops: string[];
   readonly reads: number;
+  /** Requests sent again because their connection closed before any answer (never a request that got one). */
+  readonly resent: number;
 }
+
+/**
+ * A connection that closed before any answer (a pod going away closes its keep-alive sockets; a request can cross
+ * the close): what HTTP lets a client send again when the request is idempotent. Any answer, 5xx included, is final.
+ */
+const isConnectionLost = (err: unknown) => err instanceof TypeError && /fetch failed/.test(err.message);
 
 /**
  * Places orders at `rate`/s and reads back recent ones, until `until` settles (bounded by `maxMs` and `rate × maxMs`
@@ -166,7 +176,10 @@ export interface SteadyLoad {
  */
 export async function steadyLoad(rate: number, until: Promise<unknown>, maxMs = 300_000): Promise<SteadyLoad> {
   const client = gateway();
-  const out = { accepted: [] as string[], errors: [] as string[], silentDrops: [] as string[], reads: 0 };
+  const out = { accepted: [] as string[], errors: [] as string[], silentDrops: [] as string[], reads: 0, resent: 0 };
+  // Every POST carries an Idempotency-Key, so sending it again returns the order the first attempt placed.
+  const idempotent = <T>(send: () => Promise<T>) =>
+    pRetry(send, { retries: 2, minTimeout: 200, shouldRetry: ({ error }) => isConnectionLost(error), onFailedAttempt: () => void out.resent++ });
   let done = false;
   until.finally(() => (done = true)).catch(() => {});
   const deadline = Date.now() + maxMs;
@@ -177,14 +190,15 @@ export async function steadyLoad(rate: number, until: Promise<unknown>, maxMs = 
     const n = i++;
     const p = (async () => {
       try {
-        out.accepted.push(await client.placeOrder({ customerId: `c-steady-${n % 50}`, items: [{ sku: n % 2 ? 'sku-1' : 'sku-2', quantity: 1 }] }));
+        const key = `steady-${randomUUID()}`;
+        out.accepted.push(await idempotent(() => client.placeOrder({ customerId: `c-steady-${n % 50}`, items: [{ sku: n % 2 ? 'sku-1' : 'sku-2', quantity: 1 }] }, key)));
       } catch (err) {
         out.errors.push(`POST: ${(err as Error).message}`);
       }
       const recent = out.accepted[Math.max(0, out.accepted.length - 1 - (n % 20))];
       if (recent === undefined) return;
       try {
-        const view = (await client.getOrder(recent)) as (Record<string, unknown> & { saga?: unknown }) | undefined;
+        const view = (await idempotent(() => client.getOrder(recent))) as (Record<string, unknown> & { saga?: unknown }) | undefined;
         out.reads++;
         if (!view) out.errors.push(`GET ${recent}: 404 for an accepted order`);
         // No saga on an order still PENDING can be "no run yet"; on an order that ended it is data missing.
