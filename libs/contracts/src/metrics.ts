@@ -18,6 +18,8 @@ export const Metrics = {
   messagesRedeliveredTotal: 'sagamesh_messages_redelivered_total',
   messageProcessingDurationSeconds: 'sagamesh_message_processing_duration_seconds',
   consumerPending: 'sagamesh_consumer_pending',
+  streamBytes: 'sagamesh_stream_bytes',
+  streamMaxBytes: 'sagamesh_stream_max_bytes',
   circuitBreakerState: 'sagamesh_circuit_breaker_state',
   requestsRejectedTotal: 'sagamesh_requests_rejected_total',
   // orders

@@ -10,7 +10,7 @@ import {
   Subjects,
   validator,
 } from '@sagamesh/contracts';
-import { bootService, decodeMessage, openBucket, PoisonMessageError, runConsumer, type Started } from '@sagamesh/runtime';
+import { bootService, decodeMessage, openBucket, PoisonMessageError, registerStreamUsage, runConsumer, type Started } from '@sagamesh/runtime';
 import { serveEngineApi } from './api.ts';
 import type { OrchestratorConfig } from './config.ts';
 import { DefinitionStore } from './definitions.ts';
@@ -34,6 +34,8 @@ export function start(config: OrchestratorConfig): Promise<Started> {
     let engine!: Engine;
     const sagaMetrics = new SagaMetrics(metrics.registry, { counts: (now) => engine.counts(now) });
     engine = new Engine({ js: publisher, runs: runsKv, runsBucket: Buckets.sagaRuns, definitions, log, metrics: sagaMetrics, sweepGraceMs: config.SWEEP_GRACE_MS });
+    // How full the platform's streams are (DEAD_LETTERS above all): one process reports it, and it is this one.
+    registerStreamUsage(metrics.registry, jsm, log);
     await engine.startWatch();
     shutdown.onShutdown(() => engine.stopWatch(), 'run watch');
     shutdown.onShutdown(() => engine.stopTimers(), 'timers');
