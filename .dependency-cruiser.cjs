@@ -31,6 +31,10 @@ module.exports = {
       '^operator/src/', '^services/'),
     forbid('cdk8s-no-runtime', "The cdk8s app imports no runtime code: only the contracts (names, ports, CRD source) and the processes' pure config schemas (to check the workloads' env).",
       '^cdk8s/src/', ['^libs/(?!contracts/)', ...ABOVE_RUNTIME], ['^services/[^/]+/src/config\\.ts$', '^operator/src/config\\.ts$', '^libs/(runtime|participant)/src/config\\.ts$']),
+    forbid('ui-talks-http', "The saga explorer (ui/) runs in a browser: it reaches the platform over the gateway's HTTP API and shares only the contracts' types and explorer names.",
+      '^ui/src/', ['^libs/(?!contracts/)', ...ABOVE_RUNTIME, '^(node:)?[a-z_]+$']),
+    { ...forbid('ui-no-schemas', "The page imports the contracts' values only from @sagamesh/contracts/explorer (no schema library in the bundle); types from anywhere in them.",
+      '^ui/src/', '^libs/contracts/src/(?!explorer\\.ts$)'), to: { path: '^libs/contracts/src/(?!explorer\\.ts$)', dependencyTypesNot: ['type-only'] } },
     { name: 'no-circular', severity: 'error', from: {}, to: { circular: true } },
   ],
   options: {

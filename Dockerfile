@@ -8,7 +8,8 @@
 #     --secret id=npm_ca,src=/etc/ssl/certs/ca-certificates.crt -t sagamesh/gateway:dev .
 # SERVICE is a services/<name> workspace or `operator`. Node 24 runs the TypeScript directly (type
 # stripping), so there is no compile step: the image holds the sources of the workload and of the libraries
-# workloads import (libs/contracts, libs/runtime, libs/participant) plus its production dependencies.
+# workloads import (libs/contracts, libs/runtime, libs/participant) plus its production dependencies; the gateway's
+# also the built saga explorer (ui/dist), its one build step.
 # No `# syntax=` line: the engine's built-in Dockerfile frontend is used, so a build pulls nothing.
 
 # Node 24 LTS, the version the repository pins (root package.json devDependency `node`).
@@ -34,12 +35,20 @@ COPY services/notifications/package.json services/notifications/
 COPY operator/package.json operator/
 COPY cdk8s/package.json cdk8s/
 COPY dashboards/package.json dashboards/
+COPY ui/package.json ui/
 # Only this workload's production dependencies (and those of the libraries it links).
 # The npm_ca secret is optional: without it npm trusts the image's own CAs (enough with a direct connection).
+# For the gateway, the saga explorer's build tools too, apart in /ui-build: they build ui/dist in the sources stage
+# and never reach the image (/ui-build/node_modules stays empty for the other workloads).
 RUN --mount=type=cache,target=/root/.npm --mount=type=secret,id=npm_ca \
     ws="services/$SERVICE"; [ "$SERVICE" = operator ] && ws=operator; \
     if [ -s /run/secrets/npm_ca ]; then export NODE_EXTRA_CA_CERTS=/run/secrets/npm_ca; fi; \
-    npm ci --omit=dev --workspace "$ws" --no-audit --no-fund --no-update-notifier --ignore-scripts
+    npm ci --omit=dev --workspace "$ws" --no-audit --no-fund --no-update-notifier --ignore-scripts \
+ && mkdir -p /ui-build/node_modules \
+ && if [ "$SERVICE" = gateway ]; then \
+      cp -a package.json package-lock.json libs services operator cdk8s dashboards ui /ui-build/ && cd /ui-build \
+      && npm ci --workspace ui --no-audit --no-fund --no-update-notifier --ignore-scripts; \
+    fi
 
 # The sources this workload runs: its own workspace plus the libraries (.dockerignore already dropped
 # tests, the test rigs and everything else). A stage of its own, so one SERVICE arg picks services/<name> or operator/.
@@ -49,11 +58,17 @@ WORKDIR /ctx
 COPY libs/ libs/
 COPY services/ services/
 COPY operator/ operator/
+COPY ui/ ui/
+COPY --from=deps /ui-build/node_modules node_modules/
+# The gateway serves the saga explorer from /app/ui/dist (its UI_DIR default), built here with Vite.
 RUN ws="services/$SERVICE"; [ "$SERVICE" = operator ] && ws=operator; \
     test -f "$ws/src/main.ts" || { echo "no $ws/src/main.ts: SERVICE=$SERVICE is not a workload" >&2; exit 1; }; \
     mkdir -p /out \
  && cp -a --parents libs/contracts libs/runtime libs/participant "$ws" /out/ \
- && ln -s "/app/$ws/src/main.ts" /out/main.ts
+ && ln -s "/app/$ws/src/main.ts" /out/main.ts \
+ && if [ "$SERVICE" = gateway ]; then \
+      (cd ui && node ../node_modules/vite/bin/vite.js build --logLevel warn) && cp -a --parents ui/dist /out/; \
+    fi
 
 # tini, the init the runtime stage runs as PID 1. The offline base image ships Debian's; the upstream node
 # image has none, so Debian's package is installed here (this stage only: the runtime stage runs nothing).

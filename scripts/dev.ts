@@ -6,9 +6,10 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import { Ports } from '@sagamesh/contracts';
+import { ExplorerPaths, Ports } from '@sagamesh/contracts';
 import { pipeLines, startPlatform, waitReady, PLATFORM_SERVICES, type Platform } from './lib/platform.ts';
 import { ensureTools, REPO_ROOT, TOOLS_BIN } from './lib/tools.ts';
+import { ensureUiBuilt } from './lib/ui.ts';
 import { formatLogLine, serviceColor } from './lib/pretty-log.ts';
 
 const flag = (name: string) => ['1', 'true', 'yes'].includes((process.env[name] ?? '').toLowerCase());
@@ -49,6 +50,7 @@ try {
   if (busy.length) {
     throw new Error(`port ${busy.join(', ')} already in use: is another \`make dev\` running? Stop it, or find the process with \`ss -ltnp | grep -E ':(${busy.join('|')}) '\``);
   }
+  ensureUiBuilt(say);
   say(`starting nats-server (JetStream, temporary store) and ${PLATFORM_SERVICES.join(', ')}`);
   const platform: Platform = await startPlatform({ ports: 'default', onLog: print, readyTimeoutMs: 90_000 });
   cleanups.push(() => platform.stop());
@@ -85,6 +87,7 @@ try {
   console.log(`
 ${b}sagamesh is running${r} (Ctrl-C stops everything)
   gateway        ${platform.gatewayUrl}
+  saga explorer  ${platform.gatewayUrl}${ExplorerPaths.ui}   (sign in with a key below)
   nats           ${platform.natsUrl}   (one user per service; the admin's password is in .dev/nats/users.json)
   services       ${PLATFORM_SERVICES.map((s) => `${s} :${platform.ports[s]}`).join(', ')} (each serves /livez /readyz /metrics)${
     withMonitoring ? `\n  prometheus     http://127.0.0.1:${Ports.prometheus}` : ''

@@ -1,11 +1,12 @@
 /**
  * `npm test`: every test tier that needs no cluster, in order, with one closing line.
- *   node scripts/test.ts [--recap FILE] [tier ...]     tiers: static unit nats k8s e2e (default: all of these), cluster
+ *   node scripts/test.ts [--recap FILE] [tier ...]     tiers: static unit nats k8s e2e browser (default: all of these), cluster
  *   --recap FILE: also write the failed tests and their errors to FILE (make test-cluster prints it after make down)
  * The cluster tier (*.cluster.test.ts) needs the live kind cluster of `make up OFFLINE=1`: `make test-cluster`
  * builds it, runs this tier, and deletes it.
  * Tiers by file name: *.test.ts unit, *.nats.test.ts real nats-server, *.k8s.test.ts real
- * kube-apiserver + etcd, *.e2e.test.ts the whole platform as processes. Under CI=true the long
+ * kube-apiserver + etcd, *.e2e.test.ts the whole platform as processes, *.browser.test.ts the saga explorer in
+ * Debian's chromium (installed with apt when missing) on the whole platform. Under CI=true the long
  * tiers run smaller (each test says how); nothing is skipped silently.
  */
 import { spawnSync } from 'node:child_process';
@@ -26,16 +27,17 @@ interface Tier {
   /** Run the files one after another in the order `files` gives. */
   inOrder?: boolean;
 }
-const testGlobs = ['libs/*/test/**/*.ts', 'services/*/test/**/*.ts', 'operator/test/**/*.ts', 'cdk8s/test/**/*.ts', 'dashboards/test/**/*.ts', 'test/**/*.ts', 'scripts/test/**/*.ts'];
+const testGlobs = ['libs/*/test/**/*.ts', 'services/*/test/**/*.ts', 'operator/test/**/*.ts', 'cdk8s/test/**/*.ts', 'dashboards/test/**/*.ts', 'ui/test/**/*.ts', 'test/**/*.ts', 'scripts/test/**/*.ts'];
 const allTests = () =>
   testGlobs.flatMap((g) => globSync(g, { cwd: REPO_ROOT })).filter((f) => f.endsWith('.test.ts') && !f.includes('node_modules')).sort();
 const suffix = (s: string) => () => allTests().filter((f) => f.endsWith(s));
 const tiers: Tier[] = [
   { name: 'static', what: 'type check (tsc) and dependency rules', command: ['npm', 'run', '--silent', 'lint'] },
-  { name: 'unit', what: 'pure logic', files: () => allTests().filter((f) => !/\.(nats|k8s|e2e|cluster)\.test\.ts$/.test(f)), concurrency: 2 },
+  { name: 'unit', what: 'pure logic', files: () => allTests().filter((f) => !/\.(nats|k8s|e2e|browser|cluster)\.test\.ts$/.test(f)), concurrency: 2 },
   { name: 'nats', what: 'integration on a real nats-server', files: suffix('.nats.test.ts'), concurrency: 2 },
   { name: 'k8s', what: 'operator and manifests on a real kube-apiserver + etcd', files: suffix('.k8s.test.ts'), concurrency: 1 },
   { name: 'e2e', what: 'the whole platform as processes, under load, with faults', files: suffix('.e2e.test.ts'), concurrency: 1 },
+  { name: 'browser', what: 'the saga explorer in a real browser (chromium) on the whole platform', files: suffix('.browser.test.ts'), concurrency: 1 },
   { name: 'cluster', what: 'the live kind cluster of make up OFFLINE=1', files: clusterTests, concurrency: 1, onlyWhenAsked: true, inOrder: true },
 ];
 

@@ -167,7 +167,9 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Platfor
 
   const launch = (p: Proc) => {
     const svc = p.name as PlatformService;
-    const env = { ...baseEnv, PORT: String(ports[svc]), OTEL_SERVICE_NAME: svc, ...(natsUsers ? natsUserEnv(natsUsers[svc]) : {}), ...opts.env?.[svc] };
+    // The explorer's dead-letter replay publishes on other identities' subjects: as the admin, like make dlq.
+    const dlq = natsUsers && svc === 'gateway' ? { DLQ_NATS_USER: natsUsers.admin.user, DLQ_NATS_PASSWORD: natsUsers.admin.pass } : {};
+    const env = { ...baseEnv, PORT: String(ports[svc]), OTEL_SERVICE_NAME: svc, ...(natsUsers ? natsUserEnv(natsUsers[svc]) : {}), ...dlq, ...opts.env?.[svc] };
     supervise(p, () => spawn(node, ['--import', '@sagamesh/runtime/otel-preload', path.join('services', svc, 'src', 'main.ts')], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] }));
   };
 

@@ -19,3 +19,4 @@ export * from './saga-ends.ts';
 export * from './helpers.ts';
 export * from './storage.ts';
 export * from './nats-permissions.ts';
+export * from './explorer.ts';

@@ -121,6 +121,9 @@ const grantsOf: Readonly<Record<Exclude<NatsIdentity, 'admin'>, Grants>> = {
     writes: [Buckets.idempotency, Buckets.faults],
     engine: ['get'],
     queries: [...ParticipantNames.map((p) => QuerySubjects.books(p)), QuerySubjects.books('orders'), QuerySubjects.products],
+    // The saga explorer: an ordered consumer of the runs' progress events, and the dead letters read by sequence.
+    // Replaying a dead letter publishes on another identity's subject, so it never runs as the gateway (see its DLQ_NATS_USER).
+    streamReads: [Streams.sagaEvents.name, Streams.deadLetters.name],
   },
   orders: {
     publish: [Subjects.allOrderStream, Subjects.domainEvent('order', '>')],

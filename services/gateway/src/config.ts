@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { Type, type Static } from '@sinclair/typebox';
 import { Ports } from '@sagamesh/contracts';
 import { CommonConfig, portConfig } from '@sagamesh/runtime/config';
@@ -28,5 +29,16 @@ export const GatewayConfigSchema = Type.Object({
   BREAKER_VOLUME_THRESHOLD: Type.Integer({ minimum: 0, default: 10, description: 'Calls in the window before a breaker may open' }),
   BREAKER_WINDOW_MS: ms(10_000, 'Rolling window of the breaker statistics', 100),
   BREAKER_RESET_MS: ms(5000, 'How long an open breaker waits before letting one trial call through (half-open)'),
+
+  // The saga explorer (/ui/).
+  UI_DIR: Type.String({ minLength: 1, default: fileURLToPath(new URL('../../../ui/dist', import.meta.url)), description: 'The built saga explorer (npm run build -w ui), served under /ui/' }),
+  EXPLORER_RUNS: Type.Integer({ minimum: 10, maximum: 50_000, default: 2000, description: 'Most recent runs the explorer holds in memory and lists (older ones leave the list)' }),
+  EXPLORER_FLUSH_MS: ms(250, 'The live list sends what changed at most this often, each run once at its latest version', 10),
+  EXPLORER_HEARTBEAT_MS: ms(15_000, 'A heartbeat on each live-list stream this often (keeps proxies from closing an idle one)', 100),
+  TRACE_URL_TEMPLATE: Type.String({ default: '', pattern: '^$|\\{traceId\\}', description: 'Link from a run to its trace, {traceId} replaced, e.g. http://localhost:16686/trace/{traceId}; empty: no link' }),
+  DLQ_NATS_USER: Type.Optional(
+    Type.String({ minLength: 1, description: "The NATS user that replays dead letters (it publishes on the subject a message died on: another identity's, so never the gateway's own); unset: the gateway's connection, enough on a server without authorization" }),
+  ),
+  DLQ_NATS_PASSWORD: Type.Optional(Type.String({ minLength: 1, description: "DLQ_NATS_USER's password (never logged)" })),
 });
 export type GatewayConfig = Static<typeof GatewayConfigSchema>;

@@ -1,12 +1,15 @@
-import { jetstream } from '@nats-io/jetstream';
+import type { Response } from 'express';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
 import { Type } from '@sinclair/typebox';
 import { Buckets, DomainEvents, Product, Subjects, validator } from '@sagamesh/contracts';
-import { bootService, openBucket, type Started } from '@sagamesh/runtime';
+import { bootService, connectNats, openBucket, type Started } from '@sagamesh/runtime';
 import { FaultStore } from '@sagamesh/participant';
 import { ApiKeys } from './auth.ts';
 import { Breakers } from './breakers.ts';
 import type { GatewayConfig } from './config.ts';
+import { startRunFeed } from './explorer/feed.ts';
+import { RunIndex } from './explorer/run-index.ts';
 import { IdempotencyStore } from './idempotency.ts';
 import { ProductCache } from './products.ts';
 import { mountRoutes } from './routes.ts';
@@ -17,9 +20,17 @@ export { GatewayConfigSchema, type GatewayConfig } from './config.ts';
 const SERVICE = 'gateway';
 const productList = validator(Type.Array(Product), 'product list');
 
-/** Starts the gateway (the runtime's bootService); `stop()` stops taking requests, lets those in flight finish, then drains NATS. */
-export function start(config: GatewayConfig): Promise<Started> {
-  return bootService(SERVICE, config, async ({ log, metrics, shutdown, nc }) => {
+/** Changed runs waiting for one slow live-list client, at most, before it gets a snapshot instead. */
+const STREAM_MAX_PENDING = 1000;
+
+/**
+ * Starts the gateway (the runtime's bootService); `stop()` ends the live-list streams, stops taking requests, lets
+ * those in flight finish, then drains NATS.
+ */
+export async function start(config: GatewayConfig): Promise<Started> {
+  // Open for as long as the browser stays: ended first on stop, or closing the HTTP server would wait for them.
+  const streams = new Set<Response>();
+  const started = await bootService(SERVICE, config, async ({ log, metrics, shutdown, nc, jsm }) => {
     const apiKeys = ApiKeys.fromConfig(config);
     log.info({ apiKeys: apiKeys.counts(), ordersUrl: config.ORDERS_URL }, 'api keys loaded');
     if (config.DEV_MODE) log.warn('DEV_MODE: the well-known dev API key is accepted, as an admin key');
@@ -55,6 +66,16 @@ export function start(config: GatewayConfig): Promise<Started> {
     const orders = new OrdersClient(config.ORDERS_URL, config.ORDERS_TIMEOUT_MS, breakers);
     shutdown.onShutdown(() => orders.close(), 'orders client');
 
+    const index = new RunIndex(config.EXPLORER_RUNS);
+    const feed = startRunFeed({ js, jsm, index, log });
+    shutdown.onShutdown(() => feed.stop(), 'saga explorer feed');
+    let replay = { js, jsm };
+    if (config.DLQ_NATS_USER) {
+      const dlq = await connectNats({ servers: config.NATS_URL, name: `${SERVICE}-dlq`, log, user: config.DLQ_NATS_USER, pass: config.DLQ_NATS_PASSWORD });
+      shutdown.onShutdown(() => dlq.drain().catch(() => dlq.close()), 'dead-letter replay connection');
+      replay = { js: jetstream(dlq, { timeout: config.JETSTREAM_TIMEOUT_MS }), jsm: await jetstreamManager(dlq, { timeout: config.JETSTREAM_TIMEOUT_MS }) };
+    }
+
     return {
       ready: () => connected,
       routes: (app) =>
@@ -69,7 +90,25 @@ export function start(config: GatewayConfig): Promise<Started> {
           products,
           idempotency: new IdempotencyStore(kv, config.IDEMPOTENCY_WAIT_MS, log),
           faults,
+          explorer: {
+            log,
+            index,
+            streamLimits: { flushMs: config.EXPLORER_FLUSH_MS, heartbeatMs: config.EXPLORER_HEARTBEAT_MS, maxPending: STREAM_MAX_PENDING },
+            uiDir: config.UI_DIR,
+            traceUrlTemplate: config.TRACE_URL_TEMPLATE,
+            faultInjection: faults !== undefined,
+            jsm,
+            replay,
+            streams,
+          },
         }),
     };
   });
+  return {
+    ...started,
+    stop: async () => {
+      for (const res of streams) res.end();
+      await started.stop();
+    },
+  };
 }

@@ -19,9 +19,6 @@ import {
   STORE_FULL_RETRY_AFTER_S,
   validator,
   ValidationError,
-  type OrderView,
-  type RunView,
-  type StoredOrderView,
   type Validator,
 } from '@sagamesh/contracts';
 import { HttpError, type Logger, sendError, type ServiceMetrics } from '@sagamesh/runtime';
@@ -32,6 +29,8 @@ import { UpstreamError } from './breakers.ts';
 import { describeIssues, retryAfterSeconds } from './errors.ts';
 import { bodyHashOf, kvKeyOf, orderIdFor, type IdempotencyStore, type StoredResponse } from './idempotency.ts';
 import type { ProductCache } from './products.ts';
+import { mountExplorer, type ExplorerDeps } from './explorer/routes.ts';
+import { publicView } from './order-view.ts';
 import { BadUpstreamReply, type EngineProgress, type HttpReply, type OrdersClient, type Queries } from './upstreams.ts';
 
 /** The fault admin the routes need (the participant SDK's FaultStore). */
@@ -53,6 +52,7 @@ export interface RouteDeps {
   idempotency: IdempotencyStore;
   /** Undefined when fault injection is off (FAULT_INJECTION=false): /admin/faults then answers 403. */
   faults: FaultAdmin | undefined;
+  explorer: ExplorerDeps;
 }
 
 const placeOrderRequest = validator(PlaceOrderRequest, 'order request');
@@ -134,27 +134,6 @@ function placedResponse(reply: HttpReply, sentOrderId: string, log: Logger): Sto
 function send(res: Response, r: StoredResponse): void {
   if (r.location) res.location(r.location);
   res.status(r.status).json(r.body);
-}
-
-/**
- * The order as the public sees it; `saga` is `'unavailable'` when the engine could not be asked. The owner (a hash
- * of the placing key) stays out: the caller is the owner or an admin, and neither needs it.
- */
-function publicView(order: StoredOrderView, run: RunView | undefined | 'unavailable'): OrderView {
-  const view: OrderView = {
-    orderId: order.orderId,
-    customerId: order.customerId,
-    items: order.items.map((i) => ({ sku: i.sku, quantity: i.quantity, unitPrice: i.unitPrice })),
-    total: order.total,
-    status: order.status,
-    createdAt: order.createdAt,
-    updatedAt: order.updatedAt,
-  };
-  if (order.reason !== undefined) view.reason = order.reason;
-  // Never a silent gap: a saga that could not be read is named as missing, unlike one not started yet.
-  if (run === 'unavailable') view.degraded = ['saga'];
-  else if (run) view.saga = { id: run.runId, phase: run.phase, steps: run.steps.map((s) => ({ name: s.name, status: s.status, attempts: s.attempts })) };
-  return view;
 }
 
 /** The gateway's public API on the runtime's express app (which adds /livez, /readyz, /metrics, the JSON 404). */
@@ -271,6 +250,8 @@ export function mountRoutes(app: express.Router, d: RouteDeps): void {
     ]);
     res.json(assembleAudit({ inventory, payments, shipping, orders }));
   });
+
+  mountExplorer(app, d.explorer, d);
 
   // Errors of the routes above; anything else goes on to the runtime's handler (a logged 500).
   app.use((err: unknown, _req: Request, res: Response, next: NextFunction) => {
