@@ -13,8 +13,8 @@ import { after, before, describe, it } from 'node:test';
 import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { Streams } from '@sagamesh/contracts';
-import { declarePlatformStreams, ensureKv, ensureStreams, JetStreamPublisher, StreamConfigError } from '@sagamesh/runtime';
+import { Buckets, Streams } from '@sagamesh/contracts';
+import { declarePlatformStreams, ensureKv, ensureStreams, JetStreamPublisher, openBucket, provisionPlatform, StreamConfigError } from '@sagamesh/runtime';
 import { freePort, natsServerBinary, startNatsServer, waitFor } from '@sagamesh/testing';
 import { Chart, Testing } from 'cdk8s';
 import { NatsCluster, type NatsClusterProps, natsServerConf, type NatsServerConfOptions } from '../src/nats.ts';
@@ -156,6 +156,18 @@ describe('a 3-server JetStream cluster from the same generator: streams and buck
     const raised = await ensureKv(js, 'raise-bucket', { replicas: 3 });
     assert.equal((await raised.status()).replicas, 3);
     assert.equal((await raised.get('k'))?.string(), 'kept');
+  });
+
+  it('provisioning with 3 replicas keeps the inventory bucket at one copy, as the inventory service opens it', async () => {
+    await waitFor(() => provisionPlatform(nc, { replicas: 3, storeMiB: 128 }).then(() => true), { what: 'the platform provisioned', timeoutMs: 60_000, intervalMs: 500 });
+    const inventory = await jsm.streams.info(`KV_${Buckets.inventory}`);
+    assert.equal(inventory.config.num_replicas, 1);
+    assert.equal(inventory.config.allow_direct, true, 'R1: direct gets, as the inventory store reads it');
+    const runs = await jsm.streams.info(`KV_${Buckets.sagaRuns}`);
+    assert.equal(runs.config.num_replicas, 3, 'every other bucket gets the replicas asked for');
+    // The service's own open finds the bucket as provisioned: nothing to update (it could not, under authorization).
+    const opened = await openBucket(jetstream(nc), Buckets.inventory, { replicas: 1, storeMiB: 128 });
+    assert.equal((await opened.status()).streamInfo.config.num_replicas, 1);
   });
 
   it('an R3 bucket is read from its leader (no direct gets a lagging follower could answer); R1 keeps direct gets', async () => {

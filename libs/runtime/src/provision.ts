@@ -11,14 +11,22 @@ import { Buckets, DEFAULT_RUNS_TTL_MS, IDEMPOTENCY_TTL_MS } from '@sagamesh/cont
 import type { Logger } from './logger.ts';
 import { declarePlatformStreams, ensureKv, type KvSpec, whileJetStreamForms } from './nats.ts';
 
-/** Every bucket of the platform with what its spec adds to KvSpec's defaults (history 1, no TTL). */
-export const PlatformBuckets: Readonly<Record<(typeof Buckets)[keyof typeof Buckets], Pick<KvSpec, 'ttlMs'>>> = {
+/** What a platform bucket's spec adds to KvSpec's defaults (history 1, no TTL, JETSTREAM_REPLICAS copies). */
+export interface PlatformBucketSpec extends Pick<KvSpec, 'ttlMs'> {
+  /** Copies at most, whatever JETSTREAM_REPLICAS says. */
+  maxReplicas?: number;
+}
+
+/** Every bucket of the platform with what its spec adds to KvSpec's defaults. */
+export const PlatformBuckets: Readonly<Record<(typeof Buckets)[keyof typeof Buckets], PlatformBucketSpec>> = {
   [Buckets.sagaRuns]: { ttlMs: DEFAULT_RUNS_TTL_MS },
   [Buckets.sagaDefinitions]: {},
   [Buckets.faults]: {},
   [Buckets.idempotency]: { ttlMs: IDEMPOTENCY_TTL_MS },
   [Buckets.orderView]: {},
-  [Buckets.inventory]: {},
+  // One copy: on nats-server v2.15.2 the store's chained writes (a pipelined publish whose expected last message id
+  // names a rejected one) wedge an R>1 stream; cdk8s/test/nats.nats.test.ts watches for the fix.
+  [Buckets.inventory]: { maxReplicas: 1 },
   [Buckets.payments]: {},
   [Buckets.shipping]: {},
   [Buckets.notifications]: {},
@@ -29,9 +37,10 @@ export const PlatformBuckets: Readonly<Record<(typeof Buckets)[keyof typeof Buck
  * store budget and, where it has one, its own TTL: the one place a bucket's spec is written.
  */
 export function openBucket(js: JetStreamClient, bucket: string, opts: Pick<KvSpec, 'replicas' | 'storeMiB' | 'ttlMs' | 'log'> = {}): Promise<KV> {
-  const spec = (PlatformBuckets as Record<string, Pick<KvSpec, 'ttlMs'>>)[bucket] ?? {};
+  const { maxReplicas, ...spec } = (PlatformBuckets as Record<string, PlatformBucketSpec>)[bucket] ?? {};
   const own = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined));
-  return ensureKv(js, bucket, { ...spec, ...own });
+  const replicas = Math.min(opts.replicas ?? 1, maxReplicas ?? Number.POSITIVE_INFINITY);
+  return ensureKv(js, bucket, { ...spec, ...own, replicas });
 }
 
 export interface ProvisionOptions {
