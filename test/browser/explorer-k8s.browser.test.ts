@@ -47,7 +47,7 @@ after(async () => {
 });
 
 it('a Saga applied with kubectl appears in the live list with origin k8s, and its saga succeeds', async () => {
-  const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+  const page = await (await browser.newContext({ viewport: { width: 1400, height: 1000 } })).newPage();
   await signIn(page, platform.gatewayUrl, platform.apiKey);
   await page.getByLabel('Origin').selectOption('k8s');
   const apply = spawnSync(toolPath('kubectl'), ['apply', '-f', 'examples/order-fulfillment.yaml', '-f', 'examples/saga-succeeds.yaml'], {
