@@ -105,12 +105,17 @@ describe('the platform on the live cluster', () => {
     phase('platform: NATS identities');
     const job = await kubectlJson(['-n', NAMESPACE, 'get', 'job', 'nats-provision']);
     assert.equal(job.status.succeeded, 1, 'the provisioning Job completed');
-    const fwd = await portForward('nats', 'svc/nats', 4222);
-    const servers = fwd.url.replace('http://', 'nats://');
     const password = (identity: string) => readFileSync(path.join(REPO_ROOT, '.dev/cluster/nats', identity), 'utf8').trim();
-    try {
-      await assert.rejects(connect({ servers, reconnect: false }), /Authorization Violation/i, 'an unauthenticated client is refused');
-      await assert.rejects(connect({ servers, user: 'payments', pass: 'not-its-password', reconnect: false }), /Authorization Violation/i);
+    // One port-forward per check: kubectl port-forward can end when the server drops a connection it refused.
+    const viaForward = async (check: (servers: string) => Promise<void>) => {
+      const fwd = await portForward('nats', 'svc/nats', 4222);
+      try {
+        await check(fwd.url.replace('http://', 'nats://'));
+      } finally {
+        fwd.stop();
+      }
+    };
+    await viaForward(async (servers) => {
       const payments = await connect({ servers, user: 'payments', pass: password('payments'), inboxPrefix: inboxPrefixOf('payments'), reconnect: false });
       try {
         const jsm = await jetstreamManager(payments);
@@ -125,9 +130,9 @@ describe('the platform on the live cluster', () => {
       } finally {
         await admin.close();
       }
-    } finally {
-      fwd.stop();
-    }
+    });
+    await viaForward((servers) => assert.rejects(connect({ servers, reconnect: false }), /Authorization Violation/i, 'an unauthenticated client is refused'));
+    await viaForward((servers) => assert.rejects(connect({ servers, user: 'payments', pass: 'not-its-password', reconnect: false }), /Authorization Violation/i));
   });
 
   it('nothing leaves the machine: DOCKER-USER drops forwarding from the kind network to any other interface', async () => {
