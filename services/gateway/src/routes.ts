@@ -1,4 +1,5 @@
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
+import pRetry from 'p-retry';
 import { RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import {
   Fault,
@@ -286,10 +287,17 @@ export function mountRoutes(app: express.Router, d: RouteDeps): void {
   });
 }
 
-/** A JetStream/KV call on behalf of a request: when NATS is unavailable, a 503 the client may retry. */
+/** How long a request waits for its store to come back before answering 503 (a reconnect plus a leader election). */
+const STORE_RETRY_MS = 8000;
+
+/**
+ * A JetStream/KV call on behalf of a request (each is safe to repeat: a claim that was stored but not acknowledged is
+ * found again as this request's own). A NATS server going away costs a reconnect and, for an R3 bucket whose leader
+ * it was, an election — a few seconds: tried again for up to STORE_RETRY_MS, then a 503 the client may retry.
+ */
 async function storeCall<T>(res: Response, fn: () => Promise<T>): Promise<T> {
   try {
-    return await fn();
+    return await pRetry(fn, { retries: 6, minTimeout: 100, maxTimeout: 2000, maxRetryTime: STORE_RETRY_MS, shouldRetry: ({ error }) => !isStoreFull(error) && !(error instanceof HttpError) });
   } catch (err) {
     if (isStoreFull(err)) throw new HttpError(503, STORE_FULL, 'the idempotency key store is full: orders with a new Idempotency-Key are refused until it has more room', { cause: err });
     res.set('Retry-After', '1');

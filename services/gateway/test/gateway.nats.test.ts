@@ -781,6 +781,32 @@ describe('readiness', () => {
   });
 });
 
+describe('a NATS server going away', () => {
+  test('an order with an Idempotency-Key placed while NATS restarts waits for its store and is accepted, not 503', async () => {
+    const own = await startNatsServer();
+    const upstream = await startFakeOrders();
+    const g = await startGateway(own, upstream);
+    let restarted: NatsServer | undefined;
+    try {
+      assert.equal((await call(g, 'POST', '/api/orders', { body: order, headers: { 'idempotency-key': 'before-restart' } })).status, 202);
+      own.kill();
+      const placing = call(g, 'POST', '/api/orders', { body: order, headers: { 'idempotency-key': 'during-restart' } });
+      // Down for longer than one attempt, shorter than the store's retry budget: as a reconnect plus an election.
+      await new Promise((r) => setTimeout(r, 1500));
+      restarted = await startNatsServer({ port: own.port, storeDir: own.storeDir });
+      const r = await placing;
+      assert.equal(r.status, 202, JSON.stringify(r.body));
+      const replay = await call(g, 'POST', '/api/orders', { body: order, headers: { 'idempotency-key': 'during-restart' } });
+      assert.equal(replay.body.orderId, r.body.orderId, 'the key was recorded: a replay finds the same order');
+    } finally {
+      await g.stop();
+      await upstream.close();
+      await restarted?.stop();
+      await own.stop();
+    }
+  });
+});
+
 describe('shutdown', () => {
   test('stop() closes the port', async () => {
     const g = await startGateway(nats, ordersUp);
