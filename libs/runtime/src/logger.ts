@@ -3,7 +3,7 @@ import { pino, type DestinationStream, type Logger as PinoLogger } from 'pino';
 export type Logger = PinoLogger;
 
 // Secret-bearing fields, at the top level, one level down, and in request headers.
-const SECRET_FIELDS = ['authorization', 'apiKey', 'api_key', 'password', 'pass', 'NATS_PASSWORD', 'token', 'secret'];
+const SECRET_FIELDS = ['authorization', 'apiKey', 'api_key', 'password', 'pass', 'NATS_PASSWORD', 'DLQ_NATS_PASSWORD', 'token', 'secret'];
 const REDACT_PATHS = [
   ...SECRET_FIELDS,
   ...SECRET_FIELDS.map((f) => `*.${f}`),
