@@ -9,7 +9,11 @@
  *  4. The ratio: saga rate ÷ (acked-publish rate ÷ JetStream publishes per saga).
  *  5. Where the time goes: CPU seconds per process per saga, and the hottest functions of the
  *     hottest Node process (V8 CPU profile).
+ *  6. The low-load latency (2 clients, a short phase before the loaded one) next to the loaded one.
+ *  7. The RSS of every process of the platform at the end of the loaded run and at idle (once its CPU has
+ *     settled), any process idling above 100 MB flagged.
  * Flags: --concurrency N (32) --seconds S (20; 8 under CI=true) --no-profile
+ * Under CI=true every phase is shorter (the low-load phase, the wait for idle), so the run stays short.
  * A benchmark prints figures; it fails only if the platform misbehaves, never on a target.
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -20,21 +24,31 @@ import { parseArgs } from 'node:util';
 import { connect } from '@nats-io/transport-node';
 import { CeHeaders, Catalogue, SagaEndSubjects, isSagaEndEvent, parseCeType } from '@sagamesh/contracts';
 import http from 'node:http';
+import { IDLE_RSS_LIMIT_MB, cpuSeconds, natsBenchRate, rssMB, summarize, type LatencySummary } from './lib/bench-figures.ts';
 import { ApiError } from './lib/client.ts';
 import { startPlatform, PLATFORM_SERVICES, type Platform } from './lib/platform.ts';
 import { ensureTools, toolPath } from './lib/tools.ts';
 
+const ci = process.env.CI === 'true';
 const { values: args } = parseArgs({
   options: {
     concurrency: { type: 'string', default: '32' },
-    seconds: { type: 'string', default: process.env.CI === 'true' ? '8' : '20' },
+    seconds: { type: 'string', default: ci ? '8' : '20' },
     'no-profile': { type: 'boolean', default: false },
   },
 });
 const concurrency = Number(args.concurrency);
 const seconds = Number(args.seconds);
+if (!(Number.isInteger(concurrency) && concurrency >= 1) || !(seconds > 0)) throw new Error('--concurrency must be an integer ≥ 1 and --seconds > 0');
 const profile = !args['no-profile'];
+const lowLoad = { clients: 2, seconds: ci ? 2 : 5 };
+/**
+ * Idle = each process of the platform used under `busyShare` of a core for `quietSeconds` in a row, waited for at most
+ * `maxSeconds` (the V8 profiler's sampling costs each Node process ~3 % of a core on its own).
+ */
+const idle = { quietSeconds: ci ? 2 : 3, maxSeconds: ci ? 6 : 20, busyShare: 0.05 };
 const say = (m: string) => console.log(`[bench] ${m}`);
+const platformProcesses = [...PLATFORM_SERVICES, 'nats-server'] as const;
 
 await ensureTools(['nats-server', 'nats']);
 const profDir = mkdtempSync(path.join(tmpdir(), 'sagamesh-prof-'));
@@ -85,6 +99,11 @@ try {
   say('warm-up: 100 sagas');
   await runClosedLoop(oneSaga, Math.min(concurrency, 16), 0, 100);
 
+  say(`low load: ${lowLoad.clients} concurrent clients for ${lowLoad.seconds} s (closed loop)`);
+  const lowT0 = performance.now();
+  const low = summarize(await runClosedLoop(oneSaga, lowLoad.clients, lowLoad.seconds * 1000, Infinity));
+  const lowRate = low.count / ((performance.now() - lowT0) / 1000);
+
   const jsBefore = await serverStats(platform);
   const cpuBefore = cpuTimes(platform);
   say(`measuring: ${concurrency} concurrent clients for ${seconds} s (closed loop)`);
@@ -93,13 +112,14 @@ try {
   const elapsed = (performance.now() - t0) / 1000;
   const jsAfter = await serverStats(platform);
   const cpuAfter = cpuTimes(platform);
+  const rssEnd = rssOfPlatform(platform);
   const backlog = await consumerBacklog(platform);
   await nc.drain();
+  const rssIdle = await rssAtIdle(platform);
 
   const sagas = latencies.length;
   const sagaRate = sagas / elapsed;
-  latencies.sort((a, b) => a - b);
-  const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? NaN;
+  const loaded = summarize(latencies);
   const jsPublishesPerSaga = (jsAfter.storedMessages - jsBefore.storedMessages) / sagas;
   const jsApiPerSaga = (jsAfter.apiCalls - jsBefore.apiCalls) / sagas;
   const inMsgsPerSaga = (jsAfter.inMsgs - jsBefore.inMsgs) / sagas;
@@ -115,7 +135,8 @@ try {
   console.log(`
 == sagamesh benchmark (${new Date().toISOString()}, ${concurrency} concurrent clients, ${f(elapsed, 1)} s) ==
 completed order sagas      ${f(sagas)} (${f(sagaRate, 1)} sagas/s)     goal 1,000 sagas/s
-saga latency               p50 ${f(pct(50), 1)} ms   p99 ${f(pct(99), 1)} ms   max ${f(latencies.at(-1) ?? NaN, 1)} ms     goal p99 < 50 ms
+saga latency               ${latencyLine(loaded)}     goal p99 < 50 ms
+  at low load (${lowLoad.clients} clients)   ${latencyLine(low)}   (${f(low.count)} sagas, ${f(lowRate, 1)} sagas/s in ${lowLoad.seconds} s)     goal p50 ≤ 10 ms
 JetStream cost per saga    ${f(jsPublishesPerSaga, 1)} acked publishes (stream + KV writes), ${f(jsApiPerSaga, 1)} JS API calls, ${f(inMsgsPerSaga, 1)} messages into the server
 nats bench (same server)   ${f(pubRate)} acked JetStream publishes/s, ${f(reqRate)} core request/reply/s
 JetStream limit for sagas  ${f(jsLimit, 1)} sagas/s  (= ${f(pubRate)} ÷ ${f(jsPublishesPerSaga, 1)})
@@ -124,7 +145,7 @@ backlog at the end         ${backlog.length === 0 ? 'none (every consumer kept u
 bytes stored per saga      ${f(storage.total)} B in all streams and buckets (README "Storage" sizes the volume from these)`);
   for (const r of storage.rows) {
     const fits = r.maxBytes > 0 && r.perSaga > 0 ? `its limit ${f(r.maxBytes / 2 ** 20)} MiB holds ${f(r.maxBytes / r.perSaga)} sagas` : r.maxBytes > 0 ? `limit ${f(r.maxBytes / 2 ** 20)} MiB` : 'no byte limit';
-    console.log(`  ${r.name.padEnd(22)} ${f(r.perSaga).padStart(7)} B/saga   ${f(r.bytes / 2 ** 10).padStart(9)} KiB now   ${fits}`);
+    console.log(`  ${r.name.padEnd(22)} ${f(r.perSaga).padStart(7)} B/saga ${f(r.msgsPerSaga, 1).padStart(5)} msgs/saga   ${f(r.bytes / 2 ** 10).padStart(9)} KiB now   ${fits}`);
   }
 
   console.log('\nwhere the time goes (CPU seconds during the measured run):');
@@ -135,6 +156,13 @@ bytes stored per saga      ${f(storage.total)} B in all streams and buckets (REA
   for (const r of rows) console.log(`  ${r.name.padEnd(14)} ${f(r.cpu, 2).padStart(7)} s  ${f((r.cpu / totalCpu) * 100, 1).padStart(5)} %  ${f((r.cpu / sagas) * 1e6, 0).padStart(6)} µs/saga`);
   const cores = availableParallelism();
   console.log(`  ${'total'.padEnd(14)} ${f(totalCpu, 2).padStart(7)} s of ${f(elapsed * cores, 1)} s available on ${cores} cores (${f((totalCpu / (elapsed * cores)) * 100, 0)} % busy)`);
+
+  console.log(`\nresident memory (RSS, MB) at the end of the loaded run and at idle (${rssIdle.settled ? `settled after ${f(rssIdle.waited, 0)} s` : `not settled within ${idle.maxSeconds} s`}${profile ? '; the V8 profiler adds to both' : ''}), and CPU at idle:`);
+  for (const name of platformProcesses) {
+    const atIdle = rssIdle.rss[name];
+    const over = name !== 'nats-server' && atIdle !== undefined && atIdle > IDLE_RSS_LIMIT_MB ? `   over ${IDLE_RSS_LIMIT_MB} MB at idle` : '';
+    console.log(`  ${name.padEnd(14)} ${mb(rssEnd[name]).padStart(7)} end   ${mb(atIdle).padStart(7)} idle   ${f(rssIdle.cpuShare[name]! * 100, 0).padStart(3)} % of a core${over}`);
+  }
   const hottest = rows.find((r) => r.name !== 'nats-server' && r.name !== 'bench');
   await platform.stop();
   if (profile && hottest) printProfile(profDir, platform, hottest.name);
@@ -178,18 +206,60 @@ function orderPlacer(baseUrl: string, apiKey: string, sockets: number): (order: 
     });
 }
 
+function latencyLine(l: LatencySummary): string {
+  const ms = (n: number) => n.toLocaleString('en-US', { maximumFractionDigits: 1, minimumFractionDigits: 1 });
+  return `p50 ${ms(l.p50)} ms   p99 ${ms(l.p99)} ms   max ${ms(l.max)} ms`;
+}
+
+function mb(n: number | undefined): string {
+  return n === undefined ? 'gone' : n.toFixed(1);
+}
+
+function rssOfPlatform(p: Platform): Record<string, number | undefined> {
+  return Object.fromEntries(platformProcesses.map((s) => [s, rssMB(p.pid(s))]));
+}
+
+/**
+ * RSS once the platform is idle: every process's CPU has stayed near zero for a few seconds (timers, GC, sweeps
+ * settle). With each process's share of a core in the last second.
+ */
+async function rssAtIdle(p: Platform): Promise<{ rss: Record<string, number | undefined>; cpuShare: Record<string, number>; settled: boolean; waited: number }> {
+  const cpu = () => Object.fromEntries(platformProcesses.map((s) => [s, cpuSeconds(p.pid(s))]));
+  say(`waiting for the platform to idle (at most ${idle.maxSeconds} s)`);
+  let quiet = 0;
+  let waited = 0;
+  let last = cpu();
+  let share: Record<string, number> = {};
+  while (quiet < idle.quietSeconds && waited < idle.maxSeconds) {
+    await new Promise((r) => setTimeout(r, 1000));
+    waited++;
+    const now = cpu();
+    share = Object.fromEntries(platformProcesses.map((s) => [s, now[s]! - last[s]!]));
+    const busiest = Object.entries(share).sort((a, b) => b[1] - a[1])[0]!;
+    quiet = busiest[1] < idle.busyShare ? quiet + 1 : 0;
+    if (waited % 5 === 0) say(`  ${waited} s: busiest ${busiest[0]} at ${(busiest[1] * 100).toFixed(0)} % of a core in the last second`);
+    last = now;
+  }
+  return { rss: rssOfPlatform(p), cpuShare: share, settled: quiet >= idle.quietSeconds, waited };
+}
+
 async function runClosedLoop(op: (i: number) => Promise<number>, workers: number, durationMs: number, maxOps: number): Promise<number[]> {
   const out: number[] = [];
   const end = performance.now() + durationMs;
   let next = 0;
-  await Promise.all(
-    Array.from({ length: workers }, async () => {
-      while (next < maxOps && (durationMs === 0 || performance.now() < end)) {
-        const i = next++;
-        out.push(await op(i));
-      }
-    }),
-  );
+  const progress = durationMs >= 10_000 ? setInterval(() => say(`  ${out.length} sagas so far`), 5000) : undefined;
+  try {
+    await Promise.all(
+      Array.from({ length: workers }, async () => {
+        while (next < maxOps && (durationMs === 0 || performance.now() < end)) {
+          const i = next++;
+          out.push(await op(i));
+        }
+      }),
+    );
+  } finally {
+    clearInterval(progress);
+  }
   return out;
 }
 
@@ -197,6 +267,8 @@ interface StreamBytes {
   name: string;
   bytes: number;
   maxBytes: number;
+  /** Messages ever stored (last sequence): a work queue's deleted ones count too. */
+  stored: number;
 }
 
 async function serverStats(p: Platform): Promise<{ storedMessages: number; apiCalls: number; inMsgs: number; streams: StreamBytes[] }> {
@@ -210,14 +282,16 @@ async function serverStats(p: Platform): Promise<{ storedMessages: number; apiCa
     storedMessages: streams.reduce((a, s) => a + s.state.last_seq, 0),
     apiCalls: jsz.api.total,
     inMsgs: varz.in_msgs,
-    streams: streams.map((s) => ({ name: s.name, bytes: s.state.bytes, maxBytes: s.config?.max_bytes ?? -1 })),
+    streams: streams.map((s) => ({ name: s.name, bytes: s.state.bytes, maxBytes: s.config?.max_bytes ?? -1, stored: s.state.last_seq })),
   };
 }
 
-/** Bytes each stream (KV buckets are streams KV_<bucket>) gained per saga during the measured run, largest first. */
-function storagePerSaga(before: StreamBytes[], after: StreamBytes[], sagas: number): { total: number; rows: (StreamBytes & { perSaga: number })[] } {
-  const was = new Map(before.map((s) => [s.name, s.bytes]));
-  const rows = after.map((s) => ({ ...s, perSaga: (s.bytes - (was.get(s.name) ?? 0)) / sagas })).sort((a, b) => b.perSaga - a.perSaga);
+/** Bytes and messages each stream (KV buckets are streams KV_<bucket>) gained per saga during the measured run, largest first. */
+function storagePerSaga(before: StreamBytes[], after: StreamBytes[], sagas: number): { total: number; rows: (StreamBytes & { perSaga: number; msgsPerSaga: number })[] } {
+  const was = new Map(before.map((s) => [s.name, s]));
+  const rows = after
+    .map((s) => ({ ...s, perSaga: (s.bytes - (was.get(s.name)?.bytes ?? 0)) / sagas, msgsPerSaga: (s.stored - (was.get(s.name)?.stored ?? 0)) / sagas }))
+    .sort((a, b) => b.perSaga - a.perSaga || b.msgsPerSaga - a.msgsPerSaga);
   return { total: rows.reduce((a, r) => a + r.perSaga, 0), rows };
 }
 
@@ -231,22 +305,10 @@ async function consumerBacklog(p: Platform): Promise<string[]> {
   return consumers.filter((c) => c.config?.durable_name && c.num_pending > 0).map((c) => `${c.stream}/${c.name} ${c.num_pending}`);
 }
 
-/** utime+stime in seconds per process, from /proc (Linux). */
+/** CPU seconds per process of the platform, and of the bench itself. */
 function cpuTimes(p: Platform): Record<string, number> {
-  const out: Record<string, number> = {};
-  const ticks = 100;
-  const read = (pid: number | undefined) => {
-    if (!pid) return 0;
-    try {
-      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-      return (Number(fields[11]) + Number(fields[12])) / ticks;
-    } catch {
-      return 0;
-    }
-  };
-  for (const s of PLATFORM_SERVICES) out[s] = read(p.pid(s));
-  out['nats-server'] = read(p.pid('nats-server'));
-  out.bench = read(process.pid);
+  const out: Record<string, number> = Object.fromEntries(platformProcesses.map((s) => [s, cpuSeconds(p.pid(s))]));
+  out.bench = cpuSeconds(process.pid);
   return out;
 }
 
@@ -257,9 +319,9 @@ function natsArgs(p: Platform): string[] {
 
 function natsBench(p: Platform, benchArgs: string[]): number {
   const res = spawnSync(toolPath('nats'), [...natsArgs(p), ...benchArgs], { encoding: 'utf8' });
-  const m = /aggregated stats: ([\d,.]+) msgs\/sec/.exec(res.stdout + res.stderr);
-  if (!m) throw new Error(`nats ${benchArgs.join(' ')} printed no rate:\n${res.stdout}${res.stderr}`);
-  return Number(m[1]!.replaceAll(',', ''));
+  const rate = natsBenchRate(res.stdout + res.stderr);
+  if (rate === undefined) throw new Error(`nats ${benchArgs.join(' ')} printed no rate:\n${res.stdout}${res.stderr}`);
+  return rate;
 }
 
 async function natsBenchRequestReply(p: Platform, clients: number): Promise<number> {

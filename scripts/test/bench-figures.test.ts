@@ -1,0 +1,40 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { cpuSeconds, natsBenchRate, rssMB, summarize } from '../lib/bench-figures.ts';
+
+// As nats 0.5 prints them: one client has no aggregate line, several have per-client lines before it.
+const oneClient = `16:06:37 [1] Starting JetStream synchronous publisher, publishing 2,000 messages
+
+NATS JetStream synchronous publisher stats: 12,160 msgs/sec ~ 1.5 MiB/sec ~ min: 36.50us ~ avg: 82.11us ~ P99: 174.85us
+`;
+const twoClients = `  [1] 6,924 msgs/sec ~ 866 KiB/sec ~ min: 38.59us ~ avg: 144.20us (1,000 msgs)
+  [2] 6,925 msgs/sec ~ 866 KiB/sec ~ min: 32.02us ~ avg: 144.17us (1,000 msgs)
+
+ NATS JetStream synchronous publisher aggregated stats: 13,844 msgs/sec ~ 1.7 MiB/sec
+ message rates min 6,924 | avg 6,924 | max 6,925 | stddev 0 msgs
+`;
+
+test('nats bench rate: the aggregate with several clients, the single line with one (--concurrency 1), none when absent', () => {
+  assert.equal(natsBenchRate(twoClients), 13_844);
+  assert.equal(natsBenchRate(oneClient), 12_160);
+  assert.equal(natsBenchRate('NATS Core NATS service requester stats: 9,029.5 msgs/sec ~ 1.1 MiB/sec'), 9_029.5);
+  assert.equal(natsBenchRate('nats: error: nats: Authorization Violation'), undefined);
+});
+
+test('latency summary: nearest-rank p50/p99 and max, NaN when nothing was measured', () => {
+  const ms = Array.from({ length: 100 }, (_, i) => 100 - i);
+  assert.deepEqual(summarize(ms), { count: 100, p50: 50, p99: 99, max: 100 });
+  assert.deepEqual(summarize([7]), { count: 1, p50: 7, p99: 7, max: 7 });
+  const none = summarize([]);
+  assert.equal(none.count, 0);
+  assert.ok(Number.isNaN(none.p50) && Number.isNaN(none.p99) && Number.isNaN(none.max));
+});
+
+test('/proc readings: this process has a plausible RSS and CPU time; a process that is gone has none', () => {
+  const rss = rssMB(process.pid);
+  assert.ok(rss !== undefined && rss > 10 && rss < 4000, `RSS ${rss} MB`);
+  assert.ok(cpuSeconds(process.pid) > 0);
+  assert.equal(rssMB(undefined), undefined);
+  assert.equal(rssMB(2 ** 22 + 1), undefined);
+  assert.equal(cpuSeconds(2 ** 22 + 1), 0);
+});
