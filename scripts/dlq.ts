@@ -8,7 +8,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
-import { discardDeadLetter, listDeadLetters, replayDeadLetter, showDeadLetter } from './lib/dead-letters.ts';
+import { discardDeadLetter, listDeadLetters, replayDeadLetter, showDeadLetter } from '@sagamesh/runtime';
 
 const USAGE = `usage: make dlq ARGS="<command> [--nats URL]"
   list [--limit N]   the dead letters, oldest first: seq, time, subject, consumer, reason
@@ -46,9 +46,10 @@ async function main(): Promise<number> {
     const jsm = await jetstreamManager(nc);
     switch (command) {
       case 'list': {
-        const letters = await listDeadLetters(jsm, Number(values.limit));
-        if (letters.length === 0) console.log('no dead letters');
-        for (const d of letters) console.log(`${d.seq}\t${d.time}\t${d.subject}\t${d.stream}/${d.consumer}\t${d.reason}`);
+        const { total, deadLetters } = await listDeadLetters(jsm, { limit: Number(values.limit) });
+        if (total === 0) console.log('no dead letters');
+        else if (deadLetters.length < total) console.log(`the oldest ${deadLetters.length} of ${total} dead letters (--limit N for more)`);
+        for (const d of deadLetters) console.log(`${d.seq}\t${d.time}\t${d.subject}\t${d.stream}/${d.consumer}\t${d.reason}`);
         return 0;
       }
       case 'show': {
@@ -58,9 +59,9 @@ async function main(): Promise<number> {
         return 0;
       }
       case 'replay': {
-        const subject = await replayDeadLetter(jetstream(nc), jsm, seq);
-        if (!subject) return notFound(seq);
-        console.log(`replayed dead letter ${seq} on ${subject}, and removed it`);
+        const replayed = await replayDeadLetter(jetstream(nc), jsm, seq);
+        if (!replayed) return notFound(seq);
+        console.log(`replayed dead letter ${seq} on ${replayed.subject}, and removed it`);
         return 0;
       }
       case 'discard':

@@ -9,7 +9,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { ceType, Streams } from '@sagamesh/contracts';
 import { type ConsumerHandle, createLogger, createMetrics, declarePlatformStreams, ensureStreams, PoisonMessageError, publishEvent, runConsumer } from '@sagamesh/runtime';
 import { type NatsServer, startNatsServer, waitFor } from '@sagamesh/testing';
-import { discardDeadLetter, listDeadLetters, replayDeadLetter, showDeadLetter } from '../../scripts/lib/dead-letters.ts';
+import { discardDeadLetter, listDeadLetters, replayDeadLetter, showDeadLetter } from '@sagamesh/runtime';
 
 let server: NatsServer;
 let nc: NatsConnection;
@@ -54,7 +54,7 @@ const send = (subject: string, data: unknown) => publishEvent(js, subject, { typ
 test('list shows a dead letter with where and why it died; replay gives it to its consumer again and removes it', async () => {
   await send('ops.one', { n: 1 });
   const [letter] = await waitFor(async () => {
-    const l = await listDeadLetters(jsm);
+    const l = (await listDeadLetters(jsm)).deadLetters;
     return l.length === 1 ? l : undefined;
   }, { what: 'the dead letter' });
   assert.equal(letter!.subject, 'ops.one');
@@ -66,10 +66,10 @@ test('list shows a dead letter with where and why it died; replay gives it to it
   assert.equal(shown!.headers['ce-type'], ceType('ops', 'work'));
 
   fixed = true;
-  assert.equal(await replayDeadLetter(js, jsm, letter!.seq), 'ops.one');
+  assert.equal((await replayDeadLetter(js, jsm, letter!.seq))?.subject, 'ops.one');
   await waitFor(() => handled.length === 1, { what: 'the replayed message handled' });
   assert.deepEqual(handled, [{ n: 1 }]);
-  assert.deepEqual(await listDeadLetters(jsm), []);
+  assert.deepEqual((await listDeadLetters(jsm)).deadLetters, []);
   assert.equal(await replayDeadLetter(js, jsm, letter!.seq), undefined, 'a replayed letter is gone');
 });
 
@@ -77,11 +77,11 @@ test('discard removes one dead letter; an unknown sequence says so', async () =>
   fixed = false;
   await send('ops.two', { n: 2 });
   const [letter] = await waitFor(async () => {
-    const l = await listDeadLetters(jsm);
+    const l = (await listDeadLetters(jsm)).deadLetters;
     return l.length === 1 ? l : undefined;
   }, { what: 'the dead letter' });
   assert.equal(await discardDeadLetter(jsm, letter!.seq), true);
-  assert.deepEqual(await listDeadLetters(jsm), []);
+  assert.deepEqual((await listDeadLetters(jsm)).deadLetters, []);
   assert.equal(await discardDeadLetter(jsm, 999_999), false);
   assert.equal((await jsm.streams.info(Streams.deadLetters.name)).state.messages, 0);
 });

@@ -15,6 +15,7 @@ export * from './books.ts';
 export * from './service.ts';
 export * from './provision.ts';
 export * from './stream-usage.ts';
+export * from './dead-letters.ts';
 export { headers, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
 export type { JetStreamClient, JetStreamManager, JsMsg, PubAck } from '@nats-io/jetstream';
 export type { KV, KvEntry, KvWatchEntry } from '@nats-io/kv';

@@ -4,11 +4,10 @@ import path from 'node:path';
 import express, { type Request, type Response } from 'express';
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import { ExplorerPaths, isValidId, type SagaDetail, type SessionView } from '@sagamesh/contracts';
-import { HttpError, isPermissionDenied, type Logger } from '@sagamesh/runtime';
+import { HttpError, isPermissionDenied, listDeadLetters, replayDeadLetter, type Logger } from '@sagamesh/runtime';
 import { mayRead, type Caller } from '../auth.ts';
 import { publicView } from '../order-view.ts';
 import type { EngineProgress, OrdersClient } from '../upstreams.ts';
-import { listDeadLetters, replayDeadLetter } from './dead-letters.ts';
 import type { RunIndex } from './run-index.ts';
 import { RunStream, type RunStreamLimits } from './run-stream.ts';
 
@@ -93,7 +92,7 @@ export function mountExplorer(app: express.Router, d: ExplorerDeps, upstreams: {
     if (typeof raw !== 'string' || !Number.isInteger(limit) || limit < 1 || limit > DEAD_LETTER_PAGE.max) {
       throw new HttpError(400, 'invalid_request', `limit: an integer from 1 to ${DEAD_LETTER_PAGE.max}`);
     }
-    res.json(await storeRead(() => listDeadLetters(d.jsm, limit)));
+    res.json(await storeRead(() => listDeadLetters(d.jsm, { limit, newestFirst: true })));
   });
 
   app.post('/admin/dead-letters/:seq/replay', async (req: Request, res: Response) => {
