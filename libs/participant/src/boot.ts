@@ -1,6 +1,6 @@
 import { QuerySubjects } from '@sagamesh/contracts';
 import { answerQueries, type Books, type BootConfig, bootService, openBucket, KvBooks, type ServiceContext, type Started } from '@sagamesh/runtime';
-import { StepLedger } from './ledger.ts';
+import { ledgerContribution, StepLedger, type StepRecord } from './ledger.ts';
 import type { CommandHandler } from './participant-handlers.ts';
 import { runParticipant, type ParticipantOptions, type ParticipantSeams } from './participant.ts';
 
@@ -35,8 +35,8 @@ export interface LedgerParticipantSpec<D> {
   /** Its KV bucket: the step ledger (one record per step key) that its books sum. */
   bucket: string;
   commands: (ledger: StepLedger<D>) => Record<string, CommandHandler>;
-  /** What one ledger record adds to the books. */
-  contribution: (key: string, value: unknown) => Books;
+  /** The books of one step (its action's and compensation's effects); see ledgerContribution. */
+  books: (rec: StepRecord<D>) => Books;
   /** The answer to the service's books query (QuerySubjects.books), from the books' totals. */
   booksReply: (totals: Books) => unknown;
 }
@@ -55,7 +55,7 @@ export function startLedgerParticipant<D>(
     const { log, shutdown, nc, js, publisher } = ctx;
     const kv = await openBucket(js, spec.bucket, { replicas: config.JETSTREAM_REPLICAS, storeMiB: config.JETSTREAM_STORE_MIB });
 
-    const books = new KvBooks(kv, spec.bucket, spec.contribution, log);
+    const books = new KvBooks(kv, spec.bucket, ledgerContribution(spec.books), log);
     shutdown.onShutdown(() => books.stop(), 'books');
     const booksQuery = answerQueries(nc, QuerySubjects.books(service), service, log, async () => spec.booksReply(await books.totals()));
     shutdown.onShutdown(() => booksQuery.drain(), 'queries');

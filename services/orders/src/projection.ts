@@ -43,7 +43,7 @@ export function orderBooksOf(t: Readonly<Record<string, number>>): OrderBooks {
 }
 
 export type ProjectionStep =
-  /** Already folded in (a redelivery or a replay): nothing to do. */
+  /** Already folded in (a redelivery or a replay), or changes nothing (an event after the end): nothing to do. */
   | { kind: 'skip' }
   /** An end event whose `placed` is not projected yet (consumers run concurrently): try again later. */
   | { kind: 'wait' }
@@ -53,5 +53,7 @@ export function planProjection(current: ViewRecord | undefined, rec: RecordedEve
   if (current !== undefined && current.seq >= rec.seq) return { kind: 'skip' };
   const after = evolve(current?.view, rec);
   if (after === undefined) return { kind: 'wait' };
+  // Not written when unchanged: an ended order's record is settled (never written again), so the books need not remember it.
+  if (after === current?.view) return { kind: 'skip' };
   return { kind: 'apply', next: { seq: rec.seq, view: after } };
 }

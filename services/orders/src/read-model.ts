@@ -5,8 +5,9 @@
  * The books are not stored beside the views: they are the sum over the views, kept by a watch
  * of the bucket (the participant SDK's KvBooks), so they cannot disagree with the views whatever a crash, a
  * redelivery or a second replica does, and a projection costs one plain write (no atomic batch: on a
- * file-backed stream each one is an fsync'd staging store, ~7 ms, serialised per stream). The same watch
- * keeps the set of pending orders the reconciler looks at.
+ * file-backed stream each one is an fsync'd staging store, ~7 ms, serialised per stream). An ended
+ * order's record is settled (never written again: planProjection skips what does not change a view), so
+ * the books remember only the pending orders, which are also the set the reconciler looks at.
  */
 import type { KV, KvEntry } from '@nats-io/kv';
 import { isWrongLastSequence } from '@sagamesh/contracts';
@@ -48,11 +49,9 @@ export interface ReadModelOptions {
 export class ReadModel {
   readonly #kv: KV;
   readonly #write: (key: string, value: string, previousSeq: number) => Promise<number>;
-  readonly #books: KvBooks;
+  readonly #books: KvBooks<ViewRecord>;
   readonly #recentMax: number;
   readonly #recent = new Map<string, Known>();
-  /** Order id → when it was placed (ms), for every order PENDING in the bucket: kept by the books' watch. */
-  readonly #pending = new Map<string, number>();
 
   constructor(kv: KV, bucket: string, log: Logger, opts: ReadModelOptions = {}) {
     this.#kv = kv;
@@ -60,7 +59,7 @@ export class ReadModel {
     this.#write = publisher
       ? (key, value, previousSeq) => kvWrite(publisher, bucket, key, value, previousSeq)
       : (key, value, previousSeq) => (previousSeq === 0 ? kv.create(key, value) : kv.update(key, value, previousSeq));
-    this.#books = new KvBooks(kv, bucket, (_key, value) => recordBooks(value as ViewRecord), log, (key, value) => this.#track(key, value as ViewRecord | undefined));
+    this.#books = new KvBooks<ViewRecord>(kv, bucket, (_key, record) => ({ books: recordBooks(record), settled: record.view.status !== 'PENDING' }), log);
     this.#recentMax = opts.recentOrders ?? 0;
   }
 
@@ -106,20 +105,17 @@ export class ReadModel {
     if (this.#recent.size > this.#recentMax) this.#recent.delete(this.#recent.keys().next().value!);
   }
 
-  #track(orderId: string, record: ViewRecord | undefined): void {
-    const placedAt = record?.view.status === 'PENDING' ? Date.parse(record.view.createdAt) : Number.NaN;
-    if (Number.isNaN(placedAt)) this.#pending.delete(orderId);
-    else this.#pending.set(orderId, placedAt);
-  }
-
   /**
    * Orders PENDING in the read model that were placed at or before `cutoffMs`, oldest first, at most `limit`:
-   * as of every write completed before the call (the books' watch feeds them; it holds one entry per pending order).
+   * as of every write completed before the call (the books remember exactly the pending orders' records).
    */
   async pendingSince(cutoffMs: number, limit: number): Promise<string[]> {
     await this.#books.totals();
     const due: [string, number][] = [];
-    for (const entry of this.#pending) if (entry[1] <= cutoffMs) due.push(entry);
+    for (const [orderId, record] of this.#books.unsettled()) {
+      const placedAt = Date.parse(record.view.createdAt);
+      if (placedAt <= cutoffMs) due.push([orderId, placedAt]);
+    }
     return due.sort((a, b) => a[1] - b[1]).slice(0, limit).map(([orderId]) => orderId);
   }
 
@@ -128,10 +124,14 @@ export class ReadModel {
     return orderBooksOf(await this.#books.totals());
   }
 
+  /** The records the books remember: the pending orders' (bounded by the orders in flight, not by the bucket). */
+  get remembered(): number {
+    return this.#books.remembered;
+  }
+
   /** Forgets what this process remembers of the bucket (after it was purged). */
   reset(): void {
     this.#recent.clear();
-    this.#pending.clear();
     this.#books.reset();
   }
 

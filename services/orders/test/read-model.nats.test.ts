@@ -116,3 +116,22 @@ test('after a purge and a reset the books are read again from the bucket', async
   assert.deepEqual((await model.books()).pending, { count: 1 });
   model.stop();
 });
+
+test('the books remember the pending orders only: an ended order is never written again, so it is not remembered', async () => {
+  const kv = await bucket('view-bound');
+  const model = new ReadModel(kv, 'view-bound', log);
+  const ids = Array.from({ length: 300 }, (_, i) => `o-${i}`);
+  for (const [i, id] of ids.entries()) await model.project(placed(id, 2 * i + 1, 10));
+  assert.equal((await model.books()).pending.count, 300);
+  assert.equal(model.remembered, 300);
+  for (const [i, id] of ids.entries()) if (i >= 5) await model.project(confirmed(id, 2 * i + 2));
+  // A late duplicate end, or a replayed `placed`, changes nothing and writes nothing.
+  const revision = (await model.getRecord('o-10')).revision;
+  assert.equal((await model.project(confirmed('o-10', 10_000))).kind, 'skipped');
+  assert.equal((await model.project(placed('o-10', 10_001, 10))).kind, 'skipped');
+  assert.equal((await model.getRecord('o-10')).revision, revision);
+  assert.deepEqual(await model.books(), { ...emptyBooks(), pending: { count: 5 }, confirmed: { count: 295, total: 2950 } });
+  assert.equal(model.remembered, 5);
+  assert.deepEqual((await model.pendingSince(Date.parse(at), 10)).sort(), ['o-0', 'o-1', 'o-2', 'o-3', 'o-4']);
+  model.stop();
+});

@@ -36,9 +36,8 @@ export function paymentCommands(ledger: StepLedger<Charge>): Record<string, Comm
   };
 }
 
-/** A record's contribution to the books, per origin (for KvBooks). */
-export function paymentContribution(_key: string, value: unknown): Books {
-  const rec = value as PaymentRecord;
+/** A step's books, per origin (the ledger's books sum them: ledgerContribution). */
+export function paymentStepBooks(rec: PaymentRecord): Books {
   return perOrigin(rec.origin, paymentBooks(rec));
 }
 

@@ -93,6 +93,32 @@ test('a refund gives back what the charge took, once however often it is repeate
   assert.equal(now.order.refunded - before.order.refunded, 250);
 });
 
+test("a refund is a record of its own (the charge's is never written again); a step of the older layout, refunded in the charge's record, reads the same", async () => {
+  const kv = await new Kvm(rig.js).open(Buckets.payments);
+  const before = await books();
+  const run = runId();
+  await rig.send('payments', 'charge', command(run, 'charge-payment', 'do', { amountCents: 300 }));
+  await rig.waitReplies(run, 1);
+  const charge = await kv.get(StepLedger.keyOf(`${run}.charge-payment`));
+  await rig.send('payments', 'refund', command(run, 'charge-payment', 'compensate', {}));
+  await rig.waitReplies(run, 2);
+  assert.equal((await kv.get(StepLedger.keyOf(`${run}.charge-payment`)))?.revision, charge?.revision, "the charge's record is not replaced");
+  const refund = (await kv.get(StepLedger.keyOf(`${run}.charge-payment.compensate`)))?.json<PaymentRecord>();
+  assert.deepEqual(refund, { origin: 'order', action: { outcome: 'succeeded', output: { chargedCents: 300 } }, data: { amountCents: 300 }, compensation: { outcome: 'succeeded', output: { refundedCents: 300 } } });
+
+  // As the older layout left it at rest: one record holding the charge and its refund.
+  const old = runId();
+  const ok = { outcome: 'succeeded' as const };
+  await kv.create(StepLedger.keyOf(`${old}.charge-payment`), JSON.stringify({ origin: 'order', action: { ...ok, output: { chargedCents: 40 } }, data: { amountCents: 40 }, compensation: { ...ok, output: { refundedCents: 40 } } }));
+  await rig.send('payments', 'refund', command(old, 'charge-payment', 'compensate', {}));
+  const [reply] = await rig.waitReplies(old, 1);
+  assert.deepEqual(reply!.output, { refundedCents: 40 }, 'the stored refund');
+  assert.equal(await kv.get(StepLedger.keyOf(`${old}.charge-payment.compensate`)), null, 'no second refund record');
+  const now = await books();
+  assert.equal(now.order.charged - before.order.charged, 340);
+  assert.equal(now.order.refunded - before.order.refunded, 340);
+});
+
 test('a charge without amountCents, an unknown command and a refund sent as an action get failed replies with clear codes', async () => {
   const run = runId();
   await rig.send('payments', 'charge', command(run, 'charge-payment', 'do', { customerId: 'c-1' }));

@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import type { RunOrigin, StepResult } from '@sagamesh/contracts';
-import { paymentBooks, paymentContribution, paymentsBooksReply, type PaymentRecord } from '../src/payments.ts';
+import { ledgerContribution, StepLedger } from '@sagamesh/participant';
+import { applyDelta, type Books } from '@sagamesh/runtime';
+import { paymentBooks, paymentStepBooks, paymentsBooksReply, type PaymentRecord } from '../src/payments.ts';
 
 const ok: StepResult = { outcome: 'succeeded' };
 const no: StepResult = { outcome: 'failed', error: { code: 'injected_failure', message: 'x' } };
@@ -21,14 +23,32 @@ const arbRecord: fc.Arbitrary<PaymentRecord> = fc.record({
   compensation: fc.option(fc.constant(ok), { nil: undefined }),
 });
 
-test('property: per origin, the books hold exactly the succeeded charges and the refunds of those, each origin apart', () => {
+const contribution = ledgerContribution(paymentStepBooks);
+
+/** The ledger records one step leaves: the action's, and the compensation's own one (a copy with it) or a tombstone; or one record of the older layout. */
+function recordsOf(step: PaymentRecord, i: number, olderLayout: boolean): [string, PaymentRecord][] {
+  const key = StepLedger.keyOf(`r${i}.charge-payment`);
+  if (olderLayout || !step.action || !step.compensation) return [[key, step]];
+  const { compensation: _, ...action } = step;
+  return [
+    [key, action],
+    [StepLedger.keyOf(`r${i}.charge-payment.compensate`), step],
+  ];
+}
+
+test('property: per origin, the ledger records add up to exactly the succeeded charges and the refunds of those, in either layout', () => {
   fc.assert(
-    fc.property(fc.array(arbRecord, { maxLength: 30 }), (recs) => {
-      const totals: Record<string, number> = {};
-      recs.forEach((r, i) => {
-        for (const [k, v] of Object.entries(paymentContribution(`step.r${i}.s`, r))) totals[k] = (totals[k] ?? 0) + v;
+    fc.property(fc.array(fc.tuple(arbRecord, fc.boolean()), { maxLength: 30 }), (steps) => {
+      const totals: Books = {};
+      steps.forEach(([step, olderLayout], i) => {
+        for (const [key, rec] of recordsOf(step, i, olderLayout)) {
+          const c = contribution(key, rec);
+          assert.ok(c.settled, 'a ledger record is written once');
+          applyDelta(totals, c.books);
+        }
       });
       const audit = paymentsBooksReply(totals);
+      const recs = steps.map(([step]) => step);
       for (const o of ['order', 'k8s'] as const) {
         const charges = recs.filter((r) => r.origin === o && r.action?.outcome === 'succeeded');
         const sum = (rs: readonly PaymentRecord[]) => rs.reduce((n, r) => n + r.data!.amountCents, 0);

@@ -33,9 +33,8 @@ export function shippingCommands(ledger: StepLedger<never>): Record<string, Comm
   };
 }
 
-/** A record's contribution to the books, per origin (for KvBooks). */
-export function shippingContribution(_key: string, value: unknown): Books {
-  const rec = value as ShipmentRecord;
+/** A step's books, per origin (the ledger's books sum them: ledgerContribution). */
+export function shippingStepBooks(rec: ShipmentRecord): Books {
   return perOrigin(rec.origin, shippingBooks(rec));
 }
 
