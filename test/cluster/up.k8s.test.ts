@@ -22,8 +22,13 @@ const tools = readEnvFile('tools/versions.env');
 const chartVersions = readEnvFile('charts/versions.env');
 
 async function make(...args: string[]): Promise<string> {
-  // A throwaway state dir: the dry run must not touch the real .dev/cluster either.
-  const { stdout } = await run('make', ['--no-print-directory', ...args], { cwd: REPO_ROOT, env: { ...process.env, TERM: 'dumb' }, maxBuffer: 8 * 1024 * 1024 });
+  // A throwaway state dir: the dry run must not touch the real .dev/cluster either. `-o`: the target's prerequisites
+  // (npm ci, make tools) are taken as done — an npm ci under the running tests would pull node_modules from under them.
+  const { stdout } = await run('make', ['--no-print-directory', '-o', 'node_modules/.installed', '-o', 'deps', '-o', 'tools', ...args], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, TERM: 'dumb' },
+    maxBuffer: 8 * 1024 * 1024,
+  });
   return stdout;
 }
 
