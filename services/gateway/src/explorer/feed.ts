@@ -39,6 +39,11 @@ export function startRunFeed(opts: { js: JetStreamClient; jsm: JetStreamManager;
         });
         const messages = await consumer.consume();
         close = () => messages.close().then(() => undefined);
+        // stop() may have come while this consumer was being made (a restart after an outage): it closed the old one.
+        if (stopping) {
+          await close();
+          break;
+        }
         for await (const m of messages) {
           nextSeq = m.seq + 1;
           try {
