@@ -12,7 +12,7 @@ import {
 } from '@nats-io/jetstream';
 import { backoffDelayMs, CeHeaders, MAX_DELIVER, MessageOutcomes, Subjects } from '@sagamesh/contracts';
 import type { Logger } from './logger.ts';
-import { PoisonMessageError } from './messages.ts';
+import { getHeader, PoisonMessageError } from './messages.ts';
 import type { ServiceMetrics } from './metrics.ts';
 import { isNotFound, sameSet, whileJetStreamForms } from './nats.ts';
 import { SpanKind, extractTrace, withSpan } from './tracing.ts';
@@ -218,7 +218,7 @@ export function runConsumer(opts: RunConsumerOptions): ConsumerHandle {
       'messaging.operation.type': 'process',
       'messaging.destination.name': m.subject,
       'messaging.consumer.group.name': durable,
-      'messaging.message.id': m.headers?.get(CeHeaders.id) ?? '',
+      'messaging.message.id': m.headers ? getHeader(m.headers, CeHeaders.id) : '',
       'messaging.nats.delivery_count': deliveryCount,
     };
     try {

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { MsgHdrsImpl } from '@nats-io/nats-core';
 import { headers, type MsgHdrs } from '@nats-io/transport-node';
 import type { JetStreamClient, JetStreamPublishOptions, PubAck } from '@nats-io/jetstream';
 import type { Static, TSchema } from '@sinclair/typebox';
@@ -45,17 +46,37 @@ export class PoisonMessageError extends Error {
   }
 }
 
+const LINE_BREAK = /[\r\n]/;
+
+/**
+ * What `h.set(k, v)` does (exact key, value refused with a line break, trimmed), without MsgHdrs.set's scans of
+ * every key per call: building a message's headers with set() was ~6 % of a service's CPU at load.
+ */
+export function setHeader(h: MsgHdrs, k: string, v: string): void {
+  if (!(h instanceof MsgHdrsImpl)) return h.set(k, v);
+  if (LINE_BREAK.test(v)) throw new TypeError(`header ${k}: values cannot contain \\r or \\n`);
+  // Deleted first: a replaced header goes last, as with set(), so the bytes on the wire are the same.
+  h.headers.delete(k);
+  h.headers.set(k, [v.trim()]);
+}
+
+/** What `h.get(k)` returns (exact key, first value, '' when absent), in one map lookup instead of a scan of every key. */
+export function getHeader(h: MsgHdrs, k: string): string {
+  if (!(h instanceof MsgHdrsImpl)) return h.get(k);
+  return h.headers.get(k)?.[0] ?? '';
+}
+
 /** CloudEvents binary-mode headers for `ev`, with the active trace context injected. */
 export function buildHeaders(ev: OutgoingEvent): MsgHdrs {
   const h = headers();
-  h.set(CeHeaders.id, ev.id ?? randomUUID());
-  h.set(CeHeaders.type, ev.type);
-  h.set(CeHeaders.source, ev.source);
-  h.set(CeHeaders.specversion, CE_SPEC_VERSION);
-  h.set(CeHeaders.time, ev.time ?? new Date().toISOString());
-  h.set(CeHeaders.correlationId, ev.correlationId);
-  if (ev.causationId) h.set(CeHeaders.causationId, ev.causationId);
-  h.set('content-type', 'application/json');
+  setHeader(h, CeHeaders.id, ev.id ?? randomUUID());
+  setHeader(h, CeHeaders.type, ev.type);
+  setHeader(h, CeHeaders.source, ev.source);
+  setHeader(h, CeHeaders.specversion, CE_SPEC_VERSION);
+  setHeader(h, CeHeaders.time, ev.time ?? new Date().toISOString());
+  setHeader(h, CeHeaders.correlationId, ev.correlationId);
+  if (ev.causationId) setHeader(h, CeHeaders.causationId, ev.causationId);
+  setHeader(h, 'content-type', 'application/json');
   injectTrace(h);
   return h;
 }
@@ -102,11 +123,11 @@ export function decodeMessage<T extends TSchema>(
 ): Envelope<Static<T>> {
   const h = msg.headers;
   if (!h) throw new PoisonMessageError('no headers: not a CloudEvents binary-mode message');
-  const missing = REQUIRED.filter((k) => !h.get(k));
+  const missing = REQUIRED.filter((k) => !getHeader(h, k));
   if (missing.length > 0) throw new PoisonMessageError(`missing CloudEvents header(s): ${missing.join(', ')}`);
-  const spec = h.get(CeHeaders.specversion);
+  const spec = getHeader(h, CeHeaders.specversion);
   if (spec !== CE_SPEC_VERSION) throw new PoisonMessageError(`unsupported ce-specversion "${spec}" (expected ${CE_SPEC_VERSION})`);
-  const type = h.get(CeHeaders.type);
+  const type = getHeader(h, CeHeaders.type);
   checkType(type, expectedTypes);
 
   let json: unknown;
@@ -124,16 +145,16 @@ export function decodeMessage<T extends TSchema>(
     throw err;
   }
   const env: Envelope<Static<T>> = {
-    id: h.get(CeHeaders.id),
+    id: getHeader(h, CeHeaders.id),
     type,
-    source: h.get(CeHeaders.source),
-    time: h.get(CeHeaders.time),
-    correlationId: h.get(CeHeaders.correlationId),
+    source: getHeader(h, CeHeaders.source),
+    time: getHeader(h, CeHeaders.time),
+    correlationId: getHeader(h, CeHeaders.correlationId),
     data,
   };
-  const causationId = h.get(CeHeaders.causationId);
+  const causationId = getHeader(h, CeHeaders.causationId);
   if (causationId) env.causationId = causationId;
-  const traceparent = h.get(CeHeaders.traceparent);
+  const traceparent = getHeader(h, CeHeaders.traceparent);
   if (traceparent) env.traceparent = traceparent;
   return env;
 }

@@ -1,6 +1,7 @@
 import pRetry from 'p-retry';
 import { createInbox, headers as natsHeaders, NoRespondersError, TimeoutError, type Msg, type MsgHdrs, type NatsConnection, type Payload, type Subscription } from '@nats-io/transport-node';
 import { JetStreamApiError, PubHeaders, type JetStreamClient, type JetStreamPublishOptions, type PubAck } from '@nats-io/jetstream';
+import { setHeader } from './messages.ts';
 
 /** What publishing needs of a JetStream client: a JetStreamClient, or the cheaper JetStreamPublisher. */
 export type Publisher = Pick<JetStreamClient, 'publish'>;
@@ -95,12 +96,12 @@ export class RequestMux {
 export class JetStreamPublisher extends RequestMux implements Publisher {
   publish(subject: string, payload?: Payload, opts: Partial<JetStreamPublishOptions> = {}): Promise<PubAck> {
     const h = opts.headers ?? natsHeaders();
-    if (opts.msgID) h.set(PubHeaders.MsgIdHdr, opts.msgID);
+    if (opts.msgID) setHeader(h, PubHeaders.MsgIdHdr, opts.msgID);
     const e = opts.expect;
-    if (e?.lastMsgID) h.set(PubHeaders.ExpectedLastMsgIdHdr, e.lastMsgID);
-    if (e?.streamName) h.set(PubHeaders.ExpectedStreamHdr, e.streamName);
-    if (typeof e?.lastSequence === 'number') h.set(PubHeaders.ExpectedLastSeqHdr, String(e.lastSequence));
-    if (typeof e?.lastSubjectSequence === 'number') h.set(PubHeaders.ExpectedLastSubjectSequenceHdr, String(e.lastSubjectSequence));
+    if (e?.lastMsgID) setHeader(h, PubHeaders.ExpectedLastMsgIdHdr, e.lastMsgID);
+    if (e?.streamName) setHeader(h, PubHeaders.ExpectedStreamHdr, e.streamName);
+    if (typeof e?.lastSequence === 'number') setHeader(h, PubHeaders.ExpectedLastSeqHdr, String(e.lastSequence));
+    if (typeof e?.lastSubjectSequence === 'number') setHeader(h, PubHeaders.ExpectedLastSubjectSequenceHdr, String(e.lastSubjectSequence));
     const once = () => this.request(subject, payload, { headers: h, ...(opts.timeout ? { timeout: opts.timeout } : {}) }).then((m) => parseAck(subject, m));
     // In a cluster (R>1) a publish whose Nats-Msg-Id is still being replicated from an earlier publish is refused with
     // "duplicate message id is in process"; once that one is committed, the same publish gets its duplicate ack.

@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Type } from '@sinclair/typebox';
 import { CeHeaders, ceType, validator } from '@sagamesh/contracts';
-import { buildHeaders, decodeMessage, headers, PoisonMessageError } from '@sagamesh/runtime';
+import { buildHeaders, decodeMessage, getHeader, headers, PoisonMessageError, setHeader } from '@sagamesh/runtime';
+import { MsgHdrsImpl } from '@nats-io/nats-core';
 
 const Reserve = validator(Type.Object({ sku: Type.String(), quantity: Type.Integer({ minimum: 1 }) }, { additionalProperties: false }), 'reserve command');
 const TYPE = ceType('inventory', 'reserve');
@@ -62,4 +63,24 @@ test('missing CloudEvents headers are poison listing them', () => {
     'missing CloudEvents header(s): ce-id, ce-source, ce-specversion, ce-time, ce-correlationid',
   );
   assert.match(poison(() => decodeMessage({ data: enc({}) }, Reserve)).reason, /^no headers/);
+});
+
+test('setHeader and getHeader do what MsgHdrs set and get do: same bytes on the wire, same reads, line breaks refused', () => {
+  const slow = new MsgHdrsImpl();
+  const fast = new MsgHdrsImpl();
+  for (const [k, v] of [[CeHeaders.id, 'a'], [CeHeaders.type, ' t '], ['Nats-Msg-Id', 'm'], [CeHeaders.id, 'b']] as const) {
+    slow.set(k, v);
+    setHeader(fast, k, v);
+  }
+  assert.deepEqual(fast.encode(), slow.encode());
+  const received = MsgHdrsImpl.decode(slow.encode());
+  for (const k of [CeHeaders.id, CeHeaders.type, 'Nats-Msg-Id', 'nats-msg-id', CeHeaders.traceparent]) assert.equal(getHeader(received, k), received.get(k), k);
+  assert.equal(getHeader(received, CeHeaders.id), 'b');
+  assert.throws(() => setHeader(fast, CeHeaders.causationId, 'x\r\nce-type: forged'), /cannot contain/);
+  // Another MsgHdrs implementation goes through its own set and get.
+  const calls: string[] = [];
+  const other = { set: (k: string, v: string) => void calls.push(`${k}=${v}`), get: (k: string) => (calls.push(k), 'v') } as unknown as ReturnType<typeof headers>;
+  setHeader(other, 'k', 'v');
+  assert.equal(getHeader(other, 'k'), 'v');
+  assert.deepEqual(calls, ['k=v', 'k']);
 });

@@ -1,6 +1,6 @@
 import type { PubAck } from '@nats-io/jetstream';
 import { CeHeaders, ceType, isSagaEndEvent, SagaEndSubjects, stepCommandType, Subjects, type RunView, type SagaEvent, type SagaEventName, type StepCommand } from '@sagamesh/contracts';
-import { buildHeaders, type Publisher } from '@sagamesh/runtime';
+import { buildHeaders, getHeader, setHeader, type Publisher } from '@sagamesh/runtime';
 import type { Effect, RunState } from './core/types.ts';
 import { toRunView } from './core/view.ts';
 
@@ -65,7 +65,7 @@ interface Outgoing {
 function publish(js: Publisher, subject: string, msg: Outgoing, json = JSON.stringify(msg.data)): Promise<PubAck> {
   const h = buildHeaders({ type: msg.type, source: SOURCE, data: msg.data, id: msg.id, correlationId: msg.correlationId, ...(msg.causationId ? { causationId: msg.causationId } : {}) });
   // Without an active span (an API request, a sweep) the run's own trace context goes along.
-  if (msg.traceparent && !h.get(CeHeaders.traceparent)) h.set(CeHeaders.traceparent, msg.traceparent);
+  if (msg.traceparent && !getHeader(h, CeHeaders.traceparent)) setHeader(h, CeHeaders.traceparent, msg.traceparent);
   return js.publish(subject, json, { headers: h, msgID: msg.msgId ?? msg.id });
 }
 
