@@ -111,7 +111,14 @@ export class KvBooks<V = unknown> {
     for (;;) {
       for (let generation = -1; generation !== this.#generation; ) {
         generation = this.#generation;
-        this.#starting ??= this.#start();
+        if (!this.#starting) {
+          // A start that failed (NATS away) is tried again by the next totals(), not remembered.
+          const starting: Promise<void> = this.#start().catch((err: unknown) => {
+            if (this.#starting === starting) this.#starting = undefined;
+            throw err;
+          });
+          this.#starting = starting;
+        }
         await this.#starting;
       }
       const generation = this.#generation;
