@@ -13,6 +13,8 @@ const sagaEvent = validator(SagaEvent, 'saga event');
  * so what comes back is each recent run's latest view; a run whose last event is older than that is not listed.
  */
 const SEQUENCES_PER_RUN = 10;
+/** How long stop() waits for the consumer to close. */
+const STOP_WAIT_MS = 2000;
 
 export interface RunFeed {
   stop(): Promise<void>;
@@ -67,8 +69,10 @@ export function startRunFeed(opts: { js: JetStreamClient; jsm: JetStreamManager;
   return {
     async stop() {
       stopping = true;
-      await close?.();
-      await running;
+      // Bounded: closing a consumer the client is remaking can stay pending; the connection's drain, next in the
+      // shutdown, ends the loop anyway, and a feed must never hold a shutdown up.
+      const ended = Promise.all([close?.(), running]).then(() => true);
+      if (!(await Promise.race([ended, sleep(STOP_WAIT_MS, false, { ref: false })]))) log.warn({ waitedMs: STOP_WAIT_MS }, 'saga explorer feed still closing; going on with the shutdown');
     },
   };
 }
