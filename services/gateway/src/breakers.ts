@@ -67,6 +67,9 @@ export class Breakers {
         volumeThreshold: config.BREAKER_VOLUME_THRESHOLD,
         rollingCountTimeout: config.BREAKER_WINDOW_MS,
         resetTimeout: config.BREAKER_RESET_MS,
+        // An upstream shedding load answered: it is protecting itself, not failing, and an open circuit would turn
+        // its short Retry-After into BREAKER_RESET_MS of refusals (reads too).
+        errorFilter: (err: unknown) => err instanceof UpstreamOverloaded,
       });
       state.set({ upstream }, CircuitState.closed);
       cb.on('open', () => {

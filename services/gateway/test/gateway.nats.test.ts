@@ -43,7 +43,7 @@ interface FakeOrders {
   /** As orders stores them: with the owner the gateway sent (none on an order from before owners were recorded). */
   orders: Map<string, OrderView & { owner?: string }>;
   /** 'ok' answers; 'fail' answers 500 to everything. */
-  mode: 'ok' | 'fail';
+  mode: 'ok' | 'fail' | 'overloaded';
   /** Delay before answering a POST, to make concurrent requests overlap. */
   postDelayMs: number;
   close(): Promise<void>;
@@ -56,6 +56,7 @@ async function startFakeOrders(): Promise<FakeOrders> {
   app.use((req, res, next) => {
     fake.calls.push({ method: req.method, path: req.path, body: req.body, traceparent: req.get('traceparent') });
     if (fake.mode === 'fail') return void res.status(500).json({ error: { code: 'internal', message: 'boom' } });
+    if (fake.mode === 'overloaded') return void res.status(503).set('Retry-After', '1').json({ error: { code: 'overloaded', message: 'too many requests in flight' } });
     next();
   });
   // As contracts' OrdersPaths describe it: idempotent by order id, 409 for a taken id, 422 for an unknown sku.
@@ -711,6 +712,20 @@ describe('circuit breaker', () => {
       assert.equal(trial.status, 202);
       m = await metrics(g);
       assert.equal(metricValue(m, 'sagamesh_circuit_breaker_state', 'upstream="orders"'), 0);
+      assert.equal((await call(g, 'POST', '/api/orders', { body: order })).status, 202);
+    });
+  });
+
+  test('an upstream shedding load (503 overloaded) is passed on and does not open the circuit: it answered', async () => {
+    await withOwnGateway({ BREAKER_VOLUME_THRESHOLD: '3', BREAKER_RESET_MS: '300' }, async (g, upstream) => {
+      upstream.mode = 'overloaded';
+      for (let i = 0; i < 6; i++) {
+        const r = await call(g, 'POST', '/api/orders', { body: order });
+        assertError(r, 503, 'overloaded');
+        assert.ok(r.headers.get('retry-after'));
+      }
+      assert.equal(metricValue(await metrics(g), 'sagamesh_circuit_breaker_state', 'upstream="orders"'), 0, 'still closed');
+      upstream.mode = 'ok';
       assert.equal((await call(g, 'POST', '/api/orders', { body: order })).status, 202);
     });
   });
