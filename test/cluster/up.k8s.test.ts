@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { ServiceNames } from '@sagamesh/contracts';
+import { NatsIdentities, ServiceNames } from '@sagamesh/contracts';
 import { parse } from 'yaml';
 import { PLATFORM_DEFAULTS } from '../../cdk8s/src/platform.ts';
 import { pinnedCharts, readEnvFile } from './support.ts';
@@ -81,10 +81,14 @@ describe('make up DRY_RUN=1 (the plan)', async () => {
       /wait --for=condition=Established .* cdk8s\/dist\/00-crds\.yaml/,
       /apply --server-side .* -f cdk8s\/dist\/01-namespace\.yaml/,
       /create secret generic sagamesh-gateway --from-file=api-keys=.* --from-file=admin-api-keys=/,
+      /-n nats create secret generic nats-users --from-file=.*nats' --dry-run=client/,
+      /-n sagamesh create secret generic nats-users --from-file=.*nats' --dry-run=client/,
+      /delete job nats-provision --ignore-not-found/,
       /apply --server-side .* -f cdk8s\/dist\/<file> .*skipped when the cluster does not serve its kinds/,
       /restart-changed\.sh /,
-      /rollout status deploy\/operator/,
       /rollout status statefulset\/nats/,
+      /wait --for=condition=complete job\/nats-provision/,
+      /rollout status deploy\/operator/,
     ];
     const positions = seq.map(indexOf);
     assert.deepEqual(positions, [...positions].sort((a, b) => a - b), 'steps in this order');
@@ -112,7 +116,11 @@ describe('make up DRY_RUN=1 (the plan)', async () => {
     assert.match(commands[indexOf(/kind create cluster/)]!, /^kind get clusters \| grep -qx 'sagamesh' \|\| kind create cluster/);
     assert.ok(commands.filter((c) => /\bhelm\b/.test(c)).every((c) => /upgrade --install/.test(c)));
     assert.ok(commands.filter((c) => /kubectl .* apply /.test(c)).every((c) => /--server-side/.test(c)));
-    assert.ok(!commands.some((c) => /\b(delete|kubectl create (?!secret generic .* --dry-run=client))\b/.test(c)), 'nothing deleted or created non-idempotently');
+    // The one delete: the provisioning Job, by name and only if it exists, so that the apply runs it again.
+    const deletes = commands.filter((c) => /\bdelete\b/.test(c));
+    assert.deepEqual(deletes.map((c) => c.replace(/^kubectl --context \S+ /, '')), ['-n sagamesh delete job nats-provision --ignore-not-found --wait=true']);
+    assert.ok(!commands.some((c) => /\bkubectl create (?!secret generic .* --dry-run=client)\b/.test(c)), 'nothing created non-idempotently');
+    for (const identity of NatsIdentities) assert.match(commands[indexOf(new RegExp(`nats/${identity}'`))]!, new RegExp(`test -s .*nats/${identity}' \\|\\| `), `${identity}'s NATS password is generated once`);
     assert.match(commands[indexOf(/api-key/)]!, /test -s .*api-key' \|\| /, 'the API key is generated once');
     assert.match(commands[indexOf(/admin-key/)]!, /test -s .*admin-key' \|\| /, 'the admin key is generated once');
   });
@@ -155,8 +163,9 @@ describe('make up OFFLINE=1 DRY_RUN=1 (the offline plan)', async () => {
       /kind load docker-image --name sagamesh /,
       /cdk8s\/src\/main\.ts --image-tag dev --faults --offline$/,
       /apply --server-side .* -f cdk8s\/dist\/00-crds\.yaml/,
-      /rollout status deploy\/operator/,
       /rollout status statefulset\/nats/,
+      /wait --for=condition=complete job\/nats-provision/,
+      /rollout status deploy\/operator/,
       /-n kube-system rollout status deploy\/metrics-server/,
       /-n monitoring rollout status deploy\/prometheus/,
     ];
