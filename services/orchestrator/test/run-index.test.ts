@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import type { KV, KvWatchEntry } from '@nats-io/kv';
 import { orderFulfillmentDefinition } from '@sagamesh/contracts';
 import type { RunState } from '../src/core/types.ts';
-import { RunIndex } from '../src/engine/run-index.ts';
+import { OWN_WRITES_MAX, RunIndex } from '../src/engine/run-index.ts';
 import type { RunRecord } from '../src/engine/store.ts';
 import { encodeRun } from '../src/outbox.ts';
 import { capturingLogger } from './support/log.ts';
@@ -82,6 +82,23 @@ describe('run index: the watch of saga-runs', () => {
     await r.put(11, run('a', { version: 5 }));
     assert.deepEqual(r.changes.map(([id, rec]) => [id, rec?.revision]), [['a', 11]]);
     assert.deepEqual(r.indexed(), new Map([['a', 5]]));
+    await r.index.stop();
+  });
+
+  it("own writes the watch brought before their ack are forgotten in time: the memory of own writes stays bounded", async () => {
+    const r = await rig();
+    const runs = OWN_WRITES_MAX + 500;
+    for (let i = 1; i <= runs; i++) {
+      const done = run(`t-${i}`, { version: 9, phase: 'Succeeded' });
+      // The watch first (decoded as another writer's), then the ack: this revision never comes back to be matched.
+      await r.put(i, done);
+      r.index.wrote(i, done);
+    }
+    assert.equal(r.index.ownWritesPending, OWN_WRITES_MAX);
+    // The newest are still recognised: their echo is skipped.
+    const before = r.changes.length;
+    await r.put(runs, run(`t-${runs}`, { version: 9, phase: 'Succeeded' }));
+    assert.equal(r.changes.length, before);
     await r.index.stop();
   });
 

@@ -22,12 +22,18 @@ export interface RunIndexOptions {
   onChange: (runId: string, record: RunRecord | undefined) => void;
 }
 
+/** Own writes remembered at most: far more than a replica has in flight between a write and its watch entry. */
+export const OWN_WRITES_MAX = 10_000;
+
 export class RunIndex {
   readonly #kv: KV;
   readonly #log: Logger;
   readonly #onChange: RunIndexOptions['onChange'];
   readonly #entries = new Map<string, IndexEntry>();
-  /** KV revisions this replica wrote, so the watch need not decode them again. */
+  /**
+   * KV revisions this replica wrote, so the watch need not decode them again. Bounded: when the watch brings a write
+   * before its ack (common under load), its entry is never matched — the run's last write would stay for good.
+   */
   readonly #ownWrites = new Map<string, number>();
   #watch: QueuedIterator<KvWatchEntry> | undefined;
   #watching: Promise<void> | undefined;
@@ -85,8 +91,16 @@ export class RunIndex {
 
   /** This replica wrote `state` at `revision`: index it now, and skip it when the watch brings it. */
   wrote(revision: number, state: RunState): void {
+    this.#ownWrites.delete(state.runId);
     this.#ownWrites.set(state.runId, revision);
+    // The oldest go first; one forgotten is only decoded again when (if ever) the watch brings it.
+    if (this.#ownWrites.size > OWN_WRITES_MAX) this.#ownWrites.delete(this.#ownWrites.keys().next().value!);
     this.#take(state);
+  }
+
+  /** Own writes waiting for the watch to bring them (at most OWN_WRITES_MAX). */
+  get ownWritesPending(): number {
+    return this.#ownWrites.size;
   }
 
   entries(): Iterable<[string, IndexEntry]> {
