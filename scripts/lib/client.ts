@@ -129,6 +129,19 @@ export function auditViolations(audit: Audit, orders: readonly OrderView[]): str
   return [...booksViolations(audit), ...crossCheck(audit, soldBySku, confirmedTotal, confirmed.length)];
 }
 
+/**
+ * auditViolations once the books are at rest: reservations turn into sales by choreography a moment after a saga
+ * ends, so the books are read again (every 250 ms, up to `timeoutMs`) until they balance; the last violations if not.
+ */
+export async function booksAtRest(api: GatewayClient, orders: readonly OrderView[], timeoutMs = 20_000): Promise<string[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const violations = auditViolations(await api.audit(), orders);
+    if (violations.length === 0 || Date.now() > deadline) return violations;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
 /** The books agree with the orders the caller placed (when it placed them all). */
 function crossCheck(audit: Audit, soldBySku: Map<string, number>, confirmedTotal: number, confirmedCount: number): string[] {
   const v: string[] = [];

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { startPlatform, type Platform } from '../../scripts/lib/platform.ts';
-import { GatewayClient, auditViolations, statusMismatches } from '../../scripts/lib/client.ts';
+import { booksAtRest, GatewayClient, statusMismatches } from '../../scripts/lib/client.ts';
 import type { OrderView } from '@sagamesh/contracts';
 import { waitFor } from '@sagamesh/testing';
 
@@ -23,15 +23,7 @@ after(async () => {
   await platform?.stop();
 });
 
-async function booksBalance(views: OrderView[]): Promise<string[]> {
-  let violations: string[] = [];
-  for (let i = 0; i < 80; i++) {
-    violations = auditViolations(await api.audit(), views);
-    if (violations.length === 0) break;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  return violations;
-}
+const booksBalance = (views: OrderView[]) => booksAtRest(api, views);
 
 test('crash-after-commit in shipping: the restarted service replies with its stored result, one shipment per order', async () => {
   await api.putFault({ target: 'shipping.create', failureRate: 0, latencyMs: 0, crashAfterCommit: true });

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { Catalogue } from '@sagamesh/contracts';
 import { startPlatform, type Platform } from '../../scripts/lib/platform.ts';
-import { GatewayClient, auditViolations, statusMismatches } from '../../scripts/lib/client.ts';
+import { booksAtRest, GatewayClient, statusMismatches } from '../../scripts/lib/client.ts';
 
 const ORDERS = 500;
 // Three commanded steps failing 7 % each: 1 − 0.93³ ≈ 20 % of sagas fail somewhere.
@@ -47,12 +47,5 @@ test(`${ORDERS} concurrent orders with ${Math.round(STEP_FAILURE_RATE * 100)}% f
   assert.ok((byStatus.CONFIRMED?.length ?? 0) > 0, 'some sagas succeeded');
   assert.equal(byStatus.FAILED?.length ?? 0, 0, 'no saga needs a person');
 
-  // Reservations turn into sales by choreography, a moment after the saga ends: wait for rest.
-  let violations: string[] = [];
-  for (let i = 0; i < 80; i++) {
-    violations = auditViolations(await api.audit(), views);
-    if (violations.length === 0) break;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  assert.deepEqual(violations, [], 'the books balance at rest');
+  assert.deepEqual(await booksAtRest(api, views), [], 'the books balance at rest');
 });

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { startPlatform, type Platform, type PlatformService } from '../../scripts/lib/platform.ts';
-import { GatewayClient, auditViolations, statusMismatches } from '../../scripts/lib/client.ts';
+import { booksAtRest, GatewayClient, statusMismatches } from '../../scripts/lib/client.ts';
 
 /** Open connections cost the gateway ~25 MiB per 1,000 (the caps bound requests handled, not connections): see the README. */
 const FLOOD = 1500;
@@ -93,12 +93,5 @@ test(`${FLOOD} concurrent orders against in-flight caps of ${GATEWAY_CAP} (gatew
   assert.equal(views.length, accepted.length, 'every accepted order is known');
   assert.deepEqual(statusMismatches(views), [], 'every accepted order ended as its saga did');
   assert.deepEqual(views.filter((v) => v.status === 'PENDING' || v.status === 'FAILED'), []);
-  // Reservations turn into sales by choreography, a moment after the saga ends: wait for rest.
-  let violations: string[] = [];
-  for (let i = 0; i < 80; i++) {
-    violations = auditViolations(await api.audit(), views);
-    if (violations.length === 0) break;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  assert.deepEqual(violations, [], 'the books balance at rest');
+  assert.deepEqual(await booksAtRest(api, views), [], 'the books balance at rest');
 });
