@@ -117,11 +117,12 @@ const participantGrants = (p: ParticipantName): Grants => ({
 /** What each identity does on the bus, in the contracts' names. */
 const grantsOf: Readonly<Record<Exclude<NatsIdentity, 'admin'>, Grants>> = {
   gateway: {
-    subscribe: [Subjects.domainEvent('inventory', 'stock_changed')],
+    // The explorer follows every progress event live (the stream keeps only each run's latest).
+    subscribe: [Subjects.domainEvent('inventory', 'stock_changed'), Subjects.allSagaEvents],
     writes: [Buckets.idempotency, Buckets.faults],
     engine: ['get'],
     queries: [...ParticipantNames.map((p) => QuerySubjects.books(p)), QuerySubjects.books('orders'), QuerySubjects.products],
-    // The saga explorer: an ordered consumer of the runs' progress events, and the dead letters read by sequence.
+    // The saga explorer: the runs' recent progress events read once at start, and the dead letters read by sequence.
     // Replaying a dead letter publishes on another identity's subject, so it never runs as the gateway (see its DLQ_NATS_USER).
     streamReads: [Streams.sagaEvents.name, Streams.deadLetters.name],
   },

@@ -67,7 +67,7 @@ export async function start(config: GatewayConfig): Promise<Started> {
     shutdown.onShutdown(() => orders.close(), 'orders client');
 
     const index = new RunIndex(config.EXPLORER_RUNS);
-    const feed = startRunFeed({ js, jsm, index, log });
+    const feed = startRunFeed({ nc, js, jsm, index, log });
     shutdown.onShutdown(() => feed.stop(), 'saga explorer feed');
     let replay = { js, jsm };
     if (config.DLQ_NATS_USER) {

@@ -1,6 +1,7 @@
-// Feeds the explorer's run index from stream SAGA_EVENTS: one ordered consumer per gateway replica, the recent past first, then live.
+// Feeds the explorer's run index: every progress event as the engine publishes it, and once at start the recent past from stream SAGA_EVENTS.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DeliverPolicy, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { SagaEvent, Streams, Subjects, validator } from '@sagamesh/contracts';
 import { decodeMessage, PoisonMessageError, type Logger } from '@sagamesh/runtime';
 import type { RunIndex } from './run-index.ts';
@@ -13,54 +14,58 @@ const sagaEvent = validator(SagaEvent, 'saga event');
  * so what comes back is each recent run's latest view; a run whose last event is older than that is not listed.
  */
 const SEQUENCES_PER_RUN = 10;
-/** How long stop() waits for the consumer to close. */
+/** How long stop() waits for the look-back's consumer to close. */
 const STOP_WAIT_MS = 2000;
 
 export interface RunFeed {
   stop(): Promise<void>;
 }
 
-export function startRunFeed(opts: { js: JetStreamClient; jsm: JetStreamManager; index: RunIndex; log: Logger }): RunFeed {
-  const { js, jsm, index, log } = opts;
+/**
+ * Live events come from a plain subscription: the stream keeps only the latest event of each run, so a consumer
+ * would miss the attempts a run went through in between (every event carries the whole run view, so a missed one
+ * loses only its history, never the run's state). The look-back reads the stream once, up to where it ended at start.
+ */
+export function startRunFeed(opts: { nc: NatsConnection; js: JetStreamClient; jsm: JetStreamManager; index: RunIndex; log: Logger }): RunFeed {
+  const { nc, js, jsm, index, log } = opts;
   let stopping = false;
-  let caughtUp = false; // only for the log line that says the look-back is read
   let close: (() => Promise<void>) | undefined;
-  let nextSeq: number | undefined;
+  const take = (m: Parameters<typeof decodeMessage>[0] & { subject: string }, at: Date, seq?: number) => {
+    try {
+      index.apply(decodeMessage(m, sagaEvent).data, at);
+    } catch (err) {
+      if (!(err instanceof PoisonMessageError)) throw err;
+      log.warn({ seq, subject: m.subject, reason: err.reason }, 'unreadable saga event: not listed');
+    }
+  };
 
-  const running = (async () => {
+  // Subscribed before the look-back starts, so nothing falls between the two; the index keeps each run's highest version.
+  const live: Subscription = nc.subscribe(Subjects.allSagaEvents, { callback: (err, m: Msg) => (err ? log.warn({ err }, 'saga explorer subscription error') : take(m, new Date())) });
+
+  const lookBack = (async () => {
     while (!stopping) {
       try {
-        if (nextSeq === undefined) {
-          const { state } = (await jsm.streams.info(Streams.sagaEvents.name));
-          nextSeq = Math.max(state.first_seq, state.last_seq - index.capacity * SEQUENCES_PER_RUN + 1, 1);
-        }
+        const { state } = await jsm.streams.info(Streams.sagaEvents.name);
+        if (state.messages === 0) return;
+        const until = state.last_seq;
         const consumer = await js.consumers.get(Streams.sagaEvents.name, {
           filter_subjects: [Subjects.allSagaEvents],
           deliver_policy: DeliverPolicy.StartSequence,
-          opt_start_seq: nextSeq,
+          opt_start_seq: Math.max(state.first_seq, until - index.capacity * SEQUENCES_PER_RUN + 1, 1),
         });
         const messages = await consumer.consume();
         close = () => messages.close().then(() => undefined);
-        // stop() may have come while this consumer was being made (a restart after an outage): it closed the old one.
-        if (stopping) {
-          await close();
-          break;
-        }
+        // stop() may have come while this consumer was being made: it closed none.
+        if (stopping) return await close();
         for await (const m of messages) {
-          nextSeq = m.seq + 1;
-          try {
-            index.apply(decodeMessage(m, sagaEvent).data, m.time);
-          } catch (err) {
-            if (!(err instanceof PoisonMessageError)) throw err;
-            log.warn({ seq: m.seq, reason: err.reason }, 'unreadable saga event: not listed');
-          }
-          if (!caughtUp && m.info.pending === 0) {
-            caughtUp = true;
-            log.info({ runs: index.size }, 'saga explorer: recent runs read, following live');
-          }
+          if (m.seq <= until) take(m, m.time, m.seq);
+          if (m.seq >= until || m.info.pending === 0) break;
         }
+        await close();
+        log.info({ runs: index.size }, 'saga explorer: recent runs read, following live');
+        return;
       } catch (err) {
-        if (!stopping) log.warn({ err }, 'saga explorer feed failed; restarting');
+        if (!stopping) log.warn({ err }, 'saga explorer look-back failed; trying again');
       }
       if (!stopping) await sleep(1000);
     }
@@ -69,10 +74,11 @@ export function startRunFeed(opts: { js: JetStreamClient; jsm: JetStreamManager;
   return {
     async stop() {
       stopping = true;
+      live.unsubscribe();
       // Bounded: closing a consumer the client is remaking can stay pending; the connection's drain, next in the
-      // shutdown, ends the loop anyway, and a feed must never hold a shutdown up.
-      const ended = Promise.all([close?.(), running]).then(() => true);
-      if (!(await Promise.race([ended, sleep(STOP_WAIT_MS, false, { ref: false })]))) log.warn({ waitedMs: STOP_WAIT_MS }, 'saga explorer feed still closing; going on with the shutdown');
+      // shutdown, ends it anyway, and the feed must never hold a shutdown up.
+      const ended = Promise.all([close?.(), lookBack]).then(() => true);
+      if (!(await Promise.race([ended, sleep(STOP_WAIT_MS, false, { ref: false })]))) log.warn({ waitedMs: STOP_WAIT_MS }, 'saga explorer look-back still closing; going on with the shutdown');
     },
   };
 }
