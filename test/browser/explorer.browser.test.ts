@@ -139,6 +139,8 @@ describe('the saga explorer in a browser', () => {
     await section.locator(`tr[data-seq="${seq}"]`, { hasText: 'cmd.payments.charge' }).waitFor();
     await section.getByRole('button', { name: `Replay ${seq}` }).click();
     await section.getByText(`Dead letter ${seq} replayed on cmd.payments.charge.`).waitFor();
+    // The list is read again after the note shows: wait for the row to go (a replayed letter is no longer there).
+    await section.locator(`tr[data-seq="${seq}"]`).waitFor({ state: 'detached', timeout: 10_000 });
     assert.equal(await section.locator(`tr[data-seq="${seq}"]`).count(), 0, 'replayed: no longer a dead letter under its old number');
     await page.close();
   });
