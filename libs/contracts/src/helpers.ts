@@ -87,6 +87,8 @@ export function isStoreFull(err: unknown): boolean {
 export function isJetStreamUnavailable(err: unknown): boolean {
   for (let e: unknown = err; e instanceof Error; e = e.cause) {
     if (e.name === 'TimeoutError' || e.name === 'NoRespondersError' || e.name === 'JetStreamNotEnabled') return true;
+    // A direct get (or any JetStream request) whose stream's server is gone answers with a 503 status.
+    if (e.name === 'JetStreamStatusError' && /no responders/i.test(e.message)) return true;
   }
   return hasErrorCode(err, [JetStreamErrorCodes.temporarilyUnavailable, JetStreamErrorCodes.noSuitablePeers]);
 }

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import pRetry from 'p-retry';
 import { ClosedConnectionError, DrainingConnectionError, headers, nanos, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
 import {
   AckPolicy,
@@ -10,12 +11,15 @@ import {
   type JetStreamManager,
   type JsMsg,
 } from '@nats-io/jetstream';
-import { backoffDelayMs, CeHeaders, MAX_DELIVER, MessageOutcomes, Subjects } from '@sagamesh/contracts';
+import { backoffDelayMs, CeHeaders, isJetStreamUnavailable, MAX_DELIVER, MessageOutcomes, Subjects } from '@sagamesh/contracts';
 import type { Logger } from './logger.ts';
 import { getHeader, PoisonMessageError } from './messages.ts';
 import type { ServiceMetrics } from './metrics.ts';
 import { isNotFound, sameSet, whileJetStreamForms } from './nats.ts';
 import { SpanKind, extractTrace, withSpan } from './tracing.ts';
+
+/** How long a message is tried again in place while the bus cannot serve its handler, before its redeliveries count. */
+export const BUS_OUTAGE_HORIZON_MS = 600_000;
 
 /** What to do with a handled message: ack it, drop it (term, no dead letter), or redeliver after a delay. */
 export type HandlerResult = 'ack' | 'term' | { nak: number };
@@ -225,7 +229,21 @@ export function runConsumer(opts: RunConsumerOptions): ConsumerHandle {
       await withSpan(`process ${durable}`, { kind: SpanKind.CONSUMER, parent: extractTrace(m.headers), attributes }, async () => {
         let result: HandlerResult;
         try {
-          result = await handler(m, { deliveryCount, working: () => m.working(), signal: abort.signal });
+          // While the bus itself cannot serve the handler (a stream's server away, an election), the message is tried
+          // again here, kept alive with working(), instead of spending its deliveries: an outage longer than the
+          // redelivery backoff must not dead-letter a valid message.
+          result = await pRetry(() => handler(m, { deliveryCount, working: () => m.working(), signal: abort.signal }), {
+            retries: Number.POSITIVE_INFINITY,
+            minTimeout: 500,
+            maxTimeout: 5000,
+            maxRetryTime: BUS_OUTAGE_HORIZON_MS,
+            shouldRetry: ({ error }) => !stopping && isJetStreamUnavailable(error),
+            onFailedAttempt: ({ error, attemptNumber }) => {
+              if (stopping || !isJetStreamUnavailable(error)) return;
+              m.working();
+              if (attemptNumber === 1 || attemptNumber % 10 === 0) log.warn({ err: error, subject: m.subject, seq: m.seq, attempt: attemptNumber }, 'the bus cannot serve this message for now; trying again');
+            },
+          });
         } catch (err) {
           if (err instanceof PoisonMessageError) return deadLetter(m, `poison: ${err.reason}`);
           const message = (err as Error)?.message ?? String(err);

@@ -256,3 +256,25 @@ test('a message whose dead letter cannot be published on its last delivery is de
     await declarePlatformStreams(jsm);
   }
 });
+
+test('a handler the bus cannot serve for longer than the redeliveries last is tried again in place: the message ends acked, not dead-lettered', async () => {
+  const deadBefore = (await jsm.streams.info(Streams.deadLetters.name)).state.messages;
+  let calls = 0;
+  const deliveries: number[] = [];
+  const { handle, metrics } = start(
+    'outage',
+    async (_m, ctx) => {
+      deliveries.push(ctx.deliveryCount);
+      // As a stream whose server is away answers: more failures than maxDeliver allows deliveries.
+      if (++calls <= 4) throw Object.assign(new Error('TIMEOUT'), { name: 'TimeoutError' });
+      return 'ack';
+    },
+    { consumer: { durable: 'outage', filterSubjects: ['work.outage.>'], ackWaitMs: 5000, maxDeliver: 2 } },
+  );
+  await waitFor(() => handle.ready(), { what: 'consumer ready' });
+  await publish('work.outage.1', { n: 1 });
+  await waitFor(async () => (await metricValue(metrics, 'sagamesh_messages_handled_total', { consumer: 'outage', outcome: 'ack' })) === 1, { what: 'acked after the outage', timeoutMs: 30_000 });
+  assert.equal(calls, 5);
+  assert.deepEqual([...new Set(deliveries)], [1], 'all on its first delivery');
+  assert.equal((await jsm.streams.info(Streams.deadLetters.name)).state.messages, deadBefore, 'nothing dead-lettered');
+});
