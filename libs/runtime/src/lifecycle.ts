@@ -37,6 +37,17 @@ export class Shutdown {
   }
 }
 
+/** The process's config, or exit 1 with a fatal log line naming every bad variable. */
+export function loadConfigOrExit<T extends TObject>(service: string, schema: T, env: NodeJS.ProcessEnv = process.env): Static<T> {
+  try {
+    return loadConfig(schema, env);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    createLogger(service).fatal({ issues: err.issues }, `invalid configuration: ${err.message}`);
+    process.exit(1);
+  }
+}
+
 /**
  * A service's main: loads config (exit 1 with the ConfigError message), starts, logs the port, and on
  * SIGTERM/SIGINT stops and exits 0 within SHUTDOWN_GRACE_MS (exit 1 past it or when stop fails).
@@ -47,14 +58,7 @@ export async function runMain<T extends TObject>(
   start: (config: Static<T>) => Promise<Started>,
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<void> {
-  let config: Static<T>;
-  try {
-    config = loadConfig(schema, env);
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    createLogger(service).fatal({ issues: err.issues }, `invalid configuration: ${err.message}`);
-    process.exit(1);
-  }
+  const config = loadConfigOrExit(service, schema, env);
   const cfg = config as { LOG_LEVEL?: string; SHUTDOWN_GRACE_MS?: number };
   const log = createLogger(service, cfg.LOG_LEVEL ?? 'info');
   const graceMs = cfg.SHUTDOWN_GRACE_MS ?? 10_000;

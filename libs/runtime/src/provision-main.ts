@@ -3,20 +3,13 @@
  * exits 0 (the cluster's `nats-provision` Job runs it in the orchestrator's image). Waits for NATS and for JetStream to
  * form; a bad configuration or a refusal exits 1 with the reason.
  */
-import { ConfigError, loadConfig, ProvisionConfigSchema } from './config.ts';
+import { ProvisionConfigSchema } from './config.ts';
+import { loadConfigOrExit } from './lifecycle.ts';
 import { createLogger } from './logger.ts';
 import { connectNats } from './nats.ts';
 import { provisionPlatform } from './provision.ts';
 
-const boot = createLogger('provision');
-let config;
-try {
-  config = loadConfig(ProvisionConfigSchema);
-} catch (err) {
-  if (!(err instanceof ConfigError)) throw err;
-  boot.fatal({ issues: err.issues }, `invalid configuration: ${err.message}`);
-  process.exit(1);
-}
+const config = loadConfigOrExit('provision', ProvisionConfigSchema);
 const log = createLogger('provision', config.LOG_LEVEL);
 try {
   const nc = await connectNats({ servers: config.NATS_URL, name: 'provision', log, user: config.NATS_USER, pass: config.NATS_PASSWORD });

@@ -5,6 +5,7 @@ import {
   Fault,
   IDEMPOTENCY_KEY_PATTERN,
   InventoryBooksReply,
+  isJetStreamUnavailable,
   isStoreFull,
   isTerminalPhase,
   isValidId,
@@ -292,12 +293,12 @@ const STORE_RETRY_MS = 8000;
 
 /**
  * A JetStream/KV call on behalf of a request (each is safe to repeat: a claim that was stored but not acknowledged is
- * found again as this request's own). A NATS server going away costs a reconnect and, for an R3 bucket whose leader
- * it was, an election — a few seconds: tried again for up to STORE_RETRY_MS, then a 503 the client may retry.
+ * found again as this request's own). While the bus cannot serve it (isJetStreamUnavailable, as the consumers judge
+ * it: a reconnect, an R3 leader election) it is tried again for up to STORE_RETRY_MS, then a 503 the client may retry.
  */
 async function storeCall<T>(res: Response, fn: () => Promise<T>): Promise<T> {
   try {
-    return await pRetry(fn, { retries: 6, minTimeout: 100, maxTimeout: 2000, maxRetryTime: STORE_RETRY_MS, shouldRetry: ({ error }) => !isStoreFull(error) && !(error instanceof HttpError) });
+    return await pRetry(fn, { retries: 6, minTimeout: 100, maxTimeout: 2000, maxRetryTime: STORE_RETRY_MS, shouldRetry: ({ error }) => isJetStreamUnavailable(error) });
   } catch (err) {
     if (isStoreFull(err)) throw new HttpError(503, STORE_FULL, 'the idempotency key store is full: orders with a new Idempotency-Key are refused until it has more room', { cause: err });
     res.set('Retry-After', '1');
