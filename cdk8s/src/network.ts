@@ -1,6 +1,6 @@
 import * as kplus from 'cdk8s-plus-27';
 import type { Construct } from 'constructs';
-import { LinkerdPorts, NAME_LABEL, type WorkloadAccess } from './cluster.ts';
+import { type ClusterRefs, LinkerdPorts, NAME_LABEL, type WorkloadAccess } from './cluster.ts';
 
 type k8sNetworkPolicyPeer = kplus.k8s.NetworkPolicyPeer;
 type k8sNetworkPolicyPort = kplus.k8s.NetworkPolicyPort;
@@ -33,6 +33,20 @@ export function defaultDenyPolicy(scope: Construct, id: string, namespace: strin
   });
 }
 
+/** What every NATS client of the platform needs out: DNS, and the NATS client port. */
+export function busClientEgress(c: ClusterRefs): kplus.k8s.NetworkPolicyEgressRule[] {
+  return [
+    {
+      to: [{ namespaceSelector: nsSelector('kube-system'), podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } }],
+      ports: [
+        { protocol: 'UDP', port: kplus.k8s.IntOrString.fromNumber(53) },
+        { protocol: 'TCP', port: kplus.k8s.IntOrString.fromNumber(53) },
+      ],
+    },
+    { to: [{ namespaceSelector: nsSelector(c.natsNamespace) }], ports: [tcp(c.natsPort)] },
+  ];
+}
+
 /**
  * One workload's allowed paths. Meshed traffic between pods arrives on the Linkerd proxy's inbound port
  * (4143) rather than the app port, so both are opened wherever a meshed peer talks to a meshed pod.
@@ -56,17 +70,7 @@ export function workloadNetworkPolicy(scope: Construct, id: string, p: WorkloadN
   }
   if (p.public) ingress.push({ ports: [tcp(p.port)] });
 
-  const egress: kplus.k8s.NetworkPolicyEgressRule[] = [
-    {
-      to: [{ namespaceSelector: nsSelector('kube-system'), podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } }],
-      ports: [
-        { protocol: 'UDP', port: kplus.k8s.IntOrString.fromNumber(53) },
-        { protocol: 'TCP', port: kplus.k8s.IntOrString.fromNumber(53) },
-      ],
-    },
-    { to: [{ namespaceSelector: nsSelector(c.natsNamespace) }], ports: [tcp(c.natsPort)] },
-    { to: [{ namespaceSelector: nsSelector(c.linkerdNamespace) }] },
-  ];
+  const egress: kplus.k8s.NetworkPolicyEgressRule[] = [...busClientEgress(c), { to: [{ namespaceSelector: nsSelector(c.linkerdNamespace) }] }];
   for (const call of p.calls) {
     egress.push({ to: [{ podSelector: { matchLabels: { [NAME_LABEL]: call.name } } }], ports: [tcp(call.port), tcp(LinkerdPorts.inbound)] });
   }

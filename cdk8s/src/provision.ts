@@ -1,6 +1,7 @@
 import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
 import { type ClusterRefs, DEFAULT_CLUSTER, NAME_LABEL, PART_OF } from './cluster.ts';
+import { busClientEgress } from './network.ts';
 import type { SecretEnvRef } from './service.ts';
 
 export interface NatsProvisionJobProps {
@@ -83,16 +84,7 @@ export class NatsProvisionJob extends Construct {
         podSelector: { matchLabels: { [NAME_LABEL]: PROVISION_JOB } },
         policyTypes: ['Ingress', 'Egress'],
         ingress: [],
-        egress: [
-          {
-            to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } }, podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } }],
-            ports: [
-              { protocol: 'UDP', port: kplus.k8s.IntOrString.fromNumber(53) },
-              { protocol: 'TCP', port: kplus.k8s.IntOrString.fromNumber(53) },
-            ],
-          },
-          { to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': cluster.natsNamespace } } }], ports: [{ protocol: 'TCP', port: kplus.k8s.IntOrString.fromNumber(cluster.natsPort) }] },
-        ],
+        egress: busClientEgress(cluster),
       },
     });
   }

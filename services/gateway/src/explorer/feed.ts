@@ -31,11 +31,11 @@ export function startRunFeed(opts: { nc: NatsConnection; js: JetStreamClient; js
   let stopping = false;
   let close: (() => Promise<void>) | undefined;
   const take = (m: Parameters<typeof decodeMessage>[0] & { subject: string }, at: Date, seq?: number) => {
+    // Called from a subscription's callback too, where a throw has nowhere to go: an event that cannot be taken is logged.
     try {
       index.apply(decodeMessage(m, sagaEvent).data, at);
     } catch (err) {
-      if (!(err instanceof PoisonMessageError)) throw err;
-      log.warn({ seq, subject: m.subject, reason: err.reason }, 'unreadable saga event: not listed');
+      log.warn({ seq, subject: m.subject, ...(err instanceof PoisonMessageError ? { reason: err.reason } : { err }) }, 'saga event not listed');
     }
   };
 
