@@ -20,6 +20,7 @@ let browser: Browser;
 const logs: string[] = [];
 
 before(async () => {
+  browser = await launchBrowser(); // first: it builds ui/dist, which the gateway serves only if it exists when it starts
   platform = await startPlatform({ ports: 'free', onLog: (s, l) => logs.push(`[${s}] ${l}`) });
   rig = await startKubeRig({ crds: true });
   const port = await freePort();
@@ -33,7 +34,6 @@ before(async () => {
   });
   for (const s of [operator.stdout, operator.stderr]) pipeLines(s, (l) => logs.push(`[operator] ${l}`));
   await waitReady(port, 'operator', 60_000);
-  browser = await launchBrowser();
 });
 after(async () => {
   await browser?.close();

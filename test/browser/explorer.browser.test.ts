@@ -23,9 +23,9 @@ let api: GatewayClient;
 const logs: string[] = [];
 
 before(async () => {
+  browser = await launchBrowser(); // first: it builds ui/dist, which the gateway serves only if it exists when it starts
   platform = await startPlatform({ ports: 'free', onLog: (s, l) => logs.push(`[${s}] ${l}`) });
   api = new GatewayClient(platform.gatewayUrl, platform.apiKey);
-  browser = await launchBrowser();
 });
 after(async () => {
   await browser?.close();

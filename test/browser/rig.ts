@@ -26,6 +26,7 @@ export function chromiumPath(): string {
   return found()!;
 }
 
+/** Builds ui/dist when stale, then starts chromium. Call it before starting the platform: the gateway serves /ui/ only if ui/dist existed when it started. */
 export async function launchBrowser(): Promise<Browser> {
   ensureUiBuilt();
   mkdirSync(ARTIFACTS, { recursive: true });
