@@ -11,7 +11,10 @@ export const Subjects = {
   reply: (runId: string) => `saga.replies.${runId}`,
   allReplies: 'saga.replies.>',
 
-  /** Run progress: `saga.events.<origin>.<runId>`, so the operator reads only its own runs. */
+  /**
+   * Run progress: `saga.events.<origin>.<runId>`, so the operator reads only its own runs. Only the origins in
+   * DurableProgressOrigins have theirs kept in SAGA_EVENTS; the others' progress is a live signal (see there).
+   */
   sagaEvent: (origin: RunOrigin, runId: string) => `saga.events.${origin}.${runId}`,
   sagaEventsOf: (origin: RunOrigin) => `saga.events.${origin}.>`,
   allSagaEvents: 'saga.events.>',
@@ -47,6 +50,15 @@ export const SagaEndSubjects = {
 
 export type RunOrigin = 'order' | 'k8s';
 export const RunOrigins: readonly RunOrigin[] = ['order', 'k8s'];
+
+/**
+ * The origins whose progress events are kept in SAGA_EVENTS and published with an ack: the operator reconciles k8s
+ * runs from them. Nobody consumes the progress of the other origins durably (orders and inventory act on ends, which
+ * are always kept, on saga.ended): it goes out as plain NATS messages, at most once, for live watchers (the saga
+ * explorer). That spares the server a stored, acked write per step of every order saga.
+ */
+export const DurableProgressOrigins: readonly RunOrigin[] = ['k8s'];
+export const isProgressDurable = (origin: RunOrigin): boolean => DurableProgressOrigins.includes(origin);
 export type EngineVerb = 'define' | 'start' | 'cancel' | 'get';
 export const ENGINE_QUEUE_GROUP = 'saga-engine';
 
@@ -54,8 +66,8 @@ export const ENGINE_QUEUE_GROUP = 'saga-engine';
 export const Streams = {
   commands: { name: 'COMMANDS', subjects: [Subjects.allCommands] },
   replies: { name: 'SAGA_REPLIES', subjects: [Subjects.allReplies] },
-  /** Progress events, and each run's end once more on `saga.ended.<origin>.<runId>` (see SagaEndSubjects). */
-  sagaEvents: { name: 'SAGA_EVENTS', subjects: [Subjects.allSagaEvents, SagaEndSubjects.allEnded] },
+  /** The progress events of DurableProgressOrigins' runs, and every run's end on `saga.ended.<origin>.<runId>` (see SagaEndSubjects). */
+  sagaEvents: { name: 'SAGA_EVENTS', subjects: [...DurableProgressOrigins.map(Subjects.sagaEventsOf), SagaEndSubjects.allEnded] },
   orders: { name: 'ORDERS', subjects: [Subjects.allOrderStream] },
   domainEvents: { name: 'EVENTS', subjects: [Subjects.allDomainEvents] },
   deadLetters: { name: 'DEAD_LETTERS', subjects: [Subjects.allDeadLetters] },

@@ -87,10 +87,10 @@ test('an existing deployment gets the limits on its next start: streams and buck
   try {
     const jsm = await jetstreamManager(nc);
     const js = jetstream(nc);
-    // As the previous release declared them: no byte limits, every progress event kept.
+    // As the previous release declared them: no byte limits, every progress event of every origin kept.
     await ensureStreams(jsm, [
       { ...Streams.orders, retention: 'limits' },
-      { ...Streams.sagaEvents, retention: 'limits', maxAgeMs: 24 * 3_600_000 },
+      { ...Streams.sagaEvents, subjects: [Subjects.allSagaEvents, SagaEndSubjects.allEnded], retention: 'limits', maxAgeMs: 24 * 3_600_000 },
     ]);
     for (let i = 0; i < 5; i++) await js.publish(Subjects.orderStream(`o-${i}`), 'placed');
     for (const event of ['started', 'step_started', 'succeeded']) await js.publish(Subjects.sagaEvent('order', 'r-1'), event);
@@ -112,6 +112,10 @@ test('an existing deployment gets the limits on its next start: streams and buck
     // The per-subject limit applies to what is stored too: the latest progress event and the end remain.
     assert.deepEqual(events.state.subjects, { [Subjects.sagaEvent('order', 'r-1')]: 1, [SagaEndSubjects.ended('order', 'r-1')]: 1 });
     assert.equal((await jsm.streams.getMessage(Streams.sagaEvents.name, { last_by_subj: Subjects.sagaEvent('order', 'r-1') }))?.string(), 'succeeded');
+    // From now on an order run's progress is not kept (isProgressDurable); a k8s run's is.
+    assert.deepEqual([...events.config.subjects], [...Streams.sagaEvents.subjects]);
+    await assert.rejects(js.publish(Subjects.sagaEvent('order', 'r-2'), 'started'), 'no stream takes an order run\'s progress any more');
+    assert.equal((await js.publish(Subjects.sagaEvent('k8s', 'r-3'), 'started')).stream, Streams.sagaEvents.name);
     assert.equal((await jsm.streams.info(`KV_${Buckets.payments}`)).config.max_bytes, maxBytesOf(BucketLimits[Buckets.payments], 8));
     assert.equal((await kv.get('r-1.charge'))?.string(), 'charged');
   } finally {

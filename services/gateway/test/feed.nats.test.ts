@@ -1,13 +1,13 @@
 /**
- * The explorer's feed on a real nats-server: SAGA_EVENTS keeps only each run's latest event, so the attempts a run
- * went through reach the explorer only because the feed follows the events as they are published; the runs already
- * there at start come from the stream's look-back.
+ * The explorer's feed on a real nats-server: SAGA_EVENTS keeps only each run's latest event (and of an order run, only
+ * its end), so the attempts a run went through reach the explorer only because the feed follows the events as they
+ * are published; the runs already there at start come from the stream's look-back.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { type RunView, type SagaEvent, Subjects } from '@sagamesh/contracts';
+import { isProgressDurable, isSagaEndEvent, type RunView, type SagaEvent, SagaEndSubjects, Subjects } from '@sagamesh/contracts';
 import { buildHeaders, createLogger, declarePlatformStreams } from '@sagamesh/runtime';
 import { type NatsServer, startNatsServer, waitFor } from '@sagamesh/testing';
 import { startRunFeed } from '../src/explorer/feed.ts';
@@ -26,27 +26,37 @@ after(async () => {
   await server?.stop();
 });
 
-const view = (runId: string, version: number, phase: RunView['phase'] = 'Running'): RunView => ({
-  runId, definitionKey: 'builtin.order-fulfillment', revision: 'r', origin: 'order', phase, steps: [], startedAt: '2025-01-01T00:00:00.000Z', version,
+const view = (runId: string, version: number, phase: RunView['phase'] = 'Running', origin: RunView['origin'] = 'order'): RunView => ({
+  runId, definitionKey: 'builtin.order-fulfillment', revision: 'r', origin, phase, steps: [], startedAt: '2025-01-01T00:00:00.000Z', version,
 });
-const publish = (event: SagaEvent['event'], run: RunView) => {
+/** As the engine publishes: progress kept only for isProgressDurable origins (plain NATS otherwise), every end kept on saga.ended. */
+const publish = async (event: SagaEvent['event'], run: RunView) => {
   const data: SagaEvent = { event, run };
-  return jetstream(nc).publish(Subjects.sagaEvent('order', run.runId), JSON.stringify(data), {
-    headers: buildHeaders({ type: 'sagamesh.saga.progress.v1', source: 'test', data, correlationId: run.runId }),
-  });
+  const json = JSON.stringify(data);
+  const headers = () => buildHeaders({ type: 'sagamesh.saga.progress.v1', source: 'test', data, correlationId: run.runId });
+  const subject = Subjects.sagaEvent(run.origin, run.runId);
+  if (isProgressDurable(run.origin)) await jetstream(nc).publish(subject, json, { headers: headers() });
+  else nc.publish(subject, json, { headers: headers() });
+  if (isSagaEndEvent(event)) await jetstream(nc).publish(SagaEndSubjects.ended(run.origin, run.runId), json, { headers: headers() });
 };
 const progress = (runId: string) => [publish('started', view(runId, 1)), publish('step_started', view(runId, 2)), publish('step_failed', view(runId, 3)), publish('compensated', view(runId, 4, 'Compensated'))];
 
 describe('the explorer feed', () => {
   it('keeps every event of a run it saw live (the stream keeps only the latest), and lists the runs from before it started', async () => {
     await Promise.all(progress('before-start'));
+    await publish('started', view('k8s-running', 1, 'Running', 'k8s'));
+    await publish('step_started', view('k8s-running', 2, 'Running', 'k8s'));
+    await publish('started', view('order-running', 1));
+    await nc.flush();
     const index = new RunIndex(100);
     const feed = startRunFeed({ nc, js: jetstream(nc), jsm: await jetstreamManager(nc), index, log: createLogger('test', 'silent') });
     try {
-      await waitFor(async () => index.get('before-start') !== undefined, { what: 'the look-back to list the earlier run' });
+      await waitFor(async () => index.get('before-start') !== undefined && index.get('k8s-running') !== undefined, { what: 'the look-back to list the earlier runs' });
       const earlier = index.get('before-start')!;
       assert.equal(earlier.run.version, 4);
-      assert.equal(earlier.complete, false, 'only its latest event is left in the stream');
+      assert.equal(earlier.complete, false, 'only its end is left in the stream');
+      assert.equal(index.get('k8s-running')!.run.version, 2, 'a k8s run is listed at its latest progress');
+      assert.equal(index.get('order-running'), undefined, 'an order run\'s progress is not kept: it is listed with its next event');
 
       await nc.flush();
       await Promise.all(progress('live'));

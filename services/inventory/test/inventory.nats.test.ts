@@ -8,6 +8,7 @@ import {
   Streams,
   Subjects,
   ceType,
+  isProgressDurable,
   type InventoryBooksReply,
   type Product,
   type RunOrigin,
@@ -46,9 +47,9 @@ async function succeeded(run: string, origin: RunOrigin, output: unknown): Promi
       version: 5,
     },
   };
-  // As the engine does: on the run's progress subject, and once more on its saga.ended subject.
+  // As the engine does: on the run's progress subject when that is kept, and on its saga.ended subject.
   const ev = { type: ceType('saga', 'succeeded'), source: 'test-engine', data, correlationId: run, id: `${run}.succeeded` };
-  await publishEvent(rig.js, Subjects.sagaEvent(origin, run), ev);
+  if (isProgressDurable(origin)) await publishEvent(rig.js, Subjects.sagaEvent(origin, run), ev);
   await publishEvent(rig.js, SagaEndSubjects.ended(origin, run), ev);
 }
 

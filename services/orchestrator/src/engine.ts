@@ -11,11 +11,13 @@ import { RunStore, type RunRecord } from './engine/store.ts';
 import { Sweeper } from './engine/sweeper.ts';
 import { Timers } from './engine/timers.ts';
 import type { RunCounts, SagaMetrics } from './metrics.ts';
-import { publishOutbox, toOutbox, type StoredRun } from './outbox.ts';
+import { publishOutbox, toOutbox, type OutboxBus, type StoredRun } from './outbox.ts';
 
 export interface EngineOptions {
   /** Publishes the outboxes and writes the run records (a JetStreamPublisher in production). */
   js: Publisher;
+  /** Sends the progress events nobody keeps (see isProgressDurable). */
+  nc: OutboxBus['nc'];
   /** KV saga-runs, read here; written through `js`. */
   runs: KV;
   runsBucket: string;
@@ -52,7 +54,7 @@ const FINISHED_MAX = 100_000;
  * runs it did not write `sweepGraceMs` late, so a run whose writer died (or restarted) is woken all the same.
  */
 export class Engine implements RunCounts {
-  readonly #js: Publisher;
+  readonly #bus: OutboxBus;
   readonly #defs: DefinitionStore;
   readonly #log: Logger;
   readonly #metrics: SagaMetrics | undefined;
@@ -68,7 +70,7 @@ export class Engine implements RunCounts {
   readonly #finished = new Set<string>();
 
   constructor(opts: EngineOptions) {
-    this.#js = opts.js;
+    this.#bus = { js: opts.js, nc: opts.nc };
     this.#defs = opts.definitions;
     this.#log = opts.log;
     this.#metrics = opts.metrics;
@@ -167,7 +169,7 @@ export class Engine implements RunCounts {
       const after = async (revision: number): Promise<Applied> => {
         this.#index.wrote(revision, run);
         this.#timers.schedule(run, 0);
-        await publishOutbox(this.#js, stored);
+        await publishOutbox(this.#bus, stored);
         this.#markPublished(run);
         if (!cur) this.#metrics?.started(def.key, def.steps.map((s) => s.name));
         this.#metrics?.record(def.key, effects);
@@ -181,7 +183,7 @@ export class Engine implements RunCounts {
   async #ensurePublished(runId: string, cur: RunRecord): Promise<boolean> {
     const { state } = cur.stored;
     if (this.#published.get(runId) === state.version || (isTerminalPhase(state.phase) && this.#finished.has(runId))) return false;
-    const n = await publishOutbox(this.#js, cur.stored);
+    const n = await publishOutbox(this.#bus, cur.stored);
     if (n > 0) this.#log.info({ runId, version: state.version, messages: n }, 're-published an outbox');
     this.#markPublished(state);
     return true;

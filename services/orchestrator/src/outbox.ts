@@ -1,5 +1,6 @@
 import type { PubAck } from '@nats-io/jetstream';
-import { CeHeaders, ceType, isSagaEndEvent, SagaEndSubjects, stepCommandType, Subjects, type RunView, type SagaEvent, type SagaEventName, type StepCommand } from '@sagamesh/contracts';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { CeHeaders, ceType, isProgressDurable, isSagaEndEvent, SagaEndSubjects, stepCommandType, Subjects, type RunView, type SagaEvent, type SagaEventName, type StepCommand } from '@sagamesh/contracts';
 import { buildHeaders, getHeader, setHeader, type Publisher } from '@sagamesh/runtime';
 import type { Effect, RunState } from './core/types.ts';
 import { toRunView } from './core/view.ts';
@@ -61,22 +62,35 @@ interface Outgoing {
   traceparent?: string;
 }
 
-/** `json`: the data already serialised (events of one transition share their view's JSON). */
-function publish(js: Publisher, subject: string, msg: Outgoing, json = JSON.stringify(msg.data)): Promise<PubAck> {
+/** Where an outbox goes: JetStream for what is kept, and the plain connection for the live-only progress events. */
+export interface OutboxBus {
+  js: Publisher;
+  nc: Pick<NatsConnection, 'publish'>;
+}
+
+function headersOf(msg: Outgoing) {
   const h = buildHeaders({ type: msg.type, source: SOURCE, data: msg.data, id: msg.id, correlationId: msg.correlationId, ...(msg.causationId ? { causationId: msg.causationId } : {}) });
   // Without an active span (an API request, a sweep) the run's own trace context goes along.
   if (msg.traceparent && !getHeader(h, CeHeaders.traceparent)) setHeader(h, CeHeaders.traceparent, msg.traceparent);
-  return js.publish(subject, json, { headers: h, msgID: msg.msgId ?? msg.id });
+  return h;
+}
+
+/** `json`: the data already serialised (events of one transition share their view's JSON). */
+function publish(js: Publisher, subject: string, msg: Outgoing, json = JSON.stringify(msg.data)): Promise<PubAck> {
+  return js.publish(subject, json, { headers: headersOf(msg), msgID: msg.msgId ?? msg.id });
 }
 
 /**
  * Publishes a record's outbox, all messages at once. Every message has a deterministic id, so
  * publishing the same outbox again is de-duplicated by JetStream (within its duplicate window).
- * A run's end event goes out on its saga.ended subject too (SagaEndSubjects).
+ * A run's end event goes out on its saga.ended subject too (SagaEndSubjects). The progress events of
+ * an origin whose progress is not kept (isProgressDurable) go out once, unacknowledged: sent again
+ * with the outbox, a live watcher sees the same version twice, which it ignores.
  */
-export async function publishOutbox(js: Publisher, stored: StoredRun): Promise<number> {
+export async function publishOutbox(bus: OutboxBus, stored: StoredRun): Promise<number> {
   const { state, outbox } = stored;
   const base = { correlationId: state.runId, ...(stored.causationId ? { causationId: stored.causationId } : {}), ...(state.traceparent ? { traceparent: state.traceparent } : {}) };
+  const durableProgress = isProgressDurable(state.origin);
   let view: RunView | undefined;
   let viewJson: string | undefined;
   await Promise.all(
@@ -84,7 +98,7 @@ export async function publishOutbox(js: Publisher, stored: StoredRun): Promise<n
       switch (e.type) {
         case 'command': {
           const [, service, command] = e.subject.split('.');
-          return [publish(js, e.subject, { ...base, type: stepCommandType(service!, command!), data: e.command, id: e.msgId })];
+          return [publish(bus.js, e.subject, { ...base, type: stepCommandType(service!, command!), data: e.command, id: e.msgId })];
         }
         case 'event': {
           view ??= toRunView(state);
@@ -93,8 +107,11 @@ export async function publishOutbox(js: Publisher, stored: StoredRun): Promise<n
           // The same bytes as JSON.stringify(data), with the view serialised once for all the events.
           const json = `${JSON.stringify({ ...data, run: undefined }).slice(0, -1)},"run":${viewJson}}`;
           const msg = { ...base, type: ceType('saga', e.event), data, id: e.msgId };
-          const sent = [publish(js, Subjects.sagaEvent(state.origin, state.runId), msg, json)];
-          if (isSagaEndEvent(e.event)) sent.push(publish(js, SagaEndSubjects.ended(state.origin, state.runId), { ...msg, msgId: `${e.msgId}.ended` }, json));
+          const subject = Subjects.sagaEvent(state.origin, state.runId);
+          const sent: Promise<unknown>[] = [];
+          if (durableProgress) sent.push(publish(bus.js, subject, msg, json));
+          else bus.nc.publish(subject, json, { headers: headersOf(msg) });
+          if (isSagaEndEvent(e.event)) sent.push(publish(bus.js, SagaEndSubjects.ended(state.origin, state.runId), { ...msg, msgId: `${e.msgId}.ended` }, json));
           return sent;
         }
       }

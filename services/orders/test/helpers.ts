@@ -93,11 +93,10 @@ export class FakeEngine {
     return view;
   }
 
-  /** Ends the run and publishes its terminal saga event to SAGA_EVENTS, on both of its subjects, as the engine does. */
+  /** Ends the run and publishes its terminal saga event to SAGA_EVENTS, as the engine does (an order run's end is kept on its saga.ended subject only). */
   async end(js: JetStreamClient, runId: string, event: Extract<SagaEventName, 'succeeded' | 'compensated' | 'failed'>, error?: { code: string; message: string }): Promise<void> {
     const view = this.finish(runId, event, error);
     const ev = { type: ceType('saga', event), source: 'fake-engine', data: { event, run: view }, correlationId: runId, id: randomUUID() };
-    await publishEvent(js, Subjects.sagaEvent('order', runId), ev);
     await publishEvent(js, SagaEndSubjects.ended('order', runId), ev);
   }
 }

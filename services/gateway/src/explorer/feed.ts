@@ -9,11 +9,13 @@ import type { RunIndex } from './run-index.ts';
 const sagaEvent = validator(SagaEvent, 'saga event');
 
 /**
- * Stream sequences a run takes, about (the order saga publishes 8 progress events and its end once more): the
- * look-back that fills the index at start is `capacity` runs' worth. The stream keeps only each run's latest event,
- * so what comes back is each recent run's latest view; a run whose last event is older than that is not listed.
+ * Stream sequences a run takes, about: an order run keeps only its end in SAGA_EVENTS (its progress is live only,
+ * see isProgressDurable), a k8s run its ~9 progress events and its end. The look-back that fills the index at start
+ * is `capacity` runs' worth at this rate, so when k8s runs fill the recent past, fewer runs come back. The stream
+ * keeps only each subject's latest event, so what comes back is each recent run's latest view (a run still running
+ * at start comes back only if it is a k8s run, and appears with its next event otherwise).
  */
-const SEQUENCES_PER_RUN = 10;
+const SEQUENCES_PER_RUN = 2;
 /** How long stop() waits for the look-back's consumer to close. */
 const STOP_WAIT_MS = 2000;
 
@@ -49,7 +51,7 @@ export function startRunFeed(opts: { nc: NatsConnection; js: JetStreamClient; js
         if (state.messages === 0) return;
         const until = state.last_seq;
         const consumer = await js.consumers.get(Streams.sagaEvents.name, {
-          filter_subjects: [Subjects.allSagaEvents],
+          filter_subjects: [...Streams.sagaEvents.subjects],
           deliver_policy: DeliverPolicy.StartSequence,
           opt_start_seq: Math.max(state.first_seq, until - index.capacity * SEQUENCES_PER_RUN + 1, 1),
         });
