@@ -12,7 +12,7 @@
  *  6. The low-load latency (2 clients, a short phase before the loaded one) next to the loaded one.
  *  7. The RSS of every process of the platform at the end of the loaded run and at idle (once its CPU has
  *     settled), any process idling above 100 MB flagged.
- * Flags: --concurrency N (32) --seconds S (20; 8 under CI=true) --no-profile
+ * Flags: --concurrency N (32) --seconds S (20; 8 under CI=true) --no-profile --profile-of SERVICE (default: the hottest)
  * Under CI=true every phase is shorter (the low-load phase, the wait for idle), so the run stays short.
  * A benchmark prints figures; it fails only if the platform misbehaves, never on a target.
  */
@@ -35,6 +35,7 @@ const { values: args } = parseArgs({
     concurrency: { type: 'string', default: '32' },
     seconds: { type: 'string', default: ci ? '8' : '20' },
     'no-profile': { type: 'boolean', default: false },
+    'profile-of': { type: 'string' },
   },
 });
 const concurrency = Number(args.concurrency);
@@ -163,9 +164,9 @@ bytes stored per saga      ${f(storage.total)} B in all streams and buckets (REA
     const over = name !== 'nats-server' && atIdle !== undefined && atIdle > IDLE_RSS_LIMIT_MB ? `   over ${IDLE_RSS_LIMIT_MB} MB at idle` : '';
     console.log(`  ${name.padEnd(14)} ${mb(rssEnd[name]).padStart(7)} end   ${mb(atIdle).padStart(7)} idle   ${f(rssIdle.cpuShare[name]! * 100, 0).padStart(3)} % of a core${over}`);
   }
-  const hottest = rows.find((r) => r.name !== 'nats-server' && r.name !== 'bench');
+  const hottest = args['profile-of'] ?? rows.find((r) => r.name !== 'nats-server' && r.name !== 'bench')?.name;
   await platform.stop();
-  if (profile && hottest) printProfile(profDir, platform, hottest.name);
+  if (profile && hottest) printProfile(profDir, platform, hottest);
 } catch (err) {
   await platform.stop();
   throw err;
@@ -346,14 +347,20 @@ function printProfile(dir: string, p: Platform, service: string): void {
   };
   const byId = new Map(prof.nodes.map((n) => [n.id, n]));
   const self = new Map<string, number>();
+  const bySource = new Map<string, number>();
+  const count = (m: Map<string, number>, k: string) => m.set(k, (m.get(k) ?? 0) + 1);
   for (const id of prof.samples) {
     const cf = byId.get(id)?.callFrame;
     if (!cf) continue;
-    const where = cf.url ? `${cf.url.replace(/^.*node_modules\//, '').replace(/^file:\/\/.*\/(services|operator)\//, '$1/')}:${cf.lineNumber + 1}` : '';
-    const key = `${cf.functionName || '(anonymous)'} ${where}`.trim();
-    self.set(key, (self.get(key) ?? 0) + 1);
+    const source = cf.url.replace(/^.*node_modules\//, '').replace(/^file:\/\/.*\/(services|operator|libs)\//, '$1/');
+    count(self, `${cf.functionName || '(anonymous)'} ${source ? `${source}:${cf.lineNumber + 1}` : ''}`.trim());
+    // By package (node_modules) or project file; Node's own code and V8's states under their own names.
+    count(bySource, cf.url.includes('node_modules/') ? source.split('/').slice(0, source.startsWith('@') ? 2 : 1).join('/') : source || `(${cf.functionName || 'native'})`);
   }
   const total = prof.samples.length;
-  console.log(`\nhottest Node process: ${service} — top functions by self time (whole run, ${total} samples):`);
-  for (const [k, n] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 15)) console.log(`  ${((n / total) * 100).toFixed(1).padStart(5)} %  ${k}`);
+  const top = (m: Map<string, number>, n: number) => [...m].sort((a, b) => b[1] - a[1]).slice(0, n).map(([k, c]) => `  ${((c / total) * 100).toFixed(1).padStart(5)} %  ${k}`);
+  console.log(`\n${args['profile-of'] ? 'Node process' : 'hottest Node process'}: ${service} — top functions by self time (whole run, ${total} samples):`);
+  for (const line of top(self, 15)) console.log(line);
+  console.log(`self time by package or file:`);
+  for (const line of top(bySource, 12)) console.log(line);
 }
