@@ -16,15 +16,28 @@ const USAGE = `usage: make dlq ARGS="<command> [--nats URL]"
   replay SEQ         publish it again on the subject it died on (its consumer handles it anew), then remove it
   discard SEQ        remove it
   --nats URL         the NATS server (default nats://127.0.0.1:4222: make dev, or a port-forward to the cluster's)
-  NATS_USER, NATS_PASSWORD   who to connect as (default: make dev's admin, from .dev/nats/users.json)`;
+  NATS_USER, NATS_PASSWORD   who to connect as (default, for a server on this machine: make dev's admin, from .dev/nats/users.json)`;
 
-/** NATS_USER/NATS_PASSWORD, else make dev's admin identity (its passwords are kept in .dev/nats/users.json), else none. */
-function credentials(): { user?: string; pass?: string } {
+/**
+ * NATS_USER/NATS_PASSWORD, else make dev's admin identity (its passwords are kept in .dev/nats/users.json) when the
+ * server is on this machine, else none: make dev's password never goes to a server elsewhere.
+ */
+function credentials(natsUrl: string): { user?: string; pass?: string } {
   if (process.env.NATS_USER) return { user: process.env.NATS_USER, pass: process.env.NATS_PASSWORD ?? '' };
   const file = path.join(import.meta.dirname, '..', '.dev', 'nats', 'users.json');
-  if (!existsSync(file)) return {};
+  if (!isLoopback(natsUrl) || !existsSync(file)) return {};
   const admin = (JSON.parse(readFileSync(file, 'utf8')) as { admin?: { user: string; pass: string } }).admin;
   return admin ? { user: admin.user, pass: admin.pass } : {};
+}
+
+function isLoopback(natsUrl: string): boolean {
+  let host: string;
+  try {
+    host = new URL(natsUrl.includes('://') ? natsUrl : `nats://${natsUrl}`).hostname;
+  } catch {
+    return false;
+  }
+  return host === 'localhost' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
 async function main(): Promise<number> {
@@ -39,7 +52,7 @@ async function main(): Promise<number> {
     console.error(`${command} needs the dead letter's sequence number (see \`make dlq ARGS=list\`)\n${USAGE}`);
     return 2;
   }
-  const nc = await connect({ servers: values.nats, name: 'dlq', ...credentials() }).catch((err: unknown) => {
+  const nc = await connect({ servers: values.nats, name: 'dlq', ...credentials(values.nats) }).catch((err: unknown) => {
     throw new Error(`cannot reach NATS at ${values.nats} (${(err as Error).message}): is make dev running, or a port-forward to the cluster's NATS?`);
   });
   try {

@@ -21,7 +21,7 @@ import type { Engine } from './engine.ts';
 const startValidator = validator(StartRequest, 'start request');
 const refValidator = validator(RunRef, 'run reference');
 
-function parse<T>(v: { parse(x: unknown): T }, data: Uint8Array): T {
+function parse<T>(v: { parseOwned(x: unknown): T }, data: Uint8Array): T {
   let json: unknown;
   try {
     json = JSON.parse(new TextDecoder().decode(data));
@@ -29,7 +29,8 @@ function parse<T>(v: { parse(x: unknown): T }, data: Uint8Array): T {
     throw new EngineApiError('invalid_request', `the request body is not JSON: ${(err as Error).message}`, { cause: err });
   }
   try {
-    return v.parse(json);
+    // Freshly parsed, so nobody else holds it: the defaults may be filled in place (no structuredClone).
+    return v.parseOwned(json);
   } catch (err) {
     if (err instanceof ValidationError) throw new EngineApiError('invalid_request', err.message, { cause: err });
     throw err;
