@@ -92,4 +92,6 @@ USER 1000:1000
 # crash-after-commit would not end the container. tini forwards SIGTERM to node and exits with node's status
 # (137 after a SIGKILL), so the kubelet restarts the container.
 ENTRYPOINT ["tini", "--"]
-CMD ["node", "--import", "@sagamesh/runtime/otel-preload", "/app/main.ts"]
+# libs/runtime/src/node-service.sh starts node with the flags and environment every workload runs with (the same
+# script scripts/lib/platform.ts starts the local platform with): `exec node --expose-gc --import @sagamesh/runtime/otel-preload`.
+CMD ["sh", "/app/libs/runtime/src/node-service.sh", "/app/main.ts"]

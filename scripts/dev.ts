@@ -4,10 +4,10 @@
  *   MONITORING=1  also a local Prometheus scraping every service, with the alert rules
  * Ctrl-C stops everything cleanly.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { ExplorerPaths, Ports } from '@sagamesh/contracts';
-import { pipeLines, startPlatform, waitReady, PLATFORM_SERVICES, type Platform } from './lib/platform.ts';
+import { pipeLines, spawnWorkload, startPlatform, waitReady, PLATFORM_SERVICES, type Platform } from './lib/platform.ts';
 import { ensureTools, REPO_ROOT, TOOLS_BIN } from './lib/tools.ts';
 import { ensureUiBuilt } from './lib/ui.ts';
 import { formatLogLine, serviceColor } from './lib/pretty-log.ts';
@@ -110,11 +110,7 @@ Or:    make demo        (a few orders, one failing, and how each saga ended)${
 }
 
 function spawnService(name: string, entry: string, env: Record<string, string>): ChildProcess {
-  const child = spawn(process.execPath, ['--import', '@sagamesh/runtime/otel-preload', entry], {
-    cwd: REPO_ROOT,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawnWorkload(entry, { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', LOG_LEVEL: 'info', ...env });
   for (const stream of [child.stdout, child.stderr]) pipeLines(stream, (line) => print(name, line));
   child.on('exit', (code, signal) => !stopping && say(`${name} exited (code ${code}, signal ${signal})`));
   return child;

@@ -17,6 +17,17 @@ import { ensureTools, REPO_ROOT, toolPath } from './tools.ts';
 export const PLATFORM_SERVICES = ['inventory', 'payments', 'shipping', 'orchestrator', 'orders', 'notifications', 'gateway'] as const satisfies readonly ServiceName[];
 export type PlatformService = (typeof PLATFORM_SERVICES)[number];
 
+/**
+ * How a workload's node starts, here and in the image (the Dockerfile's CMD): `sh NODE_LAUNCHER <entry.ts>` with NODE
+ * the node binary. Its flags and environment (the memory settings of issue 12) live in that script only.
+ */
+export const NODE_LAUNCHER = path.join(REPO_ROOT, 'libs', 'runtime', 'src', 'node-service.sh');
+
+/** Spawns a workload (`entry`, relative to the repository) the way its image runs it. */
+export function spawnWorkload(entry: string, env: NodeJS.ProcessEnv): ChildProcess {
+  return spawn('/bin/sh', [NODE_LAUNCHER, entry], { cwd: REPO_ROOT, env: { ...env, NODE: process.execPath }, stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
 
 export interface PlatformOptions {
   /** 'default' uses the documented ports (make dev); 'free' picks free loopback ports (tests). */
@@ -163,14 +174,12 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Platfor
     ...(process.env.OTEL_EXPORTER_OTLP_ENDPOINT ? { OTEL_EXPORTER_OTLP_ENDPOINT: process.env.OTEL_EXPORTER_OTLP_ENDPOINT } : {}),
     ...opts.env?.all,
   };
-  const node = process.execPath;
-
   const launch = (p: Proc) => {
     const svc = p.name as PlatformService;
     // The explorer's dead-letter replay publishes on other identities' subjects: as the admin, like make dlq.
     const dlq = natsUsers && svc === 'gateway' ? { DLQ_NATS_USER: natsUsers.admin.user, DLQ_NATS_PASSWORD: natsUsers.admin.pass } : {};
     const env = { ...baseEnv, PORT: String(ports[svc]), OTEL_SERVICE_NAME: svc, ...(natsUsers ? natsUserEnv(natsUsers[svc]) : {}), ...dlq, ...opts.env?.[svc] };
-    supervise(p, () => spawn(node, ['--import', '@sagamesh/runtime/otel-preload', path.join('services', svc, 'src', 'main.ts')], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] }));
+    supervise(p, () => spawnWorkload(path.join('services', svc, 'src', 'main.ts'), env));
   };
 
   for (const svc of services) {

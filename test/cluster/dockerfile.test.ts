@@ -5,6 +5,7 @@ import { describe, it } from 'node:test';
 import { ServiceNames } from '@sagamesh/contracts';
 import { DockerfileParser } from 'dockerfile-ast';
 import { validate } from 'dockerfile-utils';
+import { NODE_LAUNCHER } from '../../scripts/lib/platform.ts';
 import { REPO_ROOT } from '../../scripts/lib/tools.ts';
 import { ignore, inContext } from './dockerignore.ts';
 
@@ -115,14 +116,18 @@ describe('Dockerfile', () => {
     assert.match(install[0]!, /install -D -m 0755 "\$\(command -v tini\)" \/out\/tini/);
   });
 
-  it('the final stage runs as a numeric non-root user, by Node type stripping with the OTel preload', () => {
+  it('the final stage runs as a numeric non-root user, by Node type stripping through the launcher scripts/lib/platform.ts uses', () => {
     const runtime = stage('runtime');
     const users = runtime.filter((i) => i.getKeyword() === 'USER');
     assert.equal(users.length, 1);
     const [uid, gid] = users[0]!.getArgumentsContent()!.split(':').map(Number);
     assert.ok(Number.isInteger(uid) && uid! > 0 && Number.isInteger(gid) && gid! > 0, 'numeric, non-zero UID:GID');
     const cmd = runtime.find((i) => i.getKeyword() === 'CMD');
-    assert.deepEqual(JSON.parse(cmd!.getArgumentsContent()!), ['node', '--import', '@sagamesh/runtime/otel-preload', '/app/main.ts']);
+    // The launcher holds the node flags and environment (the OTel preload, the memory settings): one script for the image and the local platform.
+    assert.deepEqual(JSON.parse(cmd!.getArgumentsContent()!), ['sh', `/app/${path.relative(REPO_ROOT, NODE_LAUNCHER)}`, '/app/main.ts']);
+    assert.ok(inContext(path.relative(REPO_ROOT, NODE_LAUNCHER)), 'the launcher is in the build context');
+    assert.ok(RUNTIME_LIBS.some((l) => path.relative(REPO_ROOT, NODE_LAUNCHER).startsWith(`${l}/`)), 'the launcher is in a library every image carries');
+    assert.match(readFileSync(NODE_LAUNCHER, 'utf8'), /^exec "\$\{NODE:-node\}" .*--import @sagamesh\/runtime\/otel-preload "\$@"$/m);
     assert.ok(!runtime.some((i) => i.getKeyword() === 'RUN'), 'nothing runs as root in the final stage');
     // The pod securityContext's runAsUser matches the image's user.
     assert.equal(uid, 1000);

@@ -5,6 +5,7 @@ export * from './logger.ts';
 export * from './metrics.ts';
 export * from './http.ts';
 export * from './lifecycle.ts';
+export * from './idle-memory.ts';
 export * from './tracing.ts';
 export * from './nats.ts';
 export * from './messages.ts';

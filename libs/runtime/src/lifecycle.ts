@@ -1,5 +1,6 @@
 import type { Static, TObject } from '@sinclair/typebox';
 import { ConfigError, loadConfig } from './config.ts';
+import { releaseMemoryWhenIdle } from './idle-memory.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { flushTraces } from './tracing.ts';
 
@@ -50,7 +51,8 @@ export function loadConfigOrExit<T extends TObject>(service: string, schema: T, 
 
 /**
  * A service's main: loads config (exit 1 with the ConfigError message), starts, logs the port, and on
- * SIGTERM/SIGINT stops and exits 0 within SHUTDOWN_GRACE_MS (exit 1 past it or when stop fails).
+ * SIGTERM/SIGINT stops and exits 0 within SHUTDOWN_GRACE_MS (exit 1 past it or when stop fails). Once started, it gives
+ * the memory a load left behind back whenever the process idles (releaseMemoryWhenIdle; needs --expose-gc).
  */
 export async function runMain<T extends TObject>(
   service: string,
@@ -72,6 +74,7 @@ export async function runMain<T extends TObject>(
     process.exit(1);
   }
   log.info({ port: started.port }, `${service} started`);
+  releaseMemoryWhenIdle({ log });
 
   let stopping = false;
   const onSignal = (signal: NodeJS.Signals) => {
