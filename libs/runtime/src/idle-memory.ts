@@ -25,7 +25,8 @@ export interface IdleReleaseOptions {
  *
  * This runs that GC: when the event loop was idle for a whole interval and the heap grew by `minGrowthBytes` since
  * the last release (so an idle process does not collect again and again), one full GC that shrinks the heap
- * (`gc({ flavor: 'last-resort' })`, what V8 does under memory pressure: ~10–70 ms for these heaps). Never under load:
+ * (`gc({ flavor: 'last-resort' })`, what V8 does under memory pressure: 70–120 ms measured for the services' 55–170 MB
+ * heaps after the bench's load, 4 at once on 2 cores). Never under load:
  * a busy event loop skips it. Returns a stop function (the timer does not keep the process alive).
  */
 export function releaseMemoryWhenIdle(opts: IdleReleaseOptions = {}): () => void {
