@@ -9,7 +9,8 @@
  *  4. The ratio: saga rate ÷ (acked-publish rate ÷ JetStream publishes per saga).
  *  5. Where the time goes: CPU seconds per process per saga, and the hottest functions of the
  *     hottest Node process (V8 CPU profile).
- *  6. The low-load latency (2 clients, a short phase before the loaded one) next to the loaded one.
+ *  6. The low-load latency (2 clients, a short phase before the loaded one) next to the loaded one, and where a
+ *     low-load saga's time goes (the engine's step timestamps in each end event's run view).
  *  7. The RSS of every process of the platform at the end of the loaded run and at idle (once its CPU has
  *     settled), any process idling above 100 MB flagged.
  * Flags: --concurrency N (32) --seconds S (20; 8 under CI=true) --no-profile --profile-of SERVICE (default: the hottest)
@@ -22,9 +23,9 @@ import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { connect } from '@nats-io/transport-node';
-import { CeHeaders, Catalogue, SagaEndSubjects, isSagaEndEvent, parseCeType } from '@sagamesh/contracts';
+import { CeHeaders, Catalogue, SagaEndSubjects, isSagaEndEvent, parseCeType, type SagaEvent } from '@sagamesh/contracts';
 import http from 'node:http';
-import { IDLE_RSS_LIMIT_MB, cpuSeconds, natsBenchRate, rssMB, summarize, type LatencySummary } from './lib/bench-figures.ts';
+import { IDLE_RSS_LIMIT_MB, cpuSeconds, natsBenchRate, rssMB, sagaTimeline, summarize, type LatencySummary, type SagaSample } from './lib/bench-figures.ts';
 import { ApiError } from './lib/client.ts';
 import { startPlatform, PLATFORM_SERVICES, type Platform } from './lib/platform.ts';
 import { ensureTools, toolPath } from './lib/tools.ts';
@@ -68,11 +69,14 @@ try {
   const endedEarly = new Map<string, string>();
   // The ends only: the progress events would cost this process (on the same 2 cores) 8 more messages a saga.
   const sub = nc.subscribe(SagaEndSubjects.endedOf('order'));
+  // At low load only (decoding every end would cost this process under load): each end's run view, for the timeline.
+  let timeline: Map<string, Omit<SagaSample, 'sentAt'>> | undefined;
   void (async () => {
     for await (const m of sub) {
       const name = parseCeType(m.headers?.get(CeHeaders.type) ?? '')?.name ?? '';
       if (isSagaEndEvent(name)) {
         const runId = m.subject.slice(SagaEndSubjects.endedOf('order').length - 1);
+        timeline?.set(runId, { receivedAt: Date.now(), run: m.json<SagaEvent>().run });
         const waiter = waiters.get(runId);
         if (waiter) waiter(name);
         else endedEarly.set(runId, name);
@@ -82,8 +86,10 @@ try {
   })();
 
   const skus = Catalogue.filter((c) => c.initial > 1000).map((c) => c.sku);
+  const timelineSamples: SagaSample[] = [];
   const oneSaga = async (i: number): Promise<number> => {
     const t0 = performance.now();
+    const sentAt = Date.now();
     let resolveEnd!: (p: string) => void;
     const ended = new Promise<string>((r) => (resolveEnd = r));
     const id = await placeOrder({ customerId: `bench-${i % 100}`, items: [{ sku: skus[i % skus.length]!, quantity: 1 }] });
@@ -94,6 +100,8 @@ try {
     const phase = await ended;
     clearTimeout(timeout);
     if (phase === 'timeout') throw new Error(`saga ${id} did not end within 30 s`);
+    const seen = timeline?.get(id);
+    if (seen) (timeline!.delete(id), timelineSamples.push({ sentAt, ...seen }));
     return performance.now() - t0;
   };
 
@@ -102,7 +110,9 @@ try {
 
   say(`low load: ${lowLoad.clients} concurrent clients for ${lowLoad.seconds} s (closed loop)`);
   const lowT0 = performance.now();
+  timeline = new Map();
   const low = summarize(await runClosedLoop(oneSaga, lowLoad.clients, lowLoad.seconds * 1000, Infinity));
+  timeline = undefined;
   const lowRate = low.count / ((performance.now() - lowT0) / 1000);
 
   const jsBefore = await serverStats(platform);
@@ -138,6 +148,7 @@ try {
 completed order sagas      ${f(sagas)} (${f(sagaRate, 1)} sagas/s)     goal 1,000 sagas/s
 saga latency               ${latencyLine(loaded)}     goal p99 < 50 ms
   at low load (${lowLoad.clients} clients)   ${latencyLine(low)}   (${f(low.count)} sagas, ${f(lowRate, 1)} sagas/s in ${lowLoad.seconds} s)     goal p50 ≤ 10 ms
+${sagaTimeline(timelineSamples).map((r) => `    ${r.segment.padEnd(46)} mean ${f(r.meanMs, 1).padStart(5)} ms   p50 ${f(r.p50Ms).padStart(3)} ms`).join('\n')}
 JetStream cost per saga    ${f(jsPublishesPerSaga, 1)} acked publishes (stream + KV writes), ${f(jsApiPerSaga, 1)} JS API calls, ${f(inMsgsPerSaga, 1)} messages into the server
 nats bench (same server)   ${f(pubRate)} acked JetStream publishes/s, ${f(reqRate)} core request/reply/s
 JetStream limit for sagas  ${f(jsLimit, 1)} sagas/s  (= ${f(pubRate)} ÷ ${f(jsPublishesPerSaga, 1)})

@@ -1,5 +1,6 @@
 /** The bench's figures that need no running platform: parsing `nats bench`, percentiles, /proc readings. */
 import { readFileSync } from 'node:fs';
+import type { RunView } from '@sagamesh/contracts';
 
 /** What a service may hold at idle (issue 12's acceptance): the bench flags any process above it. */
 export const IDLE_RSS_LIMIT_MB = 100;
@@ -48,4 +49,42 @@ export function cpuSeconds(pid: number | undefined): number {
   } catch {
     return 0;
   }
+}
+
+/** One saga as the client saw it: when its POST went out, its run view at the end, when the end event arrived (epoch ms). */
+export interface SagaSample {
+  sentAt: number;
+  receivedAt: number;
+  run: Pick<RunView, 'startedAt' | 'endedAt' | 'steps'>;
+}
+
+export interface TimelineSegment {
+  segment: string;
+  meanMs: number;
+  p50Ms: number;
+}
+
+/**
+ * Where a saga's time goes, from the engine's own timestamps in the end event's run view (ms resolution, so the mean
+ * says more than the median): from the POST to the run's start, each step (its command sent → its reply taken), the
+ * engine between steps, the end, and the end event's way to the client. Sagas whose steps did not all succeed in
+ * one attempt each (a compensation, a retry) have other segments and are left out.
+ */
+export function sagaTimeline(samples: readonly SagaSample[]): TimelineSegment[] {
+  const at = (iso: string | undefined) => (iso === undefined ? NaN : Date.parse(iso));
+  const segments = new Map<string, number[]>();
+  const add = (name: string, ms: number) => segments.set(name, [...(segments.get(name) ?? []), ms]);
+  for (const { sentAt, receivedAt, run } of samples) {
+    if (run.steps.length === 0 || !run.steps.every((s) => s.status === 'Succeeded' && s.attempts === 1)) continue;
+    add('POST → run started', at(run.startedAt) - sentAt);
+    let previous = { name: 'run start', endedAt: at(run.startedAt) };
+    for (const step of run.steps) {
+      add(`${previous.name} → ${step.name}`, at(step.startedAt) - previous.endedAt);
+      add(`${step.name} (command → reply taken)`, at(step.endedAt) - at(step.startedAt));
+      previous = { name: step.name, endedAt: at(step.endedAt) };
+    }
+    add(`${previous.name} → run ended`, at(run.endedAt) - previous.endedAt);
+    add('run ended → end event at the client', receivedAt - at(run.endedAt));
+  }
+  return [...segments].map(([segment, ms]) => ({ segment, meanMs: ms.reduce((a, b) => a + b, 0) / ms.length, p50Ms: summarize(ms).p50 }));
 }

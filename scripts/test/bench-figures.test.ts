@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { cpuSeconds, natsBenchRate, rssMB, summarize } from '../lib/bench-figures.ts';
+import { cpuSeconds, natsBenchRate, rssMB, sagaTimeline, summarize } from '../lib/bench-figures.ts';
 
 // As nats 0.5 prints them: one client has no aggregate line, several have per-client lines before it.
 const oneClient = `16:06:37 [1] Starting JetStream synchronous publisher, publishing 2,000 messages
@@ -37,4 +37,25 @@ test('/proc readings: this process has a plausible RSS and CPU time; a process t
   assert.equal(rssMB(undefined), undefined);
   assert.equal(rssMB(2 ** 22 + 1), undefined);
   assert.equal(cpuSeconds(2 ** 22 + 1), 0);
+});
+
+test('saga timeline: each segment from the run view\'s timestamps, in order; a saga with a retry or a compensation is left out', () => {
+  const iso = (ms: number) => new Date(1_000_000 + ms).toISOString();
+  const step = (name: string, start: number, end: number, attempts = 1) => ({ name, status: 'Succeeded' as const, attempts, compensationAttempts: 0, startedAt: iso(start), endedAt: iso(end) });
+  const saga = (offset: number, attempts = 1) => ({
+    sentAt: 1_000_000 + offset,
+    receivedAt: 1_000_000 + offset + 12,
+    run: { startedAt: iso(offset + 3), endedAt: iso(offset + 11), steps: [step('reserve', offset + 3, offset + 5, attempts), step('charge', offset + 6, offset + 10)] },
+  });
+  const rows = sagaTimeline([saga(0), saga(100), saga(200, 2)]);
+  assert.deepEqual(rows.map((r) => [r.segment, r.meanMs, r.p50Ms]), [
+    ['POST → run started', 3, 3],
+    ['run start → reserve', 0, 0],
+    ['reserve (command → reply taken)', 2, 2],
+    ['reserve → charge', 1, 1],
+    ['charge (command → reply taken)', 4, 4],
+    ['charge → run ended', 1, 1],
+    ['run ended → end event at the client', 1, 1],
+  ]);
+  assert.deepEqual(sagaTimeline([saga(0, 2)]), [], 'a retried step has other segments');
 });
