@@ -63,7 +63,7 @@ export interface RunEventRecord {
   event: SagaEventName;
   step?: string;
   message?: string;
-  /** When JetStream stored it. */
+  /** When it was published: the stream's time for a kept event read back, else when the gateway received it. */
   at: string;
   version: number;
 }

@@ -214,13 +214,36 @@ export const SagaEventNames = [
 ] as const;
 export type SagaEventName = (typeof SagaEventNames)[number];
 
-export const SagaEvent = Type.Object({
-  event: Type.Union(SagaEventNames.map((n) => Type.Literal(n))),
+const SagaEventName = Type.Union(SagaEventNames.map((n) => Type.Literal(n)));
+
+/** One event of a transition, without the run view (see SagaEvent.more). */
+export const SagaEventEntry = Type.Object({
+  event: SagaEventName,
   step: Type.Optional(Type.String()),
   message: Type.Optional(Type.String()),
+});
+export type SagaEventEntry = Static<typeof SagaEventEntry>;
+
+/**
+ * A run's progress: the event, and the run's view right after the transition that caused it. A transition often
+ * emits two events (a step's success and the next step's start). Where a run's progress is kept (isProgressDurable:
+ * the operator's k8s runs) each is its own message; where it is a live signal only, one message carries the
+ * transition's first event and its further ones, in order, in `more` (same run view, one message instead of two).
+ */
+export const SagaEvent = Type.Object({
+  event: SagaEventName,
+  step: Type.Optional(Type.String()),
+  message: Type.Optional(Type.String()),
+  more: Type.Optional(Type.Array(SagaEventEntry, { maxItems: 128 })),
   run: RunView,
 });
 export type SagaEvent = Static<typeof SagaEvent>;
+
+/** Every event a progress message carries, in order: its own, then `more`. */
+export const sagaEventEntries = (ev: SagaEvent): SagaEventEntry[] => [
+  { event: ev.event, ...(ev.step !== undefined ? { step: ev.step } : {}), ...(ev.message !== undefined ? { message: ev.message } : {}) },
+  ...(ev.more ?? []),
+];
 
 // ---- Engine API: request/reply on saga.engine.<verb> ----
 

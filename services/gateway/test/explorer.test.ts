@@ -50,6 +50,21 @@ describe('the explorer run index', () => {
     assert.deepEqual(index.summaries().map((s) => s.runId), ['b', 'a'], 'the most recent first');
   });
 
+  it('takes every event of a transition, whether one message carries them (more) or one message each, and none twice', () => {
+    const index = new RunIndex(10);
+    const names = () => index.get('a')!.events.map((e) => `${e.event}:${e.step ?? ''}@${e.version}`);
+    // Live only (an order run): one message per transition.
+    index.apply({ event: 'started', more: [{ event: 'step_started', step: 'reserve' }], run: view('a', 1) }, at);
+    // Kept (a k8s run): the transition's events as separate messages of the same version; then both sent again.
+    index.apply({ event: 'step_succeeded', step: 'reserve', run: view('a', 2) }, at);
+    index.apply({ event: 'step_started', step: 'charge', run: view('a', 2) }, at);
+    index.apply({ event: 'step_succeeded', step: 'reserve', run: view('a', 2) }, at);
+    index.apply({ event: 'step_started', step: 'charge', more: [{ event: 'step_failed', step: 'charge', message: 'declined' }], run: view('a', 2) }, at);
+    assert.deepEqual(names(), ['started:@1', 'step_started:reserve@1', 'step_succeeded:reserve@2', 'step_started:charge@2', 'step_failed:charge@2']);
+    assert.equal(index.get('a')!.events.at(-1)!.message, 'declined');
+    assert.equal(index.get('a')!.complete, true);
+  });
+
   it('holds at most `capacity` runs (the first to enter leaves) and a bounded history per run', () => {
     const index = new RunIndex(2);
     for (const id of ['a', 'b', 'c']) index.apply(ev(view(id, 1), 'started'), at);

@@ -1,6 +1,6 @@
 import type { PubAck } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { CeHeaders, ceType, isProgressDurable, isSagaEndEvent, SagaEndSubjects, stepCommandType, Subjects, type RunView, type SagaEvent, type SagaEventName, type StepCommand } from '@sagamesh/contracts';
+import { CeHeaders, ceType, isProgressDurable, isSagaEndEvent, SagaEndSubjects, stepCommandType, Subjects, type RunView, type SagaEvent, type SagaEventEntry, type SagaEventName, type StepCommand } from '@sagamesh/contracts';
 import { buildHeaders, getHeader, setHeader, type Publisher } from '@sagamesh/runtime';
 import type { Effect, RunState } from './core/types.ts';
 import { toRunView } from './core/view.ts';
@@ -80,42 +80,54 @@ function publish(js: Publisher, subject: string, msg: Outgoing, json = JSON.stri
   return js.publish(subject, json, { headers: headersOf(msg), msgID: msg.msgId ?? msg.id });
 }
 
+type EventEntry = Extract<OutboxEntry, { type: 'event' }>;
+const entryOf = (e: EventEntry): SagaEventEntry => ({ event: e.event, ...(e.step ? { step: e.step } : {}), ...(e.message ? { message: e.message } : {}) });
+
 /**
  * Publishes a record's outbox, all messages at once. Every message has a deterministic id, so
  * publishing the same outbox again is de-duplicated by JetStream (within its duplicate window).
- * A run's end event goes out on its saga.ended subject too (SagaEndSubjects). The progress events of
- * an origin whose progress is not kept (isProgressDurable) go out once, unacknowledged: sent again
- * with the outbox, a live watcher sees the same version twice, which it ignores.
+ * A run's end event goes out on its saga.ended subject too (SagaEndSubjects), always kept. The
+ * progress of an origin whose progress is not kept (isProgressDurable) goes out as one plain message
+ * per transition (its first event, the others in `more`), unacknowledged: sent again with the outbox,
+ * a live watcher sees events it already has, which it ignores.
  */
 export async function publishOutbox(bus: OutboxBus, stored: StoredRun): Promise<number> {
   const { state, outbox } = stored;
   const base = { correlationId: state.runId, ...(stored.causationId ? { causationId: stored.causationId } : {}), ...(state.traceparent ? { traceparent: state.traceparent } : {}) };
-  const durableProgress = isProgressDurable(state.origin);
-  let view: RunView | undefined;
-  let viewJson: string | undefined;
-  await Promise.all(
-    outbox.flatMap((e) => {
-      switch (e.type) {
-        case 'command': {
-          const [, service, command] = e.subject.split('.');
-          return [publish(bus.js, e.subject, { ...base, type: stepCommandType(service!, command!), data: e.command, id: e.msgId })];
-        }
-        case 'event': {
-          view ??= toRunView(state);
-          viewJson ??= JSON.stringify(view);
-          const data: SagaEvent = { event: e.event, ...(e.step ? { step: e.step } : {}), ...(e.message ? { message: e.message } : {}), run: view };
-          // The same bytes as JSON.stringify(data), with the view serialised once for all the events.
-          const json = `${JSON.stringify({ ...data, run: undefined }).slice(0, -1)},"run":${viewJson}}`;
-          const msg = { ...base, type: ceType('saga', e.event), data, id: e.msgId };
-          const subject = Subjects.sagaEvent(state.origin, state.runId);
-          const sent: Promise<unknown>[] = [];
-          if (durableProgress) sent.push(publish(bus.js, subject, msg, json));
-          else bus.nc.publish(subject, json, { headers: headersOf(msg) });
-          if (isSagaEndEvent(e.event)) sent.push(publish(bus.js, SagaEndSubjects.ended(state.origin, state.runId), { ...msg, msgId: `${e.msgId}.ended` }, json));
-          return sent;
-        }
+  const sent: Promise<PubAck>[] = [];
+  const events: EventEntry[] = [];
+  for (const e of outbox) {
+    if (e.type === 'event') events.push(e);
+    else {
+      const [, service, command] = e.subject.split('.');
+      sent.push(publish(bus.js, e.subject, { ...base, type: stepCommandType(service!, command!), data: e.command, id: e.msgId }));
+    }
+  }
+  if (events.length > 0) {
+    const view: RunView = toRunView(state);
+    let viewJson: string | undefined;
+    const message = (e: EventEntry, more: SagaEventEntry[] = []) => {
+      const data: SagaEvent = { ...entryOf(e), ...(more.length > 0 ? { more } : {}), run: view };
+      // The same bytes as JSON.stringify(data), with the view serialised once for all the messages.
+      const json = `${JSON.stringify({ ...data, run: undefined }).slice(0, -1)},"run":${(viewJson ??= JSON.stringify(view))}}`;
+      return { msg: { ...base, type: ceType('saga', e.event), data, id: e.msgId }, json };
+    };
+    const progress = Subjects.sagaEvent(state.origin, state.runId);
+    if (isProgressDurable(state.origin)) {
+      for (const e of events) {
+        const { msg, json } = message(e);
+        sent.push(publish(bus.js, progress, msg, json));
       }
-    }),
-  );
+    } else {
+      const [first, ...rest] = events;
+      const { msg, json } = message(first!, rest.map(entryOf));
+      bus.nc.publish(progress, json, { headers: headersOf(msg) });
+    }
+    for (const e of events.filter((x) => isSagaEndEvent(x.event))) {
+      const { msg, json } = message(e);
+      sent.push(publish(bus.js, SagaEndSubjects.ended(state.origin, state.runId), { ...msg, msgId: `${e.msgId}.ended` }, json));
+    }
+  }
+  await Promise.all(sent);
   return outbox.length;
 }

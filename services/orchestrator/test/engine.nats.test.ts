@@ -5,6 +5,7 @@ import {
   Buckets,
   definitionRevision,
   orderFulfillmentDefinition,
+  sagaEventEntries,
   type SagaEvent,
   type StepCommand,
 } from '@sagamesh/contracts';
@@ -250,6 +251,27 @@ describe('saga engine on a real nats-server', () => {
     const after = (await rig.client.get({ runId: 'dups-1' })).run;
     assert.equal(after.version, view.version);
     assert.equal(after.phase, 'Succeeded');
+  });
+
+  it('an order run: its progress is one plain message per transition (not kept), its end kept on saga.ended alone', async () => {
+    const { key } = await define('live');
+    await rig.client.start({ runId: 'live-1', definitionKey: key, revision: revisions.get(key)!, origin: 'order', input: {} });
+    assert.equal((await waitTerminal(rig, 'live-1')).phase, 'Succeeded');
+    await waitFor(() => eventsOf('live-1').some((e) => sagaEventEntries(e).some((x) => x.event === 'succeeded')), { what: 'the succeeded event' });
+    const messages = eventsOf('live-1');
+    assert.deepEqual(messages.map((m) => sagaEventEntries(m).map((e) => `${e.event}${e.step ? `:${e.step}` : ''}`)), [
+      ['started', 'step_started:reserve'],
+      ['step_succeeded:reserve', 'step_started:charge'],
+      ['step_succeeded:charge', 'step_started:ship'],
+      ['step_succeeded:ship', 'succeeded'],
+    ]);
+    const { state } = await rig.jsm.streams.info('SAGA_EVENTS', { subjects_filter: '*.*.order.live-1' });
+    assert.deepEqual(state.subjects, { 'saga.ended.order.live-1': 1 }, 'only the end is kept');
+    const ended = await rig.jsm.streams.getMessage('SAGA_EVENTS', { last_by_subj: 'saga.ended.order.live-1' });
+    const end = ended!.json<SagaEvent>();
+    assert.equal(end.event, 'succeeded');
+    assert.equal(end.more, undefined, 'the kept end carries only itself');
+    assert.equal(end.run.phase, 'Succeeded');
   });
 
   it('publishes the outbox a crashed engine persisted but never sent (sweep)', async () => {

@@ -1,5 +1,5 @@
 // The saga explorer's memory: the latest view and the events seen of the most recent runs, bounded; no I/O.
-import { runSummaryOf, type RunEventRecord, type RunSummary, type RunView, type SagaEvent } from '@sagamesh/contracts';
+import { runSummaryOf, sagaEventEntries, type RunEventRecord, type RunSummary, type RunView, type SagaEvent } from '@sagamesh/contracts';
 
 /** Events kept per run: a run that retries for hours must not grow without end. */
 export const MAX_EVENTS_PER_RUN = 64;
@@ -32,28 +32,40 @@ export class RunIndex {
     return this.#entries.size;
   }
 
-  /** Takes one progress event, stored at `at`; an older or repeated version of a run is ignored. */
+  /**
+   * Takes one progress message (its event and those in `more`), stored at `at`. An older version of a run is ignored;
+   * at the run's current version only events not seen yet are added (a kept run's transition comes as one message per
+   * event, and an outbox sent again repeats what was seen).
+   */
   apply(ev: SagaEvent, at: Date): void {
     const { run } = ev;
-    const record: RunEventRecord = { event: ev.event, at: at.toISOString(), version: run.version };
-    if (ev.step !== undefined) record.step = ev.step;
-    if (ev.message !== undefined) record.message = ev.message;
+    const records = sagaEventEntries(ev).map((e): RunEventRecord => ({ ...e, at: at.toISOString(), version: run.version }));
     let entry = this.#entries.get(run.runId);
     if (entry) {
-      if (run.version <= entry.run.version) return;
+      if (run.version < entry.run.version) return;
+      if (run.version === entry.run.version) {
+        const seen = (r: RunEventRecord) => entry!.events.some((x) => x.version === r.version && x.event === r.event && x.step === r.step);
+        this.#record(entry, records.filter((r) => !seen(r)));
+        return;
+      }
       entry.run = run;
       entry.summary = runSummaryOf(run);
-      entry.events.push(record);
-      if (entry.events.length > MAX_EVENTS_PER_RUN) {
-        entry.events.splice(0, entry.events.length - MAX_EVENTS_PER_RUN);
-        entry.complete = false;
-      }
+      this.#record(entry, records);
     } else {
-      entry = { run, summary: runSummaryOf(run), events: [record], complete: ev.event === 'started' };
+      entry = { run, summary: runSummaryOf(run), events: [], complete: ev.event === 'started' };
+      this.#record(entry, records);
       this.#entries.set(run.runId, entry);
       if (this.#entries.size > this.capacity) this.#entries.delete(this.#entries.keys().next().value!);
     }
     for (const l of this.#listeners) l(entry.summary);
+  }
+
+  #record(entry: Entry, records: RunEventRecord[]): void {
+    entry.events.push(...records);
+    if (entry.events.length > MAX_EVENTS_PER_RUN) {
+      entry.events.splice(0, entry.events.length - MAX_EVENTS_PER_RUN);
+      entry.complete = false;
+    }
   }
 
   /** Every run held, the most recently entered first. */
