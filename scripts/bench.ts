@@ -67,7 +67,7 @@ try {
   const waiters = new Map<string, (phase: string) => void>();
   // An end event can in principle beat the POST's response: keep those until their waiter comes.
   const endedEarly = new Map<string, string>();
-  // The ends only: the progress events would cost this process (on the same 2 cores) 8 more messages a saga.
+  // The ends only: the progress messages would cost this process (on the same 2 cores) 4 more messages a saga.
   const sub = nc.subscribe(SagaEndSubjects.endedOf('order'));
   // At low load only (decoding every end would cost this process under load): each end's run view, for the timeline.
   let timeline: Map<string, Omit<SagaSample, 'sentAt'>> | undefined;

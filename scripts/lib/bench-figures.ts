@@ -73,7 +73,11 @@ export interface TimelineSegment {
 export function sagaTimeline(samples: readonly SagaSample[]): TimelineSegment[] {
   const at = (iso: string | undefined) => (iso === undefined ? NaN : Date.parse(iso));
   const segments = new Map<string, number[]>();
-  const add = (name: string, ms: number) => segments.set(name, [...(segments.get(name) ?? []), ms]);
+  const add = (name: string, ms: number) => {
+    const list = segments.get(name);
+    if (list) list.push(ms);
+    else segments.set(name, [ms]);
+  };
   for (const { sentAt, receivedAt, run } of samples) {
     if (run.steps.length === 0 || !run.steps.every((s) => s.status === 'Succeeded' && s.attempts === 1)) continue;
     add('POST → run started', at(run.startedAt) - sentAt);

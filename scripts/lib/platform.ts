@@ -28,7 +28,6 @@ export function spawnWorkload(entry: string, env: NodeJS.ProcessEnv): ChildProce
   return spawn('/bin/sh', [NODE_LAUNCHER, entry], { cwd: REPO_ROOT, env: { ...env, NODE: process.execPath }, stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
-
 export interface PlatformOptions {
   /** 'default' uses the documented ports (make dev); 'free' picks free loopback ports (tests). */
   readonly ports?: 'default' | 'free';

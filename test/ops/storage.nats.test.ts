@@ -93,7 +93,8 @@ test('SAGA_EVENTS stops growing once its limit applies, and the work queues are 
   console.log(`SAGA_EVENTS bytes after each batch of 10 sagas: ${sizes.join(', ')} (limit ${limit})`);
   // Growing at first, then held at the limit (within a few runs' ends) while the sagas go on.
   assert.ok(sizes[0]! < sizes[1]!, 'grows while below its limit');
-  assert.ok(atLimit(sizes.at(-1)!) && atLimit(sizes.at(-2)!), `held at its limit: ${sizes.join(', ')}`);
+  // The loop ends once two batches found it at its limit (each within it, asserted above); it must get there.
+  assert.equal(sizes.filter(atLimit).length, 2, `reached its limit and held there within 30 batches: ${sizes.join(', ')}`);
 });
 
 test('past the order store high-water mark new orders get 503 store_full, and every order accepted before ends', async () => {

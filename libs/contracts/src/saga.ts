@@ -239,11 +239,15 @@ export const SagaEvent = Type.Object({
 });
 export type SagaEvent = Static<typeof SagaEvent>;
 
+/** Just the event of anything that carries one (a progress message, an outbox entry): its name, step and message. */
+export const sagaEventEntryOf = (e: SagaEventEntry): SagaEventEntry => ({
+  event: e.event,
+  ...(e.step !== undefined ? { step: e.step } : {}),
+  ...(e.message !== undefined ? { message: e.message } : {}),
+});
+
 /** Every event a progress message carries, in order: its own, then `more`. */
-export const sagaEventEntries = (ev: SagaEvent): SagaEventEntry[] => [
-  { event: ev.event, ...(ev.step !== undefined ? { step: ev.step } : {}), ...(ev.message !== undefined ? { message: ev.message } : {}) },
-  ...(ev.more ?? []),
-];
+export const sagaEventEntries = (ev: SagaEvent): SagaEventEntry[] => [sagaEventEntryOf(ev), ...(ev.more ?? [])];
 
 // ---- Engine API: request/reply on saga.engine.<verb> ----
 

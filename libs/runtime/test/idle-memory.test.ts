@@ -22,9 +22,4 @@ describe('releaseMemoryWhenIdle', () => {
     assert.equal(calls, 0);
   });
 
-  it('does nothing without a collector (node without --expose-gc)', () => {
-    const stop = releaseMemoryWhenIdle({ gc: undefined as unknown as NodeJS.GCFunction });
-    assert.equal(typeof stop, 'function');
-    stop();
-  });
 });

@@ -1,6 +1,6 @@
 import type { PubAck } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { CeHeaders, ceType, isProgressDurable, isSagaEndEvent, SagaEndSubjects, stepCommandType, Subjects, type RunView, type SagaEvent, type SagaEventEntry, type SagaEventName, type StepCommand } from '@sagamesh/contracts';
+import { CeHeaders, ceType, isProgressDurable, isSagaEndEvent, SagaEndSubjects, sagaEventEntryOf, stepCommandType, Subjects, type RunView, type SagaEvent, type SagaEventEntry, type SagaEventName, type StepCommand } from '@sagamesh/contracts';
 import { buildHeaders, getHeader, setHeader, type Publisher } from '@sagamesh/runtime';
 import type { Effect, RunState } from './core/types.ts';
 import { toRunView } from './core/view.ts';
@@ -81,7 +81,6 @@ function publish(js: Publisher, subject: string, msg: Outgoing, json = JSON.stri
 }
 
 type EventEntry = Extract<OutboxEntry, { type: 'event' }>;
-const entryOf = (e: EventEntry): SagaEventEntry => ({ event: e.event, ...(e.step ? { step: e.step } : {}), ...(e.message ? { message: e.message } : {}) });
 
 /**
  * Publishes a record's outbox, all messages at once. Every message has a deterministic id, so
@@ -107,25 +106,23 @@ export async function publishOutbox(bus: OutboxBus, stored: StoredRun): Promise<
     const view: RunView = toRunView(state);
     let viewJson: string | undefined;
     const message = (e: EventEntry, more: SagaEventEntry[] = []) => {
-      const data: SagaEvent = { ...entryOf(e), ...(more.length > 0 ? { more } : {}), run: view };
+      const data: SagaEvent = { ...sagaEventEntryOf(e), ...(more.length > 0 ? { more } : {}), run: view };
       // The same bytes as JSON.stringify(data), with the view serialised once for all the messages.
       const json = `${JSON.stringify({ ...data, run: undefined }).slice(0, -1)},"run":${(viewJson ??= JSON.stringify(view))}}`;
       return { msg: { ...base, type: ceType('saga', e.event), data, id: e.msgId }, json };
     };
     const progress = Subjects.sagaEvent(state.origin, state.runId);
-    if (isProgressDurable(state.origin)) {
-      for (const e of events) {
-        const { msg, json } = message(e);
-        sent.push(publish(bus.js, progress, msg, json));
-      }
-    } else {
+    const durable = isProgressDurable(state.origin);
+    if (!durable) {
       const [first, ...rest] = events;
-      const { msg, json } = message(first!, rest.map(entryOf));
+      const { msg, json } = message(first!, rest.map(sagaEventEntryOf));
       bus.nc.publish(progress, json, { headers: headersOf(msg) });
     }
-    for (const e of events.filter((x) => isSagaEndEvent(x.event))) {
+    for (const e of events) {
+      if (!durable && !isSagaEndEvent(e.event)) continue; // it went out in the plain message above
       const { msg, json } = message(e);
-      sent.push(publish(bus.js, SagaEndSubjects.ended(state.origin, state.runId), { ...msg, msgId: `${e.msgId}.ended` }, json));
+      if (durable) sent.push(publish(bus.js, progress, msg, json));
+      if (isSagaEndEvent(e.event)) sent.push(publish(bus.js, SagaEndSubjects.ended(state.origin, state.runId), { ...msg, msgId: `${e.msgId}.ended` }, json));
     }
   }
   await Promise.all(sent);

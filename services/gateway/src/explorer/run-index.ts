@@ -39,7 +39,8 @@ export class RunIndex {
    */
   apply(ev: SagaEvent, at: Date): void {
     const { run } = ev;
-    const records = sagaEventEntries(ev).map((e): RunEventRecord => ({ ...e, at: at.toISOString(), version: run.version }));
+    const seenAt = at.toISOString();
+    const records = sagaEventEntries(ev).map((e): RunEventRecord => ({ ...e, at: seenAt, version: run.version }));
     let entry = this.#entries.get(run.runId);
     if (entry) {
       if (run.version < entry.run.version) return;
