@@ -33,6 +33,7 @@ export function start(config: OrchestratorConfig): Promise<Started> {
 
     let engine!: Engine;
     const sagaMetrics = new SagaMetrics(metrics.registry, { counts: (now) => engine.counts(now) });
+    sagaMetrics.known(BUILTIN_ORDER_FULFILLMENT, orderFulfillmentDefinition.steps.map((s) => s.name));
     engine = new Engine({ js: publisher, nc, runs: runsKv, runsBucket: Buckets.sagaRuns, definitions, log, metrics: sagaMetrics, sweepGraceMs: config.SWEEP_GRACE_MS });
     // How full the platform's streams are (DEAD_LETTERS above all): one process reports it, and it is this one.
     registerStreamUsage(metrics.registry, jsm, log);

@@ -20,7 +20,7 @@ export class SagaMetrics {
   readonly #compensations: Counter<'definition' | 'step'>;
   /** Definitions with runs seen here: their gauges report 0 rather than vanish once their runs end. */
   readonly #seen = new Set<string>();
-  /** Definitions whose ended counters exist at 0 for every outcome. */
+  /** Definitions whose counters exist at 0 (see known). */
   readonly #zeroed = new Set<string>();
 
   constructor(registry: Registry, runs: RunCounts) {
@@ -48,19 +48,27 @@ export class SagaMetrics {
     gauge(Metrics.sagaStuck, 'Non-terminal saga runs past their deadline (from the run store)', (c) => c.stuck);
   }
 
+  /**
+   * `definition` (whose steps are `steps`) can run here: its counters exist at 0 from now on. rate()/increase() ignore
+   * a series' first sample, so a counter born at its first increment hides that increment (the first failed run from
+   * the SagaFailed alert, a first burst of compensations from the dashboards) — and one born at 0 with the first run
+   * does too when the burst ends before the next scrape. Called for the built-in definition at start-up, and for any
+   * other on its first run here.
+   */
+  known(definition: string, steps: readonly string[]): void {
+    if (this.#zeroed.has(definition)) return;
+    this.#zeroed.add(definition);
+    for (const outcome of SagaOutcomes) this.#ended.inc({ definition, outcome }, 0);
+    for (const step of steps) {
+      this.#retries.inc({ definition, step }, 0);
+      this.#compensations.inc({ definition, step }, 0);
+    }
+  }
+
   /** A run of `definition` (whose steps are `steps`) started here. */
   started(definition: string, steps: readonly string[] = []): void {
     this.#seen.add(definition);
-    if (!this.#zeroed.has(definition)) {
-      // rate()/increase() ignore a series' first sample: a counter born at 1 would hide the first failed run
-      // from the SagaFailed alert, and a first burst of retries or compensations from the dashboards.
-      this.#zeroed.add(definition);
-      for (const outcome of SagaOutcomes) this.#ended.inc({ definition, outcome }, 0);
-      for (const step of steps) {
-        this.#retries.inc({ definition, step }, 0);
-        this.#compensations.inc({ definition, step }, 0);
-      }
-    }
+    this.known(definition, steps);
     this.#started.inc({ definition });
   }
 
