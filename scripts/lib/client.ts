@@ -1,5 +1,5 @@
 /** A small client of the gateway's public API (DESIGN "The public HTTP API"), for demo, bench and tests. */
-import type { Audit, Fault, OrderView, PlaceOrderRequest } from '@sagamesh/contracts';
+import { ExplorerPaths, type Audit, type DeadLetterView, type Fault, type OrderView, type PlaceOrderRequest } from '@sagamesh/contracts';
 
 export class ApiError extends Error {
   readonly status: number;
@@ -70,6 +70,13 @@ export class GatewayClient {
   async audit(): Promise<Audit> {
     const res = await this.call<Audit>('GET', '/admin/audit');
     if (res.status !== 200) throw new ApiError(res.status, res.body, 'GET /admin/audit');
+    return res.body;
+  }
+
+  /** The newest dead letters (at most `limit`) and how many the stream holds. */
+  async deadLetters(limit = 100): Promise<{ total: number; deadLetters: DeadLetterView[] }> {
+    const res = await this.call<{ total: number; deadLetters: DeadLetterView[] }>('GET', `${ExplorerPaths.deadLetters}?limit=${limit}`);
+    if (res.status !== 200) throw new ApiError(res.status, res.body, `GET ${ExplorerPaths.deadLetters}`);
     return res.body;
   }
 

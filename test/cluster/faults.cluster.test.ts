@@ -1,12 +1,12 @@
 /**
  * Faults on the live cluster, each under a steady stream of orders through the gateway: delete a participant pod, an
  * orchestrator pod, an orders pod, one NATS pod (streams are R3), then `kubectl drain` a worker. Every accepted order
- * ends, the books balance, and clients see no error: the request path runs at least 2 replicas, and a read that cannot
- * reach a dependency says so (`degraded`) instead of dropping data.
+ * ends, the books balance, nothing is dead-lettered, and clients see no error: the request path runs at least 2
+ * replicas, and a read that cannot reach a dependency says so (`degraded`) instead of dropping data.
  */
 import assert from 'node:assert/strict';
-import { after, describe, it } from 'node:test';
-import { booksAtRest, eventually, kubectl, kubectlJson, NAMESPACE, phase, readyPods, steadyLoad, type SteadyLoad } from './live.ts';
+import { after, before, describe, it } from 'node:test';
+import { booksAtRest, eventually, gateway, kubectl, kubectlJson, NAMESPACE, phase, readyPods, steadyLoad, type SteadyLoad } from './live.ts';
 
 const RATE = process.env.CI === 'true' ? 10 : 15;
 
@@ -31,6 +31,17 @@ async function deletePodUnderLoad(app: string, namespace = NAMESPACE, pick: (pod
   return load;
 }
 
+/** The newest dead letter before the faults: none may follow (a pod or a NATS server going away is no reason to give a message up). */
+let deadLettersBefore = 0;
+
+/** Every accepted order ended, the books balance, and nothing was dead-lettered: each dead letter with where and why it died. */
+async function assertAtRest(): Promise<void> {
+  const { violations } = await booksAtRest();
+  const { deadLetters } = await gateway().deadLetters(20);
+  const died = deadLetters.filter((d) => d.seq > deadLettersBefore).map((d) => `${d.subject} (${d.stream}/${d.consumer}): ${d.reason}`);
+  assert.deepEqual({ violations, died }, { violations: [], died: [] });
+}
+
 function assertClean(load: SteadyLoad, what: string): void {
   phase(`faults: ${what}: ${load.accepted.length} orders accepted, ${load.reads} reads, ${load.errors.length} errors, ${load.silentDrops.length} silent drops, ${load.resent} sent again after a lost connection`);
   assert.ok(load.accepted.length > 0, `${what}: orders were placed`);
@@ -39,6 +50,9 @@ function assertClean(load: SteadyLoad, what: string): void {
 }
 
 describe('faults under load', () => {
+  before(async () => {
+    deadLettersBefore = (await gateway().deadLetters(1)).deadLetters[0]?.seq ?? 0;
+  });
   after(async () => {
     // Leave the cluster schedulable whatever happened.
     const nodes = await kubectlJson<{ items: any[] }>(['get', 'nodes']);
@@ -48,16 +62,14 @@ describe('faults under load', () => {
   for (const app of ['payments', 'orchestrator', 'orders']) {
     it(`deleting a ${app} pod loses nothing and clients see no error`, async () => {
       assertClean(await deletePodUnderLoad(app), `${app} pod deleted`);
-      const { violations } = await booksAtRest();
-      assert.deepEqual(violations, []);
+      await assertAtRest();
     });
   }
 
   it('deleting one NATS pod (R3 streams) loses nothing and clients see no error', async () => {
     const load = await deletePodUnderLoad('nats', 'nats', (pods) => pods.find((p) => p.endsWith('-1')) ?? pods[0]!);
     assertClean(load, 'NATS pod deleted');
-    const { violations } = await booksAtRest();
-    assert.deepEqual(violations, []);
+    await assertAtRest();
   });
 
   it('kubectl drain of a worker under load loses nothing and clients see no error', async () => {
@@ -77,7 +89,6 @@ describe('faults under load', () => {
     await disruption.finally(() => kubectl(['uncordon', worker]));
     assertClean(load, `${worker} drained`);
     await eventually('NATS back to 3 Ready pods after uncordon', 240_000, async () => (await readyPods('nats', 'nats')).size === 3, 2000);
-    const { violations } = await booksAtRest();
-    assert.deepEqual(violations, []);
+    await assertAtRest();
   });
 });

@@ -40,6 +40,9 @@ export const JetStreamErrorCodes = {
   temporarilyUnavailable: 10008,
   /** The replicas cannot be placed on the servers there are: in a cluster still forming, not all have joined. */
   noSuitablePeers: 10005,
+  /** The stream's (or consumer's) servers are away: an R1 stream whose server is drained or restarting. */
+  streamOffline: 10118,
+  consumerOffline: 10119,
   /** More than one replica asked of a server that is not clustered. */
   replicasNotSupported: 10074,
   /** The server's store is full ("insufficient resources"). */
@@ -81,16 +84,18 @@ export function isStoreFull(err: unknown): boolean {
 }
 
 /**
- * JetStream cannot serve the request for now (a cluster forming or electing, servers still joining): worth sending
- * again shortly. Anything else (a bad config, a refusal that stays) is not.
+ * JetStream cannot serve the request for now (a cluster forming or electing, servers still joining, a stream's server
+ * away): worth sending again shortly. Anything else (a bad config, a refusal that stays) is not. By the names nats.js
+ * gives its errors (this module imports no client): nats-core's NoRespondersError is named 'NoResponders'.
  */
 export function isJetStreamUnavailable(err: unknown): boolean {
   for (let e: unknown = err; e instanceof Error; e = e.cause) {
-    if (e.name === 'TimeoutError' || e.name === 'NoRespondersError' || e.name === 'JetStreamNotEnabled') return true;
+    if (e.name === 'TimeoutError' || e.name === 'NoResponders' || e.name === 'JetStreamNotEnabled') return true;
     // A direct get (or any JetStream request) whose stream's server is gone answers with a 503 status.
     if (e.name === 'JetStreamStatusError' && /no responders/i.test(e.message)) return true;
   }
-  return hasErrorCode(err, [JetStreamErrorCodes.temporarilyUnavailable, JetStreamErrorCodes.noSuitablePeers]);
+  const { temporarilyUnavailable, noSuitablePeers, streamOffline, consumerOffline } = JetStreamErrorCodes;
+  return hasErrorCode(err, [temporarilyUnavailable, noSuitablePeers, streamOffline, consumerOffline]);
 }
 
 // ---- HTTP bodies ----

@@ -5,7 +5,7 @@ import { connect } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { SpanKind } from '@opentelemetry/api';
 import { CeHeaders, Streams, ceType } from '@sagamesh/contracts';
-import { type ConsumerHandle, createLogger, createMetrics, declarePlatformStreams, ensureStreams, type Handler, type JetStreamClient, type JetStreamManager, type NatsConnection, PoisonMessageError, publishEvent, runConsumer, type RunConsumerOptions, type ServiceMetrics, withSpan } from '@sagamesh/runtime';
+import { type ConsumerHandle, createLogger, JetStreamPublisher, createMetrics, declarePlatformStreams, ensureStreams, type Handler, type JetStreamClient, type JetStreamManager, type NatsConnection, PoisonMessageError, publishEvent, runConsumer, type RunConsumerOptions, type ServiceMetrics, withSpan } from '@sagamesh/runtime';
 import { type NatsServer, startNatsServer, startTestTracing, type TestTracing, waitFor } from '@sagamesh/testing';
 
 const STREAM = 'TEST_WORK';
@@ -259,22 +259,30 @@ test('a message whose dead letter cannot be published on its last delivery is de
 
 test('a handler the bus cannot serve for longer than the redeliveries last is tried again in place: the message ends acked, not dead-lettered', async () => {
   const deadBefore = (await jsm.streams.info(Streams.deadLetters.name)).state.messages;
+  const store = new JetStreamPublisher(nc, { timeoutMs: 1000 });
   let calls = 0;
   const deliveries: number[] = [];
   const { handle, metrics } = start(
     'outage',
     async (_m, ctx) => {
       deliveries.push(ctx.deliveryCount);
-      // As a stream whose server is away answers: more failures than maxDeliver allows deliveries.
-      if (++calls <= 4) throw Object.assign(new Error('TIMEOUT'), { name: 'TimeoutError' });
+      // The stream it writes to is away (as an R1 stream whose server is drained) for more tries than maxDeliver allows
+      // deliveries: the publish fails with what nats.js really throws then, until the stream is back.
+      if (++calls === 5) await jsm.streams.add({ name: 'OUTAGE_STORE', subjects: ['outage-store.>'] });
+      await store.publish('outage-store.x', 'x');
       return 'ack';
     },
     { consumer: { durable: 'outage', filterSubjects: ['work.outage.>'], ackWaitMs: 5000, maxDeliver: 2 } },
   );
-  await waitFor(() => handle.ready(), { what: 'consumer ready' });
-  await publish('work.outage.1', { n: 1 });
-  await waitFor(async () => (await metricValue(metrics, 'sagamesh_messages_handled_total', { consumer: 'outage', outcome: 'ack' })) === 1, { what: 'acked after the outage', timeoutMs: 30_000 });
-  assert.equal(calls, 5);
-  assert.deepEqual([...new Set(deliveries)], [1], 'all on its first delivery');
-  assert.equal((await jsm.streams.info(Streams.deadLetters.name)).state.messages, deadBefore, 'nothing dead-lettered');
+  try {
+    await waitFor(() => handle.ready(), { what: 'consumer ready' });
+    await publish('work.outage.1', { n: 1 });
+    await waitFor(async () => (await metricValue(metrics, 'sagamesh_messages_handled_total', { consumer: 'outage', outcome: 'ack' })) === 1, { what: 'acked after the outage', timeoutMs: 30_000 });
+    assert.equal(calls, 5);
+    assert.deepEqual([...new Set(deliveries)], [1], 'all on its first delivery');
+    assert.equal((await jsm.streams.info(Streams.deadLetters.name)).state.messages, deadBefore, 'nothing dead-lettered');
+  } finally {
+    store.close();
+    await jsm.streams.delete('OUTAGE_STORE').catch(() => undefined);
+  }
 });

@@ -4,6 +4,7 @@ import { JetStreamApiCodes, JetStreamApiError, jetstream, jetstreamManager } fro
 import { connect, NoRespondersError, TimeoutError, type NatsConnection } from '@nats-io/transport-node';
 import { Kvm } from '@nats-io/kv';
 import { type NatsServer, startNatsServer } from '@sagamesh/testing';
+import { isJetStreamUnavailable } from '@sagamesh/contracts';
 import { JetStreamPublisher, kvWrite } from '../src/publisher.ts';
 
 let server: NatsServer;
@@ -33,13 +34,15 @@ test('acks, de-dup ids and expectations work as with JetStreamClient.publish', a
   pub.close();
 });
 
-test('no stream is a NoRespondersError; no ack in time a TimeoutError; close fails what waits', async () => {
+test('no stream is a NoRespondersError; no ack in time a TimeoutError; both count as the bus unavailable; close fails what waits', async () => {
   const pub = new JetStreamPublisher(nc, { timeoutMs: 300 });
-  await assert.rejects(pub.publish('nobody.listens', 'x'), (err: unknown) => err instanceof NoRespondersError);
+  // As a stream whose server is away answers; the consumers retry such a failure in place instead of spending a delivery.
+  await assert.rejects(pub.publish('nobody.listens', 'x'), (err: unknown) => err instanceof NoRespondersError && isJetStreamUnavailable(err));
+  await assert.rejects(jetstream(nc).publish('nobody.listens', 'x', { retries: 1 }), (err: unknown) => isJetStreamUnavailable(err));
   // A subscriber that never answers: the publish times out.
   const silent = nc.subscribe('silent.>', { callback: () => undefined });
   const t0 = Date.now();
-  await assert.rejects(pub.publish('silent.x', 'x'), (err: unknown) => err instanceof TimeoutError);
+  await assert.rejects(pub.publish('silent.x', 'x'), (err: unknown) => err instanceof TimeoutError && isJetStreamUnavailable(err));
   assert.ok(Date.now() - t0 >= 300);
   const waiting = pub.publish('silent.y', 'y', { timeout: 10_000 });
   pub.close();
