@@ -152,6 +152,12 @@ export const StepState = Type.Object({
   status: Type.Union(StepStatuses.map((s) => Type.Literal(s))),
   attempts: Type.Integer({ minimum: 0 }),
   compensationAttempts: Type.Integer({ minimum: 0 }),
+  /**
+   * After a compensation attempt timed out: the attempt whose command is still the one out. Each retry sends it again
+   * under that attempt's de-dup id, so while it waits in the queue (a participant away for minutes) the server drops
+   * the copies instead of stacking one per retry for the participant to work through when it is back.
+   */
+  compensationResendOf: Type.Optional(Type.Integer({ minimum: 1 })),
   compensationStartedAt: Type.Optional(Type.String({ format: 'date-time' })),
   startedAt: Type.Optional(Type.String({ format: 'date-time' })),
   endedAt: Type.Optional(Type.String({ format: 'date-time' })),

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { backoffDelayMs, orderFulfillmentDefinition, type SagaDefinitionSpec, type StepReply } from '@sagamesh/contracts';
+import { backoffDelayMs, commandMsgId, orderFulfillmentDefinition, type SagaDefinitionSpec, type StepReply } from '@sagamesh/contracts';
 import { resolveDefinition } from '../src/core/definition.ts';
 import { timerId, timerIsLive, transition } from '../src/core/transition.ts';
 import type { EngineInput, TimerPayload } from '../src/core/types.ts';
@@ -123,6 +123,30 @@ describe('transition: examples', () => {
     assert.equal(d.state.phase, 'Compensated');
   });
 
+  it('a compensation retried after timeouts repeats the command out under its de-dup id; its failure counts; after a failure the retry is new', () => {
+    const { d, fx } = succeedSteps(1);
+    let out = d.apply(replyTo(commands(fx)[0]!.command, 'failed'));
+    const [first] = commands(out);
+    const ids: string[] = [first!.msgId];
+    // Inventory away: two timeouts. Each retry is the same command for the server (kept once while it waits).
+    for (let i = 0; i < 2; i++) {
+      out = d.fire(timers(out).find((t) => t.timer.kind === 'step-timeout')!);
+      out = d.fire(timers(out).find((t) => t.timer.kind === 'compensation-retry')!);
+      ids.push(commands(out)[0]!.msgId);
+      assert.equal(commands(out)[0]!.command.attempt, i + 2);
+    }
+    assert.deepEqual(ids, ['r1.reserve-inventory.compensate.1', 'r1.reserve-inventory.compensate.1', 'r1.reserve-inventory.compensate.1']);
+    // Back, it answers the one command it got (attempt 1) with a failure: that is the current attempt's answer.
+    out = d.apply(replyTo(first!.command, 'failed'));
+    const retry = timers(out).find((t) => t.timer.kind === 'compensation-retry');
+    assert.ok(retry, 'the failure is taken and retried');
+    out = d.fire(retry);
+    assert.equal(commands(out)[0]!.msgId, 'r1.reserve-inventory.compensate.4', 'after a failure, a new command');
+    assert.equal(d.state.steps[0]!.compensationResendOf, undefined);
+    d.apply(replyTo(commands(out)[0]!.command, 'succeeded'));
+    assert.equal(d.state.phase, 'Compensated');
+  });
+
   it('a step timing out on every attempt is compensated too (unknown outcome), then the earlier ones', () => {
     const { d, fx } = succeedSteps(1);
     let out = fx;
@@ -152,7 +176,8 @@ describe('transition: examples', () => {
     const delays: number[] = [];
     for (let attempt = 1; d.state.phase === 'Compensating' && d.state.cursor === 1; attempt++) {
       const [c] = commands(out);
-      assert.equal(c!.msgId, `r1.charge-payment.compensate.${attempt}`);
+      // After a timeout (even attempts) the next one repeats its command under its de-dup id.
+      assert.equal(c!.msgId, `r1.charge-payment.compensate.${attempt > 1 && attempt % 2 === 1 ? attempt - 1 : attempt}`);
       // Alternate failures and timeouts: both count.
       out = attempt % 2 ? d.apply(replyTo(c!.command, 'failed')) : d.fire(timers(out).find((t) => t.timer.kind === 'step-timeout')!);
       const retry = timers(out).find((t) => t.timer.kind === 'compensation-retry');
@@ -362,10 +387,39 @@ const stepIndex = (step: string) => Number(step.slice(1));
 describe('transition: invariants in random worlds (duplicates, reordering, stale inputs, timers, cancels)', () => {
   it('commands each (step, action, attempt) once, and no action after compensation began', () => {
     inEveryWorld(({ cmds }) => {
-      const ids = cmds.map((c) => c.msgId);
-      assert.equal(new Set(ids).size, ids.length, `duplicate command: ${ids}`);
+      const attempts = cmds.map((c) => `${c.command.step}.${c.command.action}.${c.command.attempt}`);
+      assert.equal(new Set(attempts).size, attempts.length, `duplicate command: ${attempts}`);
       const firstComp = cmds.findIndex((c) => c.command.action === 'compensate');
       if (firstComp >= 0) assert.ok(cmds.slice(firstComp).every((c) => c.command.action === 'compensate'), 'an action after compensation began');
+    });
+  });
+
+  it("a command's de-dup id is its own attempt's, or (a compensation retried after a timeout) the one of the command before it", () => {
+    inEveryWorld(({ cmds }) => {
+      const previous = new Map<string, string>();
+      for (const c of cmds) {
+        const { runId, step, action, attempt } = c.command;
+        const own = commandMsgId(runId, step, action, attempt);
+        const key = `${step}.${action}`;
+        if (c.msgId !== own) assert.ok(action === 'compensate' && c.msgId === previous.get(key), `${c.msgId} for attempt ${attempt} of ${key}`);
+        previous.set(key, c.msgId);
+      }
+    });
+  });
+
+  it('a compensation repeats an earlier command only after a timeout, never after a failed reply', () => {
+    inEveryWorld(({ sim }) => {
+      for (const e of sim.entries) {
+        for (const [i, st] of e.after.steps.entries()) {
+          const before = e.before?.steps[i]?.compensationResendOf;
+          if (st.compensationResendOf !== undefined && st.compensationResendOf !== before) {
+            assert.ok(e.input.type === 'timer' && e.input.timer.kind === 'step-timeout' && e.input.timer.action === 'compensate', `resend marked on ${JSON.stringify(e.input)}`);
+          }
+          if (e.input.type === 'reply' && e.input.reply.action === 'compensate' && e.input.reply.outcome === 'failed' && e.effects.length > 0 && st.name === e.input.reply.step) {
+            assert.equal(st.compensationResendOf, undefined, 'a failed reply leaves a resend marked');
+          }
+        }
+      }
     });
   });
 
@@ -406,7 +460,9 @@ describe('transition: invariants in random worlds (duplicates, reordering, stale
           if (inp.type === 'timer' && inp.timer.kind !== 'step-timeout') assert.equal(key.attempt, (last ?? 0) + 1, 'retry of a non-latest attempt');
           else {
             const lateSuccess = inp.type === 'reply' && inp.reply.outcome === 'succeeded' && key.attempt !== undefined && last !== undefined && key.attempt < last;
-            if (!lateSuccess) assert.equal(key.attempt, last, `effective input for a stale attempt: ${JSON.stringify(key)}`);
+            // The answer to the command a timed-out compensation keeps repeating is the current attempt's.
+            const resent = inp.type === 'reply' && key.action === 'compensate' && e.before?.steps.find((s) => s.name === key.step)?.compensationResendOf === key.attempt;
+            if (!lateSuccess && !resent) assert.equal(key.attempt, last, `effective input for a stale attempt: ${JSON.stringify(key)}`);
             // Once per attempt for a timeout and for each outcome of a reply (an attempt may time out or fail, then a
             // redelivery of it succeed late), and one success per (step, action) at most.
             const id = `${inp.type === 'reply' ? inp.reply.outcome : 'timeout'}.${key.step}.${key.action}.${key.attempt}`;

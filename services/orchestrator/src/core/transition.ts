@@ -104,6 +104,8 @@ function isOn(run: RunState, step: string | undefined, action: StepAction | unde
  */
 function takesReply(run: RunState, reply: StepReply): boolean {
   if (isCurrent(run, reply.step, reply.action, reply.attempt, 'reply')) return true;
+  // The command out is the one resent since a timeout: its reply, a failure too, is the current attempt's.
+  if (reply.action === 'compensate' && isOn(run, reply.step, 'compensate', ['reply'], () => run.steps[run.cursor]!.compensationResendOf === reply.attempt)) return true;
   return reply.outcome === 'succeeded' && reply.attempt >= 1 && isOn(run, reply.step, reply.action, ['reply', 'retry'], (current) => reply.attempt <= current);
 }
 
@@ -128,7 +130,7 @@ function onTimer(c: Change, t: TimerPayload): boolean {
       return true;
     case 'step-timeout':
       if (t.action === 'do') c.stepTimedOut();
-      else c.compensationFailed({ code: 'timeout', message: `compensation attempt ${t.attempt} timed out after ${c.step().timeoutMs}ms` });
+      else c.compensationFailed({ code: 'timeout', message: `compensation attempt ${t.attempt} timed out after ${c.step().timeoutMs}ms` }, true);
       return true;
     case 'retry':
       c.commandStep(run.cursor);
@@ -188,13 +190,14 @@ class Change {
     this.run.timers.push(timer);
   }
 
-  private command(step: ResolvedStep, action: StepAction, attempt: number): void {
+  /** `resendOf`: the attempt whose command this one repeats, under that attempt's de-dup id (the server keeps one). */
+  private command(step: ResolvedStep, action: StepAction, attempt: number, resendOf = attempt): void {
     const target = action === 'do' ? step.action : step.compensation!;
     const run = this.run;
     this.effects.push({
       type: 'command',
       subject: Subjects.command(target.service, target.command),
-      msgId: commandMsgId(run.runId, step.name, action, attempt),
+      msgId: commandMsgId(run.runId, step.name, action, resendOf),
       command: {
         runId: run.runId,
         definitionKey: run.definitionKey,
@@ -304,7 +307,7 @@ class Change {
     st.status = 'Compensating';
     this.run.cursor = i;
     this.run.awaiting = 'reply';
-    this.command(step, 'compensate', st.compensationAttempts);
+    this.command(step, 'compensate', st.compensationAttempts, st.compensationResendOf);
     this.timer({ kind: 'step-timeout', step: step.name, action: 'compensate', attempt: st.compensationAttempts, at: this.now + step.timeoutMs });
     const n = st.compensationAttempts;
     const cap = this.def.compensationRetry.attempts;
@@ -316,6 +319,7 @@ class Change {
     const st = this.state();
     st.status = 'Compensated';
     st.compensatedAt = iso(this.now);
+    delete st.compensationResendOf;
     this.event('step_compensated', st.name);
     this.compensateFrom(this.run.cursor - 1);
   }
@@ -324,11 +328,14 @@ class Change {
    * A compensation's failures, injected ones included, are retried with capped backoff until the policy's horizon (or
    * attempt cap); past it the run gives up on this step only, compensates the earlier ones, and ends Failed.
    */
-  compensationFailed(error: StepError): void {
+  compensationFailed(error: StepError, timedOut = false): void {
     const st = this.state();
     const policy = this.def.compensationRetry;
     st.error = error;
     const n = st.compensationAttempts;
+    // A timeout says nothing of the command: it may still be queued. A failure was its answer: the next is a new one.
+    if (timedOut) st.compensationResendOf ??= n;
+    else delete st.compensationResendOf;
     const delay = backoffDelayMs(policy, n);
     const since = st.compensationStartedAt ? Date.parse(st.compensationStartedAt) : this.now;
     if (n < policy.attempts && this.now + delay - since <= policy.giveUpAfterMs) {
@@ -339,6 +346,7 @@ class Change {
       return;
     }
     st.status = 'CompensationFailed';
+    delete st.compensationResendOf;
     const gaveUp = { code: 'compensation_failed', message: `compensation of step ${st.name} gave up after ${n} attempt(s) in ${this.now - since}ms: ${error.message}` };
     // The first give-up names the run's error; a later one is in its step's error and event.
     if (this.run.error?.code !== 'compensation_failed') this.run.error = gaveUp;
