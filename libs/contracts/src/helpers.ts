@@ -85,8 +85,9 @@ export function isStoreFull(err: unknown): boolean {
 
 /**
  * JetStream cannot serve the request for now (a cluster forming or electing, servers still joining, a stream's server
- * away): worth sending again shortly. Anything else (a bad config, a refusal that stays) is not. By the names nats.js
- * gives its errors (this module imports no client): nats-core's NoRespondersError is named 'NoResponders'.
+ * away), or nobody answers a request yet (no responders: the stream's server, or the service, is away): worth sending
+ * again shortly. Anything else (a bad config, a refusal that stays) is not. By the names nats.js gives its errors
+ * (this module imports no client): nats-core's NoRespondersError is named 'NoResponders'.
  */
 export function isJetStreamUnavailable(err: unknown): boolean {
   for (let e: unknown = err; e instanceof Error; e = e.cause) {
