@@ -35,8 +35,8 @@ async function deletePodUnderLoad(app: string, namespace = NAMESPACE, pick: (pod
 let deadLettersBefore = 0;
 
 /** Every accepted order ended, the books balance, and nothing was dead-lettered: each dead letter with where and why it died. */
-async function assertAtRest(): Promise<void> {
-  const { violations } = await booksAtRest();
+async function assertAtRest(timeoutMs?: number): Promise<void> {
+  const { violations } = await booksAtRest(timeoutMs);
   const { deadLetters } = await gateway().deadLetters(20);
   const died = deadLetters.filter((d) => d.seq > deadLettersBefore).map((d) => `${d.subject} (${d.stream}/${d.consumer}): ${d.reason}`);
   assert.deepEqual({ violations, died }, { violations: [], died: [] });
@@ -89,6 +89,8 @@ describe('faults under load', () => {
     await disruption.finally(() => kubectl(['uncordon', worker]));
     assertClean(load, `${worker} drained`);
     await eventually('NATS back to 3 Ready pods after uncordon', 240_000, async () => (await readyPods('nats', 'nats')).size === 3, 2000);
-    await assertAtRest();
+    // Longer than the others: while the drained node's NATS pod waits for uncordon, an R1 stream on it (inventory's
+    // bucket) is away, and the sagas started meanwhile end only once inventory has worked through what queued up.
+    await assertAtRest(360_000);
   });
 });
