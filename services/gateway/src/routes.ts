@@ -226,9 +226,10 @@ export function mountRoutes(app: express.Router, d: RouteDeps): void {
     let [order, run] = await Promise.all([d.orders.get(orderId), progress()]);
     // Another customer's order is answered exactly like a missing one: its existence is not theirs to learn.
     if (!order || !mayRead(callerOf(res), order.owner)) throw new HttpError(404, 'not_found', `no order ${orderId}`);
-    // Read side by side, the run may be read just before it ended and the order just after: an ended order's run has
-    // ended too, so a run still in progress is read once more rather than shown against the order's final status.
-    if (order.status !== 'PENDING' && run && run !== 'unavailable' && !isTerminalPhase(run.phase)) run = await progress();
+    // Read side by side, the run may be read before it ended (or before it began: a GET right after the POST) and the
+    // order after: an ended order's run has ended too, so a run in progress or not found is read once more rather
+    // than shown against the order's final status. Not found twice, it is gone (past the engine's retention).
+    if (order.status !== 'PENDING' && run !== 'unavailable' && (!run || !isTerminalPhase(run.phase))) run = await progress();
     res.json(publicView(order, run));
   });
 

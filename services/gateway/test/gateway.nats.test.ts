@@ -461,6 +461,23 @@ describe('reading orders', () => {
     }
   });
 
+  test('an ended order whose run was looked up before it began (a GET right after the POST): the run is read once more', async () => {
+    const placed = await call(gw, 'POST', '/api/orders', { body: order });
+    ordersUp.orders.get(placed.body.orderId)!.status = 'CONFIRMED';
+    const engine = respond(Subjects.engine('get'), (data) => {
+      const r = run((JSON.parse(data) as { runId: string }).runId);
+      return engine.calls === 1 ? { error: { code: 'not_found', message: 'no run' } } : { run: { ...r, phase: 'Succeeded', currentStep: undefined, steps: r.steps.map((st) => ({ ...st, status: 'Succeeded' })) } };
+    });
+    await nc.flush();
+    try {
+      const r = await call(gw, 'GET', `/api/orders/${placed.body.orderId}`);
+      assert.equal(r.body.saga?.phase, 'Succeeded', 'an ended order shown without its saga');
+      assert.equal(engine.calls, 2);
+    } finally {
+      engine.sub.unsubscribe();
+    }
+  });
+
   test('an order whose saga the engine does not know yet has no saga, and is not degraded', async () => {
     const placed = await call(gw, 'POST', '/api/orders', { body: order });
     const engine = respond(Subjects.engine('get'), () => ({ error: { code: 'not_found', message: 'no run' } }));
