@@ -47,9 +47,12 @@ interface StoredDefinition {
 export class DefinitionStore {
   readonly #kv: KV;
   readonly #cache = new Map<string, ResolvedDefinition>();
+  readonly #onDefined: ((key: string, steps: readonly string[]) => void) | undefined;
 
-  constructor(kv: KV) {
+  /** `onDefined`: told of each definition this process stores or finds stored, with its step names (for the metrics). */
+  constructor(kv: KV, onDefined?: (key: string, steps: readonly string[]) => void) {
     this.#kv = kv;
+    this.#onDefined = onDefined;
   }
 
   async define(request: unknown): Promise<DefineResponse> {
@@ -69,6 +72,7 @@ export class DefinitionStore {
     if (!(await this.#kv.get(k))?.value.length) await this.#kv.put(k, JSON.stringify(stored));
     const head = await this.#kv.get(headKey(req.key));
     if (head?.string() !== revision) await this.#kv.put(headKey(req.key), revision);
+    this.#onDefined?.(req.key, req.spec.steps.map((st) => st.name));
     return { key: req.key, revision };
   }
 
@@ -83,6 +87,14 @@ export class DefinitionStore {
     const resolved = resolveDefinition(key, revision, specValidator.parse(stored.spec));
     this.#cache.set(id, resolved);
     return resolved;
+  }
+
+  /** Tells `onDefined` of every defined key's latest definition (at start-up). One that cannot be read is left out. */
+  async announceStored(): Promise<void> {
+    const keys: string[] = [];
+    for await (const k of await this.#kv.keys(headKey('>'))) keys.push(k.slice(headKey('').length));
+    const found = await Promise.allSettled(keys.map((key) => this.forStart(key, '')));
+    for (const f of found) if (f.status === 'fulfilled') this.#onDefined?.(f.value.key, f.value.steps.map((st) => st.name));
   }
 
   /**

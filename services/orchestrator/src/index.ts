@@ -27,13 +27,15 @@ const replyValidator = validator(StepReply, 'step reply');
 export function start(config: OrchestratorConfig): Promise<Started> {
   return bootService(SERVICE, config, async ({ log, metrics, shutdown, nc, js, jsm, publisher }) => {
     const runsKv = await openBucket(js, Buckets.sagaRuns, { ttlMs: config.RUNS_TTL_MS, replicas: config.JETSTREAM_REPLICAS, storeMiB: config.JETSTREAM_STORE_MIB });
-    const definitions = new DefinitionStore(await openBucket(js, Buckets.sagaDefinitions, { replicas: config.JETSTREAM_REPLICAS, storeMiB: config.JETSTREAM_STORE_MIB }));
-    const builtin = await definitions.define({ key: BUILTIN_ORDER_FULFILLMENT, spec: orderFulfillmentDefinition });
-    log.info(builtin, 'built-in definition defined');
-
     let engine!: Engine;
     const sagaMetrics = new SagaMetrics(metrics.registry, { counts: (now) => engine.counts(now) });
-    sagaMetrics.known(BUILTIN_ORDER_FULFILLMENT, orderFulfillmentDefinition.steps.map((s) => s.name));
+    // A definition's counters exist at 0 from its define here, or from start-up for those stored before, not from its
+    // first run (see SagaMetrics.known); another replica knows a new one from its first run there or its restart.
+    const definitionsKv = await openBucket(js, Buckets.sagaDefinitions, { replicas: config.JETSTREAM_REPLICAS, storeMiB: config.JETSTREAM_STORE_MIB });
+    const definitions = new DefinitionStore(definitionsKv, (key, steps) => sagaMetrics.known(key, steps));
+    const builtin = await definitions.define({ key: BUILTIN_ORDER_FULFILLMENT, spec: orderFulfillmentDefinition });
+    log.info(builtin, 'built-in definition defined');
+    await definitions.announceStored();
     engine = new Engine({ js: publisher, nc, runs: runsKv, runsBucket: Buckets.sagaRuns, definitions, log, metrics: sagaMetrics, sweepGraceMs: config.SWEEP_GRACE_MS });
     // How full the platform's streams are (DEAD_LETTERS above all): one process reports it, and it is this one.
     registerStreamUsage(metrics.registry, jsm, log);

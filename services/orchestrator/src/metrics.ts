@@ -52,8 +52,8 @@ export class SagaMetrics {
    * `definition` (whose steps are `steps`) can run here: its counters exist at 0 from now on. rate()/increase() ignore
    * a series' first sample, so a counter born at its first increment hides that increment (the first failed run from
    * the SagaFailed alert, a first burst of compensations from the dashboards) — and one born at 0 with the first run
-   * does too when the burst ends before the next scrape. Called for the built-in definition at start-up, and for any
-   * other on its first run here.
+   * does too when the burst ends before the next scrape. Called for every stored definition at start-up, for one
+   * defined here, and for any other on its first run here.
    */
   known(definition: string, steps: readonly string[]): void {
     if (this.#zeroed.has(definition)) return;

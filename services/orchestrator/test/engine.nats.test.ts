@@ -288,6 +288,19 @@ describe('saga engine on a real nats-server', () => {
     assert.deepEqual(stepsCommanded('outbox-1'), ['reserve:do:1', 'charge:do:1', 'ship:do:1']);
   });
 
+  it("a definition's saga counters are at 0 before its first run: from its define, and on an engine started after it", async () => {
+    const { key } = await define('zeroed');
+    const zeroed = (m: string) =>
+      m.includes(`sagamesh_saga_ended_total{definition="${key}",outcome="compensated"} 0`) && m.includes(`sagamesh_saga_compensations_total{definition="${key}",step="reserve"} 0`);
+    assert.ok(zeroed(await (await fetch(`http://127.0.0.1:${engine.port}/metrics`)).text()), 'the engine that took the define');
+    const later = await startEngine(rig.server.url);
+    try {
+      assert.ok(zeroed(await (await fetch(`http://127.0.0.1:${later.port}/metrics`)).text()), 'an engine started after the define');
+    } finally {
+      await later.stop();
+    }
+  });
+
   it('two engine replicas on the same bucket never double-command a step', async () => {
     const second = await startEngine(rig.server.url);
     try {
