@@ -33,6 +33,13 @@ it('Prometheus scrapes the platform, kube-state-metrics, the kubelets (cAdvisor)
     return byJob.size >= 4 && down.length === 0 ? [...byJob.keys()] : undefined;
   }, 5000);
   phase(`dashboards: jobs up: ${jobs.join(', ')}`);
+  // A Prometheus that just started (the drain before this file may have moved it: its TSDB is an emptyDir) has one
+  // scrape per target; the panels' 30 s rates need two scrapes with requests between them. Traffic until they have.
+  const p99 = 'histogram_quantile(0.99, sum by (le) (rate(sagamesh_http_request_duration_seconds_bucket{namespace="sagamesh", route!~"/metrics|/livez|/readyz"}[30s])))';
+  await eventually('two scrapes with requests between them (the 30 s rates have data)', 120_000, async () => {
+    await client.placeOrder({ customerId: 'c-dash-wait', items: [{ sku: 'sku-1', quantity: 1 }] });
+    return (await queryInstant(prom.url, p99)).some(hasFiniteSample);
+  }, 3000);
   const rules = await (await fetch(`${prom.url}/api/v1/rules`)).json() as { data: { groups: unknown[] } };
   assert.ok(rules.data.groups.length > 0, 'monitoring/rules are loaded');
 });
