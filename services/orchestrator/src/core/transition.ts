@@ -105,7 +105,8 @@ function isOn(run: RunState, step: string | undefined, action: StepAction | unde
 function takesReply(run: RunState, reply: StepReply): boolean {
   if (isCurrent(run, reply.step, reply.action, reply.attempt, 'reply')) return true;
   // The command out is the one resent since a timeout: its reply, a failure too, is the current attempt's.
-  if (reply.action === 'compensate' && isOn(run, reply.step, 'compensate', ['reply'], () => run.steps[run.cursor]!.compensationResendOf === reply.attempt)) return true;
+  const resent = run.steps[run.cursor]?.compensationResendOf;
+  if (reply.action === 'compensate' && resent === reply.attempt && isOn(run, reply.step, 'compensate', ['reply'], () => true)) return true;
   return reply.outcome === 'succeeded' && reply.attempt >= 1 && isOn(run, reply.step, reply.action, ['reply', 'retry'], (current) => reply.attempt <= current);
 }
 
