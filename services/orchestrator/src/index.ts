@@ -10,7 +10,7 @@ import {
   Subjects,
   validator,
 } from '@sagamesh/contracts';
-import { bootService, decodeMessage, openBucket, PoisonMessageError, registerStreamUsage, runConsumer, type Started } from '@sagamesh/runtime';
+import { bootService, decodeMessage, openBucket, PoisonMessageError, registerStreamUsage, runConsumer, type Started, whileJetStreamForms } from '@sagamesh/runtime';
 import { serveEngineApi } from './api.ts';
 import type { OrchestratorConfig } from './config.ts';
 import { DefinitionStore } from './definitions.ts';
@@ -27,16 +27,22 @@ const replyValidator = validator(StepReply, 'step reply');
 export function start(config: OrchestratorConfig): Promise<Started> {
   return bootService(SERVICE, config, async ({ log, metrics, shutdown, nc, js, jsm, publisher }) => {
     const runsKv = await openBucket(js, Buckets.sagaRuns, { ttlMs: config.RUNS_TTL_MS, replicas: config.JETSTREAM_REPLICAS, storeMiB: config.JETSTREAM_STORE_MIB });
-    let engine!: Engine;
-    const sagaMetrics = new SagaMetrics(metrics.registry, { counts: (now) => engine.counts(now) });
+    // A scrape can come while start-up still defines the built-in saga: no runs are counted before the engine exists.
+    let counted: Engine | undefined;
+    const sagaMetrics = new SagaMetrics(metrics.registry, { counts: (now) => counted?.counts(now) ?? new Map() });
     // A definition's counters exist at 0 from its define here, or from start-up for those stored before, not from its
     // first run (see SagaMetrics.known); another replica knows a new one from its first run there or its restart.
     const definitionsKv = await openBucket(js, Buckets.sagaDefinitions, { replicas: config.JETSTREAM_REPLICAS, storeMiB: config.JETSTREAM_STORE_MIB });
     const definitions = new DefinitionStore(definitionsKv, (key, steps) => sagaMetrics.known(key, steps));
-    const builtin = await definitions.define({ key: BUILTIN_ORDER_FULFILLMENT, spec: orderFulfillmentDefinition });
+    const builtin = await whileJetStreamForms(() => definitions.define({ key: BUILTIN_ORDER_FULFILLMENT, spec: orderFulfillmentDefinition }), {
+      log,
+      what: 'define the built-in saga',
+    });
     log.info(builtin, 'built-in definition defined');
-    await definitions.announceStored();
-    engine = new Engine({ js: publisher, nc, runs: runsKv, runsBucket: Buckets.sagaRuns, definitions, log, metrics: sagaMetrics, sweepGraceMs: config.SWEEP_GRACE_MS });
+    // Only the metrics need it: start-up does not wait for it, nor fail with it.
+    definitions.announceStored().catch((err: unknown) => log.warn({ err }, 'could not read the stored definitions; their counters appear with their first run'));
+    const engine = new Engine({ js: publisher, nc, runs: runsKv, runsBucket: Buckets.sagaRuns, definitions, log, metrics: sagaMetrics, sweepGraceMs: config.SWEEP_GRACE_MS });
+    counted = engine;
     // How full the platform's streams are (DEAD_LETTERS above all): one process reports it, and it is this one.
     registerStreamUsage(metrics.registry, jsm, log);
     await engine.startWatch();

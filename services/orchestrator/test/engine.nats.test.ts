@@ -295,7 +295,8 @@ describe('saga engine on a real nats-server', () => {
     assert.ok(zeroed(await (await fetch(`http://127.0.0.1:${engine.port}/metrics`)).text()), 'the engine that took the define');
     const later = await startEngine(rig.server.url);
     try {
-      assert.ok(zeroed(await (await fetch(`http://127.0.0.1:${later.port}/metrics`)).text()), 'an engine started after the define');
+      // Read in the background after start-up.
+      await waitFor(async () => zeroed(await (await fetch(`http://127.0.0.1:${later.port}/metrics`)).text()), { what: 'zeroes on an engine started after the define' });
     } finally {
       await later.stop();
     }
