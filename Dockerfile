@@ -6,10 +6,10 @@
 # needs (given as a build secret: it is never written to a layer):
 #   docker build --build-arg SERVICE=gateway --build-arg NODE_IMAGE=sagamesh-build/node:24.21.0 \
 #     --secret id=npm_ca,src=/etc/ssl/certs/ca-certificates.crt -t sagamesh/gateway:dev .
-# SERVICE is a services/<name> workspace or `operator`. Node 24 runs the TypeScript directly (type
-# stripping), so there is no compile step: the image holds the sources of the workload and of the libraries
-# workloads import (libs/contracts, libs/runtime, libs/participant) plus its production dependencies; the gateway's
-# also the built saga explorer (ui/dist), its one build step.
+# SERVICE is a services/<name> workspace or `operator`. The image holds the workload bundled with the libraries it
+# imports (scripts/lib/build.ts: one plain-JavaScript module, so Node never loads its type stripper, ~17 MB of RSS),
+# the tracing preload, the launcher, and its production dependencies; the gateway's also the built saga explorer
+# (ui/dist). No TypeScript source reaches the final stage.
 # No `# syntax=` line: the engine's built-in Dockerfile frontend is used, so a build pulls nothing.
 
 # Node 24 LTS, the version the repository pins (root package.json devDependency `node`).
@@ -44,28 +44,38 @@ RUN --mount=type=cache,target=/root/.npm --mount=type=secret,id=npm_ca \
     ws="services/$SERVICE"; [ "$SERVICE" = operator ] && ws=operator; \
     if [ -s /run/secrets/npm_ca ]; then export NODE_EXTRA_CA_CERTS=/run/secrets/npm_ca; fi; \
     npm ci --omit=dev --workspace "$ws" --no-audit --no-fund --no-update-notifier --ignore-scripts \
- && mkdir -p /ui-build/node_modules \
+ && esbuild="$(node -p "require('./package-lock.json').packages['node_modules/esbuild'].version")" \
+ && mkdir -p /bundler && cd /bundler \
+ && npm install --no-save --no-package-lock --no-audit --no-fund --no-update-notifier --ignore-scripts "esbuild@$esbuild" \
+ && cd /app && mkdir -p /ui-build/node_modules \
  && if [ "$SERVICE" = gateway ]; then \
       cp -a package.json package-lock.json libs services operator cdk8s dashboards ui /ui-build/ && cd /ui-build \
       && npm ci --workspace ui --no-audit --no-fund --no-update-notifier --ignore-scripts; \
     fi
 
-# The sources this workload runs: its own workspace plus the libraries (.dockerignore already dropped
-# tests, the test rigs and everything else). A stage of its own, so one SERVICE arg picks services/<name> or operator/.
+# What this workload runs, built from the sources (.dockerignore already dropped tests, the test rigs and
+# everything else): its bundle and the tracing preload (scripts/lib/build.ts, the build make dev and the tests run
+# too), the launcher. A stage of its own, so one SERVICE arg picks services/<name> or operator/.
 FROM ${NODE_IMAGE} AS sources
 ARG SERVICE
 WORKDIR /ctx
+COPY package.json ./
+COPY scripts/lib/build.ts scripts/lib/
 COPY libs/ libs/
 COPY services/ services/
 COPY operator/ operator/
 COPY ui/ ui/
+# The workspace links (node_modules/@sagamesh/*) the bundler resolves the libraries through, and esbuild.
+COPY --from=deps /app/node_modules node_modules/
+COPY --from=deps /bundler/node_modules node_modules/
 COPY --from=deps /ui-build/node_modules node_modules/
 # The gateway serves the saga explorer from /app/ui/dist (its UI_DIR default), built here with Vite.
 RUN ws="services/$SERVICE"; [ "$SERVICE" = operator ] && ws=operator; \
     test -f "$ws/src/main.ts" || { echo "no $ws/src/main.ts: SERVICE=$SERVICE is not a workload" >&2; exit 1; }; \
-    mkdir -p /out \
- && cp -a --parents libs/contracts libs/runtime libs/participant "$ws" /out/ \
- && ln -s "/app/$ws/src/main.ts" /out/main.ts \
+    node scripts/lib/build.ts "$ws" \
+ && mkdir -p /out \
+ && cp -a --parents "$ws/dist" libs/runtime/dist libs/runtime/src/node-service.sh /out/ \
+ && ln -s "/app/$ws/dist/main.mjs" /out/main.mjs \
  && if [ "$SERVICE" = gateway ]; then \
       (cd ui && node ../node_modules/vite/bin/vite.js build --logLevel warn) && cp -a --parents ui/dist /out/; \
     fi
@@ -84,7 +94,7 @@ WORKDIR /app
 COPY --from=init /out/tini /usr/bin/tini
 COPY package.json ./
 COPY --from=deps /app/node_modules ./node_modules
-# main.ts is a link to the workload's entry; Node follows it to the real file (outside node_modules, so it strips types).
+# main.mjs is a link to the workload's bundle; Node follows it to the real file (its import.meta.url is the real path).
 COPY --from=sources /out/ ./
 # The node image's `node` user, by number so Kubernetes can verify runAsNonRoot. Files stay root-owned (read-only).
 USER 1000:1000
@@ -93,5 +103,5 @@ USER 1000:1000
 # (137 after a SIGKILL), so the kubelet restarts the container.
 ENTRYPOINT ["tini", "--"]
 # libs/runtime/src/node-service.sh starts node with the flags and environment every workload runs with (the same
-# script scripts/lib/platform.ts starts the local platform with): `exec node --expose-gc --import @sagamesh/runtime/otel-preload`.
-CMD ["sh", "/app/libs/runtime/src/node-service.sh", "/app/main.ts"]
+# script scripts/lib/platform.ts starts the local platform with): `exec node --expose-gc --import <the preload bundle>`.
+CMD ["sh", "/app/libs/runtime/src/node-service.sh", "/app/main.mjs"]

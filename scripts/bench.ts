@@ -25,7 +25,7 @@ import { parseArgs } from 'node:util';
 import { connect } from '@nats-io/transport-node';
 import { CeHeaders, Catalogue, SagaEndSubjects, isSagaEndEvent, parseCeType, type SagaEvent } from '@sagamesh/contracts';
 import http from 'node:http';
-import { IDLE_RSS_LIMIT_MB, cpuSeconds, natsBenchRate, rssMB, sagaTimeline, summarize, type LatencySummary, type SagaSample } from './lib/bench-figures.ts';
+import { IDLE_RSS_LIMIT_MB, cpuSeconds, heapFromMetrics, type HeapFigures, natsBenchRate, rssMB, rssParts, sagaTimeline, summarize, type LatencySummary, type SagaSample } from './lib/bench-figures.ts';
 import { ApiError } from './lib/client.ts';
 import { startPlatform, PLATFORM_SERVICES, type Platform } from './lib/platform.ts';
 import { ensureTools, toolPath } from './lib/tools.ts';
@@ -169,11 +169,16 @@ bytes stored per saga      ${f(storage.total)} B in all streams and buckets (REA
   const cores = availableParallelism();
   console.log(`  ${'total'.padEnd(14)} ${f(totalCpu, 2).padStart(7)} s of ${f(elapsed * cores, 1)} s available on ${cores} cores (${f((totalCpu / (elapsed * cores)) * 100, 0)} % busy)`);
 
-  console.log(`\nresident memory (RSS, MB) at the end of the loaded run and at idle (${rssIdle.settled ? `settled after ${f(rssIdle.waited, 0)} s` : `not settled within ${idle.maxSeconds} s`}${profile ? '; the V8 profiler adds to both' : ''}), and CPU at idle:`);
+  console.log(`\nresident memory (RSS, MB) at the end of the loaded run and at idle (${rssIdle.settled ? `settled after ${f(rssIdle.waited, 0)} s` : `not settled within ${idle.maxSeconds} s`}${profile ? '; the V8 profiler adds to both' : ''}), and CPU at idle;`);
+  console.log('  the idle RSS in parts: file-backed (the node binary\'s pages, shared) + anonymous, of which the V8 heap (in use, committed) and its external memory (Buffers):');
+  const heaps = await heapsAtIdle(platform);
   for (const name of platformProcesses) {
     const atIdle = rssIdle.rss[name];
     const over = name !== 'nats-server' && atIdle !== undefined && atIdle > IDLE_RSS_LIMIT_MB ? `   over ${IDLE_RSS_LIMIT_MB} MB at idle` : '';
-    console.log(`  ${name.padEnd(14)} ${mb(rssEnd[name]).padStart(7)} end   ${mb(atIdle).padStart(7)} idle   ${f(rssIdle.cpuShare[name]! * 100, 0).padStart(3)} % of a core${over}`);
+    const parts = rssIdle.parts[name];
+    const heap = heaps[name];
+    const made = parts ? `   = file ${mb(parts.file)} + anon ${mb(parts.anon)}${heap ? ` (V8 heap ${mb(heap.heapUsed)} in use of ${mb(heap.heapTotal)}, external ${mb(heap.external)})` : ''}` : '';
+    console.log(`  ${name.padEnd(14)} ${mb(rssEnd[name]).padStart(7)} end   ${mb(atIdle).padStart(7)} idle   ${f(rssIdle.cpuShare[name]! * 100, 0).padStart(3)} % of a core${made}${over}`);
   }
   const hottest = args['profile-of'] ?? rows.find((r) => r.name !== 'nats-server' && r.name !== 'bench')?.name;
   await platform.stop();
@@ -235,7 +240,7 @@ function rssOfPlatform(p: Platform): Record<string, number | undefined> {
  * RSS once the platform is idle: every process's CPU has stayed near zero for a few seconds (timers, GC, sweeps
  * settle). With each process's share of a core in the last second.
  */
-async function rssAtIdle(p: Platform): Promise<{ rss: Record<string, number | undefined>; cpuShare: Record<string, number>; settled: boolean; waited: number }> {
+async function rssAtIdle(p: Platform): Promise<{ rss: Record<string, number | undefined>; parts: Record<string, { file: number; anon: number } | undefined>; cpuShare: Record<string, number>; settled: boolean; waited: number }> {
   const cpu = () => Object.fromEntries(platformProcesses.map((s) => [s, cpuSeconds(p.pid(s))]));
   say(`waiting for the platform to idle (at most ${idle.maxSeconds} s)`);
   let quiet = 0;
@@ -252,7 +257,21 @@ async function rssAtIdle(p: Platform): Promise<{ rss: Record<string, number | un
     if (waited % 5 === 0) say(`  ${waited} s: busiest ${busiest[0]} at ${(busiest[1] * 100).toFixed(0)} % of a core in the last second`);
     last = now;
   }
-  return { rss: rssOfPlatform(p), cpuShare: share, settled: quiet >= idle.quietSeconds, waited };
+  const parts = Object.fromEntries(platformProcesses.map((s) => [s, rssParts(p.pid(s))]));
+  return { rss: rssOfPlatform(p), parts, cpuShare: share, settled: quiet >= idle.quietSeconds, waited };
+}
+
+/** Each service's heap from its /metrics (read after the RSS: a scrape allocates). */
+async function heapsAtIdle(p: Platform): Promise<Record<string, HeapFigures | undefined>> {
+  const entries = await Promise.all(PLATFORM_SERVICES.map(async (s) => {
+    try {
+      const res = await fetch(`http://127.0.0.1:${p.ports[s]}/metrics`);
+      return [s, res.ok ? heapFromMetrics(await res.text()) : undefined] as const;
+    } catch {
+      return [s, undefined] as const;
+    }
+  }));
+  return Object.fromEntries(entries);
 }
 
 async function runClosedLoop(op: (i: number) => Promise<number>, workers: number, durationMs: number, maxOps: number): Promise<number[]> {

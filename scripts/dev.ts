@@ -7,6 +7,7 @@
 import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { ExplorerPaths, Ports } from '@sagamesh/contracts';
+import { bundleOf } from './lib/build.ts';
 import { pipeLines, spawnWorkload, startPlatform, waitReady, PLATFORM_SERVICES, type Platform } from './lib/platform.ts';
 import { ensureTools, REPO_ROOT, TOOLS_BIN } from './lib/tools.ts';
 import { ensureUiBuilt } from './lib/ui.ts';
@@ -63,7 +64,7 @@ try {
     const rig = await startKubeRig({ crds: true });
     cleanups.push(() => rig.stop());
     kubeconfig = rig.kubeconfigPath;
-    const operator = spawnService('operator', path.join('operator', 'src', 'main.ts'), {
+    const operator = spawnService('operator', bundleOf('operator'), {
       KUBECONFIG: kubeconfig,
       NATS_URL: platform.natsUrl,
       ...(platform.natsUsers ? { NATS_USER: platform.natsUsers.operator.user, NATS_PASSWORD: platform.natsUsers.operator.pass } : {}),

@@ -22,8 +22,8 @@ export interface NatsProvisionJobProps {
 }
 
 export const PROVISION_JOB = 'nats-provision';
-/** The entry point in every sagamesh image (Dockerfile: libs/runtime is copied to /app/libs/runtime). */
-const ENTRY = '/app/libs/runtime/src/provision-main.ts';
+/** The entry point in every sagamesh image: the bundle of libs/runtime/src/provision-main.ts (scripts/lib/build.ts). */
+export const PROVISION_ENTRY = '/app/libs/runtime/dist/provision-main.mjs';
 
 /**
  * The platform's streams and buckets, created or updated by the admin identity (the services may only use them and
@@ -59,7 +59,7 @@ export class NatsProvisionJob extends Construct {
                 name: 'provision',
                 image: props.image ?? `sagamesh/orchestrator:${props.imageTag ?? 'dev'}`,
                 imagePullPolicy: props.imagePullPolicy ?? 'IfNotPresent',
-                command: ['tini', '--', 'node', ENTRY],
+                command: ['tini', '--', 'node', PROVISION_ENTRY],
                 env: [
                   { name: 'NATS_USER', value: 'admin' },
                   { name: 'NATS_PASSWORD', valueFrom: { secretKeyRef: { name: props.adminPassword.secret, key: props.adminPassword.key } } },

@@ -29,6 +29,36 @@ export function summarize(latencies: readonly number[]): LatencySummary {
 }
 
 /** Resident set size in MB (10^6 bytes, as the goal says), from /proc (Linux); undefined when the process is gone. */
+/**
+ * What a process's RSS is made of, MB (/proc/<pid>/status): file-backed pages (the node binary's code and data it
+ * touched, shared between the processes, counted in each RSS) and anonymous memory (heaps, malloc).
+ */
+export function rssParts(pid: number | undefined): { file: number; anon: number } | undefined {
+  if (!pid) return undefined;
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(status)?.[1] ?? NaN);
+    return { file: (kib('RssFile') * 1024) / 1e6, anon: (kib('RssAnon') * 1024) / 1e6 };
+  } catch {
+    return undefined;
+  }
+}
+
+export interface HeapFigures {
+  /** V8's heap: in use, and committed (what of it is resident). */
+  heapUsed: number;
+  heapTotal: number;
+  /** Memory V8 tracks outside its heap (Buffers). */
+  external: number;
+}
+
+/** A Node service's heap figures, MB, from prom-client's default metrics. */
+export function heapFromMetrics(metricsText: string): HeapFigures | undefined {
+  const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(metricsText)?.[1] ?? NaN) / 1e6;
+  const figures = { heapUsed: value('nodejs_heap_size_used_bytes'), heapTotal: value('nodejs_heap_size_total_bytes'), external: value('nodejs_external_memory_bytes') };
+  return Object.values(figures).every(Number.isFinite) ? figures : undefined;
+}
+
 export function rssMB(pid: number | undefined): number | undefined {
   if (!pid) return undefined;
   try {

@@ -12,14 +12,15 @@ import { connect } from '@nats-io/transport-node';
 import { DEV_API_KEY, Ports, type ServiceName } from '@sagamesh/contracts';
 import { createLogger, provisionPlatform } from '@sagamesh/runtime';
 import { freePort, generateNatsUsers, loadOrCreateNatsUsers, natsUserEnv, type NatsCredentials, type NatsUsers, waitFor, writeNatsAuthConfig } from '@sagamesh/testing';
+import { buildWorkloads, bundleOf } from './build.ts';
 import { ensureTools, REPO_ROOT, toolPath } from './tools.ts';
 
 export const PLATFORM_SERVICES = ['inventory', 'payments', 'shipping', 'orchestrator', 'orders', 'notifications', 'gateway'] as const satisfies readonly ServiceName[];
 export type PlatformService = (typeof PLATFORM_SERVICES)[number];
 
 /**
- * How a workload's node starts, here and in the image (the Dockerfile's CMD): `sh NODE_LAUNCHER <entry.ts>` with NODE
- * the node binary. Its flags and environment (the memory settings of issue 12) live in that script only.
+ * How a workload's node starts, here and in the image (the Dockerfile's CMD): `sh NODE_LAUNCHER <bundle>` with NODE
+ * the node binary and the bundle built by buildWorkloads (scripts/lib/build.ts). Its flags and environment (the memory settings of issue 12) live in that script only.
  */
 export const NODE_LAUNCHER = path.join(REPO_ROOT, 'libs', 'runtime', 'src', 'node-service.sh');
 
@@ -103,7 +104,7 @@ export function pipeLines(stream: NodeJS.ReadableStream | null, onLine: (line: s
 }
 
 export async function startPlatform(opts: PlatformOptions = {}): Promise<Platform> {
-  await ensureTools(['nats-server']);
+  await Promise.all([ensureTools(['nats-server']), buildWorkloads(REPO_ROOT)]);
   const free = opts.ports === 'free';
   const apiKey = opts.apiKey ?? (free ? `test-${randomBytes(6).toString('hex')}` : DEV_API_KEY);
   const customerKey = `customer-${randomBytes(8).toString('hex')}`;
@@ -178,7 +179,7 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Platfor
     // The explorer's dead-letter replay publishes on other identities' subjects: as the admin, like make dlq.
     const dlq = natsUsers && svc === 'gateway' ? { DLQ_NATS_USER: natsUsers.admin.user, DLQ_NATS_PASSWORD: natsUsers.admin.pass } : {};
     const env = { ...baseEnv, PORT: String(ports[svc]), OTEL_SERVICE_NAME: svc, ...(natsUsers ? natsUserEnv(natsUsers[svc]) : {}), ...dlq, ...opts.env?.[svc] };
-    supervise(p, () => spawnWorkload(path.join('services', svc, 'src', 'main.ts'), env));
+    supervise(p, () => spawnWorkload(bundleOf(`services/${svc}`), env));
   };
 
   for (const svc of services) {

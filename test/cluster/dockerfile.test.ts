@@ -5,6 +5,8 @@ import { describe, it } from 'node:test';
 import { ServiceNames } from '@sagamesh/contracts';
 import { DockerfileParser } from 'dockerfile-ast';
 import { validate } from 'dockerfile-utils';
+import { PROVISION_ENTRY } from '../../cdk8s/src/provision.ts';
+import { buildEntries, bundleOf, WORKLOADS } from '../../scripts/lib/build.ts';
 import { NODE_LAUNCHER } from '../../scripts/lib/platform.ts';
 import { REPO_ROOT } from '../../scripts/lib/tools.ts';
 import { ignore, inContext } from './dockerignore.ts';
@@ -95,11 +97,21 @@ describe('Dockerfile', () => {
     }
   });
 
-  it('builds every workload: a src/main.ts exists where the SERVICE arg points', () => {
+  it('builds every workload: a src/main.ts exists where the SERVICE arg points, bundled by scripts/lib/build.ts', () => {
     for (const s of [...ServiceNames, 'operator']) {
       const ws = s === 'operator' ? 'operator' : `services/${s}`;
       assert.ok(existsSync(path.join(REPO_ROOT, ws, 'src', 'main.ts')), `${ws}/src/main.ts`);
+      assert.ok((WORKLOADS as readonly string[]).includes(ws), `${ws} is a workload the build knows`);
     }
+    const build = stage('sources').find((i) => i.getKeyword() === 'RUN')!.getArgumentsContent()!;
+    assert.match(build, /node scripts\/lib\/build\.ts "\$ws"/);
+    // The image gets the bundle and the preload (no source), the entry linked to the bundle the CMD starts.
+    const preloadDir = path.dirname(buildEntries([])[0]!.output);
+    assert.match(build, new RegExp(`cp -a --parents "\\$ws/dist" ${preloadDir} ${path.relative(REPO_ROOT, NODE_LAUNCHER)} /out/`));
+    assert.ok(build.includes(`ln -s "/app/${bundleOf('$ws')}" /out/main.mjs`), build);
+    // The provisioning Job (cdk8s) runs a bundle from that directory, in the orchestrator's image.
+    assert.equal(PROVISION_ENTRY, `/app/${buildEntries([]).find((e) => e.source.endsWith('/provision-main.ts'))!.output}`);
+    assert.equal(path.dirname(PROVISION_ENTRY), `/app/${preloadDir}`);
   });
 
   it('runs tini as PID 1 (crash-after-commit\'s SIGKILL ends the container), installed from Debian only where the base lacks it', () => {
@@ -116,7 +128,7 @@ describe('Dockerfile', () => {
     assert.match(install[0]!, /install -D -m 0755 "\$\(command -v tini\)" \/out\/tini/);
   });
 
-  it('the final stage runs as a numeric non-root user, by Node type stripping through the launcher scripts/lib/platform.ts uses', () => {
+  it('the final stage runs as a numeric non-root user, the workload\'s bundle through the launcher scripts/lib/platform.ts uses', () => {
     const runtime = stage('runtime');
     const users = runtime.filter((i) => i.getKeyword() === 'USER');
     assert.equal(users.length, 1);
@@ -124,10 +136,15 @@ describe('Dockerfile', () => {
     assert.ok(Number.isInteger(uid) && uid! > 0 && Number.isInteger(gid) && gid! > 0, 'numeric, non-zero UID:GID');
     const cmd = runtime.find((i) => i.getKeyword() === 'CMD');
     // The launcher holds the node flags and environment (the OTel preload, the memory settings): one script for the image and the local platform.
-    assert.deepEqual(JSON.parse(cmd!.getArgumentsContent()!), ['sh', `/app/${path.relative(REPO_ROOT, NODE_LAUNCHER)}`, '/app/main.ts']);
+    assert.deepEqual(JSON.parse(cmd!.getArgumentsContent()!), ['sh', `/app/${path.relative(REPO_ROOT, NODE_LAUNCHER)}`, '/app/main.mjs']);
     assert.ok(inContext(path.relative(REPO_ROOT, NODE_LAUNCHER)), 'the launcher is in the build context');
     assert.ok(RUNTIME_LIBS.some((l) => path.relative(REPO_ROOT, NODE_LAUNCHER).startsWith(`${l}/`)), 'the launcher is in a library every image carries');
-    assert.match(readFileSync(NODE_LAUNCHER, 'utf8'), /^exec "\$\{NODE:-node\}" .*--import @sagamesh\/runtime\/otel-preload "\$@"$/m);
+    // The preload the launcher imports is the bundle the build writes beside the launcher's src/ (no TypeScript at run time).
+    const launcher = readFileSync(NODE_LAUNCHER, 'utf8');
+    assert.match(launcher, /^exec "\$\{NODE:-node\}" .*--import "\$preload" "\$@"$/m);
+    const preload = buildEntries([])[0]!.output;
+    assert.equal(path.relative(path.dirname(path.relative(REPO_ROOT, NODE_LAUNCHER)), preload), `../dist/${path.basename(preload)}`);
+    assert.ok(launcher.includes(`preload="$(cd "$(dirname "$0")/../dist" && pwd)/${path.basename(preload)}" || exit 1`), launcher);
     assert.ok(!runtime.some((i) => i.getKeyword() === 'RUN'), 'nothing runs as root in the final stage');
     // The pod securityContext's runAsUser matches the image's user.
     assert.equal(uid, 1000);
