@@ -34,6 +34,7 @@ export const GatewayConfigSchema = Type.Object({
   UI_DIR: Type.String({ minLength: 1, default: fileURLToPath(new URL('../../../ui/dist', import.meta.url)), description: 'The built saga explorer (npm run build -w ui), served under /ui/' }),
   EXPLORER_RUNS: Type.Integer({ minimum: 10, maximum: 50_000, default: 2000, description: 'Most recent runs the explorer holds in memory and lists (older ones leave the list)' }),
   EXPLORER_FLUSH_MS: ms(250, 'The live list sends what changed at most this often, each run once at its latest version', 10),
+  EXPLORER_IDLE_MS: ms(60_000, 'With no live list open this long, the explorer stops following the saga events (it reads the recent past again at the next open)', 10),
   EXPLORER_HEARTBEAT_MS: ms(15_000, 'A heartbeat on each live-list stream this often (keeps proxies from closing an idle one)', 100),
   TRACE_URL_TEMPLATE: Type.String({ default: '', pattern: '^$|\\{traceId\\}', description: 'Link from a run to its trace, {traceId} replaced, e.g. http://localhost:16686/trace/{traceId}; empty: no link' }),
   DLQ_NATS_USER: Type.Optional(

@@ -67,7 +67,7 @@ export async function start(config: GatewayConfig): Promise<Started> {
     shutdown.onShutdown(() => orders.close(), 'orders client');
 
     const index = new RunIndex(config.EXPLORER_RUNS);
-    const feed = startRunFeed({ nc, js, jsm, index, log });
+    const feed = startRunFeed({ nc, js, jsm, index, log, idleMs: config.EXPLORER_IDLE_MS });
     shutdown.onShutdown(() => feed.stop(), 'saga explorer feed');
     let replay = { js, jsm };
     if (config.DLQ_NATS_USER) {
@@ -93,6 +93,7 @@ export async function start(config: GatewayConfig): Promise<Started> {
           explorer: {
             log,
             index,
+            feed,
             streamLimits: { flushMs: config.EXPLORER_FLUSH_MS, heartbeatMs: config.EXPLORER_HEARTBEAT_MS, maxPending: STREAM_MAX_PENDING },
             uiDir: config.UI_DIR,
             traceUrlTemplate: config.TRACE_URL_TEMPLATE,

@@ -1,10 +1,12 @@
 /**
  * The explorer's feed on a real nats-server: SAGA_EVENTS keeps only each run's latest event (and of an order run, only
  * its end), so the attempts a run went through reach the explorer only because the feed follows the events as they
- * are published; the runs already there at start come from the stream's look-back.
+ * are published; the runs already there when it begins to follow come from the stream's look-back. It follows only
+ * while a live list is open.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { isProgressDurable, isSagaEndEvent, type RunView, type SagaEvent, SagaEndSubjects, Subjects } from '@sagamesh/contracts';
@@ -49,7 +51,8 @@ describe('the explorer feed', () => {
     await publish('started', view('order-running', 1));
     await nc.flush();
     const index = new RunIndex(100);
-    const feed = startRunFeed({ nc, js: jetstream(nc), jsm: await jetstreamManager(nc), index, log: createLogger('test', 'silent') });
+    const feed = startRunFeed({ nc, js: jetstream(nc), jsm: await jetstreamManager(nc), index, log: createLogger('test', 'silent'), idleMs: 60_000 });
+    feed.watch();
     try {
       await waitFor(async () => index.get('before-start') !== undefined && index.get('k8s-running') !== undefined, { what: 'the look-back to list the earlier runs' });
       const earlier = index.get('before-start')!;
@@ -64,6 +67,46 @@ describe('the explorer feed', () => {
       const live = index.get('live')!;
       assert.deepEqual(live.events.map((e) => e.event), ['started', 'step_started', 'step_failed', 'compensated']);
       assert.equal(live.complete, true);
+    } finally {
+      await feed.stop();
+    }
+  });
+
+  it('follows only while a live list is open, and for idleMs after the last one closed; then again, look-back first', async () => {
+    const index = new RunIndex(100);
+    const feed = startRunFeed({ nc, js: jetstream(nc), jsm: await jetstreamManager(nc), index, log: createLogger('test', 'silent'), idleMs: 1500 });
+    try {
+      await Promise.all(progress('unwatched'));
+      await nc.flush();
+      await sleep(200);
+      assert.equal(index.size, 0, 'nobody watches: nothing is read');
+
+      const first = feed.watch();
+      const second = feed.watch();
+      await waitFor(async () => index.get('unwatched')?.run.version === 4, { what: 'the look-back at the first watch' });
+      assert.equal(index.get('unwatched')!.complete, false);
+      first();
+      first(); // a second call of the same release counts once
+      await Promise.all(progress('one-left'));
+      await waitFor(async () => index.get('one-left')?.run.version === 4, { what: 'live events while one list is open' });
+      assert.equal(index.get('one-left')!.complete, true);
+
+      second();
+      await Promise.all(progress('within-idle'));
+      await waitFor(async () => index.get('within-idle')?.run.version === 4, { what: 'live events within idleMs of the last close' });
+      assert.equal(index.get('within-idle')!.complete, true);
+      await sleep(2000);
+      await publish('started', view('after-idle', 1));
+      await nc.flush();
+      await sleep(200);
+      assert.equal(index.get('after-idle'), undefined, 'idleMs after the last close, live events are no longer read');
+
+      const again = feed.watch();
+      await Promise.all([publish('step_started', view('after-idle', 2)), publish('compensated', view('after-idle', 3, 'Compensated'))]);
+      await waitFor(async () => index.get('after-idle')?.run.version === 3, { what: 'following again at the next watch' });
+      assert.equal(index.get('after-idle')!.complete, false, 'its start came while nobody watched');
+      assert.equal(index.get('one-left')!.run.version, 4, 'what the index held is kept');
+      again();
     } finally {
       await feed.stop();
     }

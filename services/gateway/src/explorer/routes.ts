@@ -8,12 +8,15 @@ import { HttpError, isPermissionDenied, listDeadLetters, replayDeadLetter, type 
 import { mayRead, type Caller } from '../auth.ts';
 import { publicView } from '../order-view.ts';
 import type { EngineProgress, OrdersClient } from '../upstreams.ts';
+import type { RunFeed } from './feed.ts';
 import type { RunIndex } from './run-index.ts';
 import { RunStream, type RunStreamLimits } from './run-stream.ts';
 
 export interface ExplorerDeps {
   log: Logger;
   index: RunIndex;
+  /** Followed while a live list is open. */
+  feed: Pick<RunFeed, 'watch'>;
   streamLimits: RunStreamLimits;
   uiDir: string;
   traceUrlTemplate: string;
@@ -77,12 +80,14 @@ export function mountExplorer(app: express.Router, d: ExplorerDeps, upstreams: {
   app.get(ExplorerPaths.stream, (req: Request, res: Response) => {
     res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache, no-transform', 'X-Accel-Buffering': 'no' });
     res.flushHeaders();
+    const unwatch = d.feed.watch();
     const stream = new RunStream(d.index, res, d.streamLimits);
     d.streams.add(res);
     d.log.debug({ caller: callerOf(res).id, streams: d.streams.size }, 'live list stream opened');
     req.once('close', () => {
       stream.close();
       d.streams.delete(res);
+      unwatch();
     });
   });
 
