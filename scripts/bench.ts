@@ -22,6 +22,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { SourceMap } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { connect } from '@nats-io/transport-node';
 import { CeHeaders, Catalogue, SagaEndSubjects, isSagaEndEvent, parseCeType, type SagaEvent } from '@sagamesh/contracts';
 import http from 'node:http';
@@ -372,16 +374,18 @@ function printProfile(dir: string, p: Platform, service: string): void {
   const file = files.find((f) => pid && f.includes(`.${pid}.`)) ?? files[0];
   if (!file) return void console.log(`\n(no CPU profile was written for ${service})`);
   const prof = JSON.parse(readFileSync(path.join(dir, file), 'utf8')) as {
-    nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[];
+    nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number; columnNumber: number } }[];
     samples: number[];
   };
+  const original = sourcePositions();
   const byId = new Map(prof.nodes.map((n) => [n.id, n]));
   const self = new Map<string, number>();
   const bySource = new Map<string, number>();
   const count = (m: Map<string, number>, k: string) => m.set(k, (m.get(k) ?? 0) + 1);
   for (const id of prof.samples) {
-    const cf = byId.get(id)?.callFrame;
-    if (!cf) continue;
+    const frame = byId.get(id)?.callFrame;
+    if (!frame) continue;
+    const cf = original(frame);
     const source = cf.url.replace(/^.*node_modules\//, '').replace(/^file:\/\/.*\/(services|operator|libs)\//, '$1/');
     count(self, `${cf.functionName || '(anonymous)'} ${source ? `${source}:${cf.lineNumber + 1}` : ''}`.trim());
     // By package (node_modules) or project file; Node's own code and V8's states under their own names.
@@ -393,4 +397,30 @@ function printProfile(dir: string, p: Platform, service: string): void {
   for (const line of top(self, 15)) console.log(line);
   console.log(`self time by package or file:`);
   for (const line of top(bySource, 12)) console.log(line);
+}
+
+/**
+ * Maps a profile's call frame in a workload bundle (scripts/lib/build.ts) to our source file and line, through the
+ * bundle's source map; any other frame as it is.
+ */
+function sourcePositions(): <F extends { url: string; lineNumber: number; columnNumber: number }>(frame: F) => F {
+  const maps = new Map<string, SourceMap | undefined>();
+  const mapOf = (bundle: string) => {
+    if (!maps.has(bundle)) {
+      try {
+        maps.set(bundle, new SourceMap(JSON.parse(readFileSync(`${bundle}.map`, 'utf8'))));
+      } catch {
+        maps.set(bundle, undefined);
+      }
+    }
+    return maps.get(bundle);
+  };
+  return (frame) => {
+    if (!frame.url.startsWith('file://') || !frame.url.endsWith('.mjs')) return frame;
+    const bundle = fileURLToPath(frame.url);
+    const entry = mapOf(bundle)?.findEntry(frame.lineNumber, frame.columnNumber);
+    if (!entry || !('originalSource' in entry)) return frame;
+    const source = entry.originalSource.startsWith('file://') ? fileURLToPath(entry.originalSource) : path.resolve(path.dirname(bundle), entry.originalSource);
+    return { ...frame, url: pathToFileURL(source).href, lineNumber: entry.originalLine };
+  };
 }
