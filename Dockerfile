@@ -80,18 +80,21 @@ RUN ws="services/$SERVICE"; [ "$SERVICE" = operator ] && ws=operator; \
       (cd ui && node ../node_modules/vite/bin/vite.js build --logLevel warn) && cp -a --parents ui/dist /out/; \
     fi
 
-# tini, the init the runtime stage runs as PID 1. The offline base image ships Debian's; the upstream node
-# image has none, so Debian's package is installed here (this stage only: the runtime stage runs nothing).
+# tini, the init the runtime stage runs as PID 1, and jemalloc, the allocator the launcher preloads (idle memory
+# goes back to the system: libs/runtime/src/node-service.sh). The offline base image ships Debian's packages; the
+# upstream node image has neither, so they are installed here (this stage only: the runtime stage runs nothing).
 FROM ${NODE_IMAGE} AS init
-RUN if ! command -v tini >/dev/null; then \
-      apt-get update && apt-get install -y --no-install-recommends tini && rm -rf /var/lib/apt/lists/*; \
+RUN if ! command -v tini >/dev/null || ! dpkg -s libjemalloc2 >/dev/null 2>&1; then \
+      apt-get update && apt-get install -y --no-install-recommends tini libjemalloc2 && rm -rf /var/lib/apt/lists/*; \
     fi; \
-    install -D -m 0755 "$(command -v tini)" /out/tini
+    install -D -m 0755 "$(command -v tini)" /out/tini \
+ && install -D -m 0644 "$(dpkg -L libjemalloc2 | grep '/libjemalloc\.so\.2$')" /out/libjemalloc.so.2
 
 FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=init /out/tini /usr/bin/tini
+COPY --from=init /out/libjemalloc.so.2 /usr/local/lib/libjemalloc.so.2
 COPY package.json ./
 COPY --from=deps /app/node_modules ./node_modules
 # main.mjs is a link to the workload's bundle; Node follows it to the real file (its import.meta.url is the real path).

@@ -27,7 +27,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { connect } from '@nats-io/transport-node';
 import { CeHeaders, Catalogue, SagaEndSubjects, isSagaEndEvent, parseCeType, type SagaEvent } from '@sagamesh/contracts';
 import http from 'node:http';
-import { IDLE_RSS_LIMIT_MB, cpuSeconds, heapFromMetrics, type HeapFigures, natsBenchRate, rssMB, rssParts, sagaTimeline, summarize, type LatencySummary, type SagaSample } from './lib/bench-figures.ts';
+import { IDLE_RSS_LIMIT_MB, allocatorOf, cpuSeconds, heapFromMetrics, type HeapFigures, natsBenchRate, rssMB, rssParts, sagaTimeline, summarize, type LatencySummary, type SagaSample } from './lib/bench-figures.ts';
 import { ApiError } from './lib/client.ts';
 import { startPlatform, PLATFORM_SERVICES, type Platform } from './lib/platform.ts';
 import { ensureTools, toolPath } from './lib/tools.ts';
@@ -179,7 +179,8 @@ bytes stored per saga      ${f(storage.total)} B in all streams and buckets (REA
     const over = name !== 'nats-server' && atIdle !== undefined && atIdle > IDLE_RSS_LIMIT_MB ? `   over ${IDLE_RSS_LIMIT_MB} MB at idle` : '';
     const parts = rssIdle.parts[name];
     const heap = heaps[name];
-    const made = parts ? `   = file ${mb(parts.file)} + anon ${mb(parts.anon)}${heap ? ` (V8 heap ${mb(heap.heapUsed)} in use of ${mb(heap.heapTotal)}, external ${mb(heap.external)})` : ''}` : '';
+    const alloc = name === 'nats-server' ? undefined : allocatorOf(platform.pid(name));
+    const made = parts ? `   = file ${mb(parts.file)} + anon ${mb(parts.anon)}${heap ? ` (V8 heap ${mb(heap.heapUsed)} in use of ${mb(heap.heapTotal)}, external ${mb(heap.external)})` : ''}${alloc ? `, ${alloc}` : ''}` : '';
     console.log(`  ${name.padEnd(14)} ${mb(rssEnd[name]).padStart(7)} end   ${mb(atIdle).padStart(7)} idle   ${f(rssIdle.cpuShare[name]! * 100, 0).padStart(3)} % of a core${made}${over}`);
   }
   const hottest = args['profile-of'] ?? rows.find((r) => r.name !== 'nats-server' && r.name !== 'bench')?.name;

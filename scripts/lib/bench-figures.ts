@@ -59,6 +59,16 @@ export function heapFromMetrics(metricsText: string): HeapFigures | undefined {
   return Object.values(figures).every(Number.isFinite) ? figures : undefined;
 }
 
+/** The malloc a process runs with: jemalloc when the launcher preloaded it, glibc's otherwise. */
+export function allocatorOf(pid: number | undefined): 'jemalloc' | 'glibc malloc' | undefined {
+  if (!pid) return undefined;
+  try {
+    return readFileSync(`/proc/${pid}/maps`, 'utf8').includes('libjemalloc') ? 'jemalloc' : 'glibc malloc';
+  } catch {
+    return undefined;
+  }
+}
+
 export function rssMB(pid: number | undefined): number | undefined {
   if (!pid) return undefined;
   try {

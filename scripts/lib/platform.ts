@@ -13,6 +13,7 @@ import { DEV_API_KEY, Ports, type ServiceName } from '@sagamesh/contracts';
 import { createLogger, provisionPlatform } from '@sagamesh/runtime';
 import { freePort, generateNatsUsers, loadOrCreateNatsUsers, natsUserEnv, type NatsCredentials, type NatsUsers, waitFor, writeNatsAuthConfig } from '@sagamesh/testing';
 import { buildWorkloads, bundleOf } from './build.ts';
+import { ensureJemalloc } from './jemalloc.ts';
 import { ensureTools, REPO_ROOT, toolPath } from './tools.ts';
 
 export const PLATFORM_SERVICES = ['inventory', 'payments', 'shipping', 'orchestrator', 'orders', 'notifications', 'gateway'] as const satisfies readonly ServiceName[];
@@ -104,6 +105,7 @@ export function pipeLines(stream: NodeJS.ReadableStream | null, onLine: (line: s
 }
 
 export async function startPlatform(opts: PlatformOptions = {}): Promise<Platform> {
+  ensureJemalloc((m) => process.stderr.write(`[platform] ${m}\n`));
   await Promise.all([ensureTools(['nats-server']), buildWorkloads(REPO_ROOT)]);
   const free = opts.ports === 'free';
   const apiKey = opts.apiKey ?? (free ? `test-${randomBytes(6).toString('hex')}` : DEV_API_KEY);
@@ -172,6 +174,8 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Platfor
     API_KEYS: customerKey,
     ORDERS_URL: `http://127.0.0.1:${ports.orders}`,
     ...(process.env.OTEL_EXPORTER_OTLP_ENDPOINT ? { OTEL_EXPORTER_OTLP_ENDPOINT: process.env.OTEL_EXPORTER_OTLP_ENDPOINT } : {}),
+    // The launcher's allocator choice (node-service.sh): empty runs glibc's malloc, to compare.
+    ...(process.env.SAGAMESH_JEMALLOC !== undefined ? { SAGAMESH_JEMALLOC: process.env.SAGAMESH_JEMALLOC } : {}),
     ...opts.env?.all,
   };
   const launch = (p: Proc) => {

@@ -124,8 +124,19 @@ describe('Dockerfile', () => {
     assert.equal(tini?.getArgumentsContent(), '/out/tini /usr/bin/tini');
     const install = stage('init').filter((i) => i.getKeyword() === 'RUN').map((i) => i.getArgumentsContent() ?? '');
     assert.equal(install.length, 1);
-    assert.match(install[0]!, /if ! command -v tini >\/dev\/null; then\s+apt-get update && apt-get install -y --no-install-recommends tini/);
+    assert.match(install[0]!, /if ! command -v tini >\/dev\/null \|\| ! dpkg -s libjemalloc2 >\/dev\/null 2>&1; then\s+apt-get update && apt-get install -y --no-install-recommends tini libjemalloc2/);
     assert.match(install[0]!, /install -D -m 0755 "\$\(command -v tini\)" \/out\/tini/);
+  });
+
+  it('carries jemalloc where the launcher looks for it first (it preloads it: idle memory goes back to the system)', () => {
+    const runtime = stage('runtime');
+    const lib = copies.find((c) => runtime.includes(c) && /jemalloc/.test(c.getArgumentsContent() ?? ''));
+    assert.equal(lib?.getFromFlag()?.getValue(), 'init');
+    const [, dest] = lib!.getArgumentsContent()!.split(/\s+/);
+    const launcher = readFileSync(NODE_LAUNCHER, 'utf8');
+    const candidates = /for lib in ([^;]+);/.exec(launcher)?.[1]?.split(/\s+/) ?? [];
+    assert.equal(candidates[0], dest, `the launcher looks in ${candidates.join(', ')}`);
+    assert.match(stage('init').find((i) => i.getKeyword() === 'RUN')!.getArgumentsContent()!, /install -D -m 0644 "\$\(dpkg -L libjemalloc2 \| grep '\/libjemalloc\\\.so\\\.2\$'\)" \/out\/libjemalloc\.so\.2/);
   });
 
   it('the final stage runs as a numeric non-root user, the workload\'s bundle through the launcher scripts/lib/platform.ts uses', () => {
