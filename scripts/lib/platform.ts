@@ -113,7 +113,16 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Platfor
   const log = opts.onLog ?? (() => {});
   const services = opts.services ?? PLATFORM_SERVICES;
   const ports = {} as Record<PlatformService, number>;
-  for (const s of PLATFORM_SERVICES) ports[s] = free ? await freePort() : Ports[s];
+  // Distinct: the system may hand out a port it handed out a moment ago, and two services on one port answer each
+  // other's requests (a bench run once got "no route for POST /api/orders" from the gateway's port).
+  const taken = new Set<number>();
+  const distinctFreePort = async (): Promise<number> => {
+    for (;;) {
+      const port = await freePort();
+      if (!taken.has(port)) return taken.add(port), port;
+    }
+  };
+  for (const s of PLATFORM_SERVICES) ports[s] = free ? await distinctFreePort() : Ports[s];
 
   const storeDir = mkdtempSync(path.join(tmpdir(), 'sagamesh-'));
   const procs: Proc[] = [];
@@ -142,8 +151,8 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Platfor
   let natsMonitorUrl: string | undefined;
   let natsUsers: NatsUsers | undefined;
   if (!natsUrl) {
-    natsPort = free ? await freePort() : Ports.nats;
-    const monitorPort = free ? await freePort() : 8222;
+    natsPort = free ? await distinctFreePort() : Ports.nats;
+    const monitorPort = free ? await distinctFreePort() : 8222;
     natsMonitorUrl = `http://127.0.0.1:${monitorPort}`;
     natsUrl = `nats://127.0.0.1:${natsPort}`;
     const nats: Proc = { name: 'nats-server', stopping: false, restarts: 0 };
