@@ -27,7 +27,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { connect } from '@nats-io/transport-node';
 import { CeHeaders, Catalogue, SagaEndSubjects, isSagaEndEvent, parseCeType, type SagaEvent } from '@sagamesh/contracts';
 import http from 'node:http';
-import { IDLE_RSS_LIMIT_MB, allocatorOf, cpuSeconds, heapFromMetrics, type HeapFigures, natsBenchRate, rssMB, rssParts, sagaTimeline, summarize, type LatencySummary, type SagaSample } from './lib/bench-figures.ts';
+import { IDLE_RSS_LIMIT_MB, allocatorOf, cpuSeconds, heapFromMetrics, type HeapFigures, memoryOf, natsBenchRate, sagaTimeline, summarize, type LatencySummary, type SagaSample } from './lib/bench-figures.ts';
 import { ApiError } from './lib/client.ts';
 import { startPlatform, PLATFORM_SERVICES, type Platform } from './lib/platform.ts';
 import { ensureTools, toolPath } from './lib/tools.ts';
@@ -175,9 +175,9 @@ bytes stored per saga      ${f(storage.total)} B in all streams and buckets (REA
   console.log('  the idle RSS in parts: file-backed (the node binary\'s pages, shared) + anonymous, of which the V8 heap (in use, committed) and its external memory (Buffers):');
   const heaps = await heapsAtIdle(platform);
   for (const name of platformProcesses) {
-    const atIdle = rssIdle.rss[name];
+    const atIdle = rssIdle.memory[name]?.rss;
     const over = name !== 'nats-server' && atIdle !== undefined && atIdle > IDLE_RSS_LIMIT_MB ? `   over ${IDLE_RSS_LIMIT_MB} MB at idle` : '';
-    const parts = rssIdle.parts[name];
+    const parts = rssIdle.memory[name];
     const heap = heaps[name];
     const alloc = name === 'nats-server' ? undefined : allocatorOf(platform.pid(name));
     const made = parts ? `   = file ${mb(parts.file)} + anon ${mb(parts.anon)}${heap ? ` (V8 heap ${mb(heap.heapUsed)} in use of ${mb(heap.heapTotal)}, external ${mb(heap.external)})` : ''}${alloc ? `, ${alloc}` : ''}` : '';
@@ -236,14 +236,14 @@ function mb(n: number | undefined): string {
 }
 
 function rssOfPlatform(p: Platform): Record<string, number | undefined> {
-  return Object.fromEntries(platformProcesses.map((s) => [s, rssMB(p.pid(s))]));
+  return Object.fromEntries(platformProcesses.map((s) => [s, memoryOf(p.pid(s))?.rss]));
 }
 
 /**
  * RSS once the platform is idle: every process's CPU has stayed near zero for a few seconds (timers, GC, sweeps
  * settle). With each process's share of a core in the last second.
  */
-async function rssAtIdle(p: Platform): Promise<{ rss: Record<string, number | undefined>; parts: Record<string, { file: number; anon: number } | undefined>; cpuShare: Record<string, number>; settled: boolean; waited: number }> {
+async function rssAtIdle(p: Platform): Promise<{ memory: Record<string, ReturnType<typeof memoryOf>>; cpuShare: Record<string, number>; settled: boolean; waited: number }> {
   const cpu = () => Object.fromEntries(platformProcesses.map((s) => [s, cpuSeconds(p.pid(s))]));
   say(`waiting for the platform to idle (at most ${idle.maxSeconds} s)`);
   let quiet = 0;
@@ -260,8 +260,8 @@ async function rssAtIdle(p: Platform): Promise<{ rss: Record<string, number | un
     if (waited % 5 === 0) say(`  ${waited} s: busiest ${busiest[0]} at ${(busiest[1] * 100).toFixed(0)} % of a core in the last second`);
     last = now;
   }
-  const parts = Object.fromEntries(platformProcesses.map((s) => [s, rssParts(p.pid(s))]));
-  return { rss: rssOfPlatform(p), parts, cpuShare: share, settled: quiet >= idle.quietSeconds, waited };
+  const memory = Object.fromEntries(platformProcesses.map((s) => [s, memoryOf(p.pid(s))]));
+  return { memory, cpuShare: share, settled: quiet >= idle.quietSeconds, waited };
 }
 
 /** Each service's heap from its /metrics (read after the RSS: a scrape allocates). */

@@ -28,17 +28,25 @@ export function summarize(latencies: readonly number[]): LatencySummary {
   return { count: sorted.length, p50: pct(50), p99: pct(99), max: sorted.at(-1) ?? NaN };
 }
 
-/** Resident set size in MB (10^6 bytes, as the goal says), from /proc (Linux); undefined when the process is gone. */
 /**
- * What a process's RSS is made of, MB (/proc/<pid>/status): file-backed pages (the node binary's code and data it
- * touched, shared between the processes, counted in each RSS) and anonymous memory (heaps, malloc).
+ * A process's resident memory in MB (10^6 bytes, as the goal says), from the text of /proc/<pid>/status: in all, and
+ * what it is made of — file-backed pages (the node binary's code and data it touched, shared between the processes,
+ * counted in each RSS) and anonymous memory (heaps, malloc). Undefined without the fields (not Linux).
  */
-export function rssParts(pid: number | undefined): { file: number; anon: number } | undefined {
+export function memoryFromStatus(status: string): { rss: number; file: number; anon: number } | undefined {
+  const mb = (field: string) => {
+    const kib = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(status)?.[1];
+    return kib === undefined ? NaN : (Number(kib) * 1024) / 1e6;
+  };
+  const m = { rss: mb('VmRSS'), file: mb('RssFile'), anon: mb('RssAnon') };
+  return Object.values(m).every(Number.isFinite) ? m : undefined;
+}
+
+/** memoryFromStatus of a running process; undefined when it is gone. */
+export function memoryOf(pid: number | undefined): { rss: number; file: number; anon: number } | undefined {
   if (!pid) return undefined;
   try {
-    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(status)?.[1] ?? NaN);
-    return { file: (kib('RssFile') * 1024) / 1e6, anon: (kib('RssAnon') * 1024) / 1e6 };
+    return memoryFromStatus(readFileSync(`/proc/${pid}/status`, 'utf8'));
   } catch {
     return undefined;
   }
@@ -69,15 +77,6 @@ export function allocatorOf(pid: number | undefined): 'jemalloc' | 'glibc malloc
   }
 }
 
-export function rssMB(pid: number | undefined): number | undefined {
-  if (!pid) return undefined;
-  try {
-    const kib = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
-    return kib === undefined ? undefined : (Number(kib) * 1024) / 1e6;
-  } catch {
-    return undefined;
-  }
-}
 
 /** utime+stime in seconds, from /proc (Linux); 0 when the process is gone. */
 export function cpuSeconds(pid: number | undefined): number {

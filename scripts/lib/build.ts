@@ -74,7 +74,8 @@ export async function buildWorkloads(root: string, entries: readonly BuildEntry[
   }));
 }
 
-// `node scripts/lib/build.ts [workspace ...]` (the Dockerfile): those workloads (default all) and the preload.
+// `node scripts/lib/build.ts [workspace ...]` (the Dockerfile): those workloads (default all), the preload and the
+// provisioning entry.
 if (import.meta.main) {
   const wanted = process.argv.slice(2);
   const unknown = wanted.filter((ws) => !(WORKLOADS as readonly string[]).includes(ws));

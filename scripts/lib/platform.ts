@@ -21,7 +21,8 @@ export type PlatformService = (typeof PLATFORM_SERVICES)[number];
 
 /**
  * How a workload's node starts, here and in the image (the Dockerfile's CMD): `sh NODE_LAUNCHER <bundle>` with NODE
- * the node binary and the bundle built by buildWorkloads (scripts/lib/build.ts). Its flags and environment (the memory settings of issue 12) live in that script only.
+ * the node binary and the bundle built by buildWorkloads (scripts/lib/build.ts). Its flags and environment (the memory
+ * settings of issue 12) live in that script only.
  */
 export const NODE_LAUNCHER = path.join(REPO_ROOT, 'libs', 'runtime', 'src', 'node-service.sh');
 
@@ -104,9 +105,21 @@ export function pipeLines(stream: NodeJS.ReadableStream | null, onLine: (line: s
   stream.on('end', () => buf && onLine(buf));
 }
 
+let built: Promise<void> | undefined;
+/**
+ * Once per process (a test file starts several platforms): jemalloc there if it can be (the launcher preloads it) and
+ * the workloads bundled from the sources as they are now.
+ */
+function workloadsBuilt(): Promise<void> {
+  built ??= (async () => {
+    ensureJemalloc((m) => process.stderr.write(`[platform] ${m}\n`));
+    await buildWorkloads(REPO_ROOT);
+  })();
+  return built;
+}
+
 export async function startPlatform(opts: PlatformOptions = {}): Promise<Platform> {
-  ensureJemalloc((m) => process.stderr.write(`[platform] ${m}\n`));
-  await Promise.all([ensureTools(['nats-server']), buildWorkloads(REPO_ROOT)]);
+  await Promise.all([ensureTools(['nats-server']), workloadsBuilt()]);
   const free = opts.ports === 'free';
   const apiKey = opts.apiKey ?? (free ? `test-${randomBytes(6).toString('hex')}` : DEV_API_KEY);
   const customerKey = `customer-${randomBytes(8).toString('hex')}`;
@@ -117,10 +130,10 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Platfor
   // other's requests (a bench run once got "no route for POST /api/orders" from the gateway's port).
   const taken = new Set<number>();
   const distinctFreePort = async (): Promise<number> => {
-    for (;;) {
-      const port = await freePort();
-      if (!taken.has(port)) return taken.add(port), port;
-    }
+    let port = await freePort();
+    while (taken.has(port)) port = await freePort();
+    taken.add(port);
+    return port;
   };
   for (const s of PLATFORM_SERVICES) ports[s] = free ? await distinctFreePort() : Ports[s];
 

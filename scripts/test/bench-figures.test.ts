@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { cpuSeconds, natsBenchRate, rssMB, sagaTimeline, summarize } from '../lib/bench-figures.ts';
+import { allocatorOf, cpuSeconds, heapFromMetrics, memoryFromStatus, memoryOf, natsBenchRate, sagaTimeline, summarize } from '../lib/bench-figures.ts';
 
 // As nats 0.5 prints them: one client has no aggregate line, several have per-client lines before it.
 const oneClient = `16:06:37 [1] Starting JetStream synchronous publisher, publishing 2,000 messages
@@ -30,13 +30,34 @@ test('latency summary: nearest-rank p50/p99 and max, NaN when nothing was measur
   assert.ok(Number.isNaN(none.p50) && Number.isNaN(none.p99) && Number.isNaN(none.max));
 });
 
-test('/proc readings: this process has a plausible RSS and CPU time; a process that is gone has none', () => {
-  const rss = rssMB(process.pid);
-  assert.ok(rss !== undefined && rss > 10 && rss < 4000, `RSS ${rss} MB`);
+test('/proc readings: this process has a plausible RSS, made of file-backed and anonymous pages, and CPU time; a process that is gone has none', () => {
+  const m = memoryOf(process.pid);
+  assert.ok(m && m.rss > 10 && m.rss < 4000, `RSS ${m?.rss} MB`);
+  assert.ok(m.file > 0 && m.anon > 0 && m.file + m.anon <= m.rss + 0.1, JSON.stringify(m));
   assert.ok(cpuSeconds(process.pid) > 0);
-  assert.equal(rssMB(undefined), undefined);
-  assert.equal(rssMB(2 ** 22 + 1), undefined);
+  assert.equal(allocatorOf(process.pid), process.env.LD_PRELOAD?.includes('jemalloc') ? 'jemalloc' : 'glibc malloc');
+  assert.equal(memoryOf(undefined), undefined);
+  assert.equal(memoryOf(2 ** 22 + 1), undefined);
+  assert.equal(allocatorOf(2 ** 22 + 1), undefined);
   assert.equal(cpuSeconds(2 ** 22 + 1), 0);
+});
+
+test('memory parsed from /proc/<pid>/status in MB (10^6 bytes); a text without the fields gives none', () => {
+  const status = 'Name:\tnode\nVmRSS:\t    1000 kB\nRssAnon:\t     500 kB\nRssFile:\t     250 kB\nRssShmem:\t     250 kB\n';
+  assert.deepEqual(memoryFromStatus(status), { rss: 1.024, file: 0.256, anon: 0.512 });
+  assert.equal(memoryFromStatus('Name:\tnode\nVmRSS:\t 1 kB\n'), undefined);
+});
+
+test('heap figures from prom-client\'s default metrics, in MB; metrics without them give none', () => {
+  const text = [
+    '# HELP nodejs_heap_size_total_bytes Process heap size from Node.js in bytes.',
+    'nodejs_heap_size_total_bytes 23000000',
+    'nodejs_heap_size_used_bytes 20500000',
+    'nodejs_external_memory_bytes 4200000',
+    'nodejs_external_memory_bytes_other{x="y"} 1',
+  ].join('\n');
+  assert.deepEqual(heapFromMetrics(text), { heapUsed: 20.5, heapTotal: 23, external: 4.2 });
+  assert.equal(heapFromMetrics('nodejs_heap_size_used_bytes 1\n'), undefined);
 });
 
 test('saga timeline: each segment from the run view\'s timestamps, in order; a saga with a retry or a compensation is left out', () => {

@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { buildEntries, buildWorkloads, bundleOf, WORKLOADS } from '../lib/build.ts';
+import { buildEntries, buildWorkloads, bundleOf } from '../lib/build.ts';
 import { REPO_ROOT } from '../lib/tools.ts';
 
 describe('buildWorkloads: each workload as one plain-JavaScript module', () => {
@@ -19,8 +19,8 @@ describe('buildWorkloads: each workload as one plain-JavaScript module', () => {
     writeFileSync(path.join(root, 'libs/lib/package.json'), JSON.stringify({ name: '@sagamesh/lib', type: 'module', exports: { '.': './src/index.ts' } }));
     writeFileSync(path.join(root, 'libs/lib/src/index.ts'), "import pino from 'pino';\nexport const greet = (who: string): string => `hello ${who}`;\nexport const log = pino;\n");
     symlinkSync('../../libs/lib', path.join(root, 'node_modules/@sagamesh/lib'));
-    writeFileSync(path.join(root, 'services/demo/src/util.ts'), 'export class DemoError extends Error {}\n');
-    writeFileSync(path.join(root, 'services/demo/src/main.ts'), "import express from 'express';\nimport { readFileSync } from 'node:fs';\nimport { greet } from '@sagamesh/lib';\nimport { DemoError } from './util.ts';\nconst n: number = 1;\nconsole.log(greet('x'), n, typeof express, typeof readFileSync, DemoError.name);\n");
+    writeFileSync(path.join(root, 'services/demo/src/util.ts'), 'export const two: number = 2;\n');
+    writeFileSync(path.join(root, 'services/demo/src/main.ts'), "import express from 'express';\nimport { readFileSync } from 'node:fs';\nimport { greet } from '@sagamesh/lib';\nimport { two } from './util.ts';\nconst n: number = 1;\nconsole.log(greet('x'), n + two, typeof express, typeof readFileSync);\n");
     await buildWorkloads(root, [{ source: 'services/demo/src/main.ts', output: bundleOf('services/demo') }]);
     const out = readFileSync(path.join(root, bundleOf('services/demo')), 'utf8');
     assert.match(out, /from "express"/);
@@ -39,7 +39,6 @@ describe('buildWorkloads: each workload as one plain-JavaScript module', () => {
   it('builds every workload of the repository and its preload; a bundle starts under node without its type stripper', async () => {
     await buildWorkloads(REPO_ROOT);
     for (const e of buildEntries()) assert.ok(readFileSync(path.join(REPO_ROOT, e.output), 'utf8').length > 1000, e.output);
-    assert.deepEqual(buildEntries().map((e) => e.output).slice(0, WORKLOADS.length), WORKLOADS.map(bundleOf));
     // Type stripping off: a bundle that still held TypeScript (or imported a .ts file) fails to load; a bad config is a clean exit 1.
     const res = spawnSync(process.execPath, ['--no-experimental-strip-types', bundleOf('services/notifications')], {
       cwd: REPO_ROOT, encoding: 'utf8', env: { PATH: process.env.PATH ?? '', NATS_URL: 'not a url at all', PORT: 'x' }, timeout: 30_000,

@@ -337,7 +337,7 @@ async function openKv(js: JetStreamClient, bucket: string, opts: KvSpec): Promis
 
 /** The parts of nats-core's ProtocolHandler (3.x) that coalesceWrites replaces and uses. */
 interface ProtocolInternals {
-  outbound: { length(): number; size(): number; fill(buf: Uint8Array, ...payloads: unknown[]): void };
+  outbound: { size(): number; fill(buf: Uint8Array, ...payloads: unknown[]): void };
   pendingLimit: number;
   flushPending(): void;
   sendCommand(cmd: string | Uint8Array, ...payloads: unknown[]): void;
@@ -351,8 +351,8 @@ interface ProtocolInternals {
  * them in as many reads. Here the flush waits for the turn's check phase (setImmediate): what the whole turn sent
  * goes out together, before the loop polls again, so nothing waits for later input. A full buffer (pendingLimit)
  * still goes out at once, a subscription at the checkpoint as before (with what waits), and flush()/close()/drain()
- * flush as before. Bench, three alternating pairs: CPU per saga
- * −3/−13/−8 %, sagas/s +3/+11/+9 %, low-load latency the same or lower (README "Benchmark").
+ * flush as before. Bench, three alternating pairs: CPU per saga −3/−13/−8 %, sagas/s +3/+11/+9 %, low-load latency
+ * the same or lower (README "Benchmark").
  * It replaces a method of nats-core's internals: the check below makes a nats.js whose internals moved fail here,
  * at connect, rather than lose messages (a test covers it: libs/runtime/test/nats-writes.nats.test.ts).
  */
