@@ -27,7 +27,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { connect } from '@nats-io/transport-node';
 import { CeHeaders, Catalogue, SagaEndSubjects, isSagaEndEvent, parseCeType, type SagaEvent } from '@sagamesh/contracts';
 import http from 'node:http';
-import { IDLE_RSS_LIMIT_MB, allocatorOf, cpuSeconds, heapFromMetrics, type HeapFigures, memoryOf, natsBenchRate, sagaTimeline, summarize, type LatencySummary, type SagaSample } from './lib/bench-figures.ts';
+import { IDLE_RSS_LIMIT_MB, allocatorOf, cpuSeconds, heapFromMetrics, type HeapFigures, memoryOf, natsBenchRate, natsCliArgs, sagaTimeline, summarize, type LatencySummary, type SagaSample } from './lib/bench-figures.ts';
 import { ApiError } from './lib/client.ts';
 import { startPlatform, PLATFORM_SERVICES, type Platform } from './lib/platform.ts';
 import { ensureTools, toolPath } from './lib/tools.ts';
@@ -347,19 +347,16 @@ function cpuTimes(p: Platform): Record<string, number> {
 }
 
 /** The nats CLI's server and, under authorization, the admin's credentials. */
-function natsArgs(p: Platform): string[] {
-  return ['-s', p.natsUrl, ...(p.natsAdmin ? ['--user', p.natsAdmin.user, '--password', p.natsAdmin.pass] : [])];
-}
 
 function natsBench(p: Platform, benchArgs: string[]): number {
-  const res = spawnSync(toolPath('nats'), [...natsArgs(p), ...benchArgs], { encoding: 'utf8' });
+  const res = spawnSync(toolPath('nats'), [...natsCliArgs(p.natsUrl, p.natsAdmin), ...benchArgs], { encoding: 'utf8' });
   const rate = natsBenchRate(res.stdout + res.stderr);
   if (rate === undefined) throw new Error(`nats ${benchArgs.join(' ')} printed no rate:\n${res.stdout}${res.stderr}`);
   return rate;
 }
 
 async function natsBenchRequestReply(p: Platform, clients: number): Promise<number> {
-  const server = spawn(toolPath('nats'), [...natsArgs(p), 'bench', 'service', 'serve', 'bench.rr', '--clients', '2', '--no-progress'], { stdio: 'ignore' });
+  const server = spawn(toolPath('nats'), [...natsCliArgs(p.natsUrl, p.natsAdmin), 'bench', 'service', 'serve', 'bench.rr', '--clients', '2', '--no-progress'], { stdio: 'ignore' });
   await new Promise((r) => setTimeout(r, 500));
   try {
     return natsBench(p, ['bench', 'service', 'request', 'bench.rr', '--msgs', '40000', '--clients', String(clients), '--no-progress']);

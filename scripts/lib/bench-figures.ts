@@ -131,3 +131,11 @@ export function sagaTimeline(samples: readonly SagaSample[]): TimelineSegment[] 
   }
   return [...segments].map(([segment, ms]) => ({ segment, meanMs: ms.reduce((a, b) => a + b, 0) / ms.length, p50Ms: summarize(ms).p50 }));
 }
+
+/**
+ * The `nats` CLI's connection flags. `--flag=value`: a generated password may begin with "-" (base64url), which the
+ * CLI's parser takes for a flag when it is a separate argument ("expected argument for flag '--password'").
+ */
+export function natsCliArgs(url: string, credentials?: { user: string; pass: string }): string[] {
+  return [`--server=${url}`, ...(credentials ? [`--user=${credentials.user}`, `--password=${credentials.pass}`] : [])];
+}
