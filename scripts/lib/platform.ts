@@ -140,6 +140,13 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Platfor
   const storeDir = mkdtempSync(path.join(tmpdir(), 'sagamesh-'));
   const procs: Proc[] = [];
   const starts: Record<string, number> = {};
+  const stopAll = async () => {
+    // Services first (they drain into NATS), then the server.
+    await Promise.all(procs.filter((p) => p.name !== 'nats-server').map((p) => stopProc(p, 10_000)));
+    const nats = procs.find((p) => p.name === 'nats-server');
+    if (nats) await stopProc(nats, 5_000);
+    rmSync(storeDir, { recursive: true, force: true });
+  };
   /** Runs a process and starts it again when it exits unexpectedly: soon after a good run, with growing backoff in a crash loop. */
   const supervise = (p: Proc, spawnIt: () => ChildProcess) => {
     const child = spawnIt();
@@ -159,91 +166,90 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Platfor
     });
   };
 
-  let natsUrl = opts.natsUrl;
-  let natsPort = 0;
-  let natsMonitorUrl: string | undefined;
-  let natsUsers: NatsUsers | undefined;
-  if (!natsUrl) {
-    natsPort = free ? await distinctFreePort() : Ports.nats;
-    const monitorPort = free ? await distinctFreePort() : 8222;
-    natsMonitorUrl = `http://127.0.0.1:${monitorPort}`;
-    natsUrl = `nats://127.0.0.1:${natsPort}`;
-    const nats: Proc = { name: 'nats-server', stopping: false, restarts: 0 };
-    // The same store on every start: a restarted server recovers its streams, and the services reconnect.
-    const args = ['-js', '-a', '127.0.0.1', '-p', String(natsPort), '-sd', path.join(storeDir, 'nats'), '-m', String(monitorPort)];
-    if (opts.natsAuth !== false) {
-      // make dev keeps its passwords (make dlq reads the admin's); a test platform has its own.
-      natsUsers = free ? generateNatsUsers() : loadOrCreateNatsUsers(path.join(REPO_ROOT, '.dev', 'nats', 'users.json'));
-      args.push('-c', writeNatsAuthConfig(path.join(free ? storeDir : path.join(REPO_ROOT, '.dev', 'nats'), 'nats-server.conf'), natsUsers));
+  try {
+    let natsUrl = opts.natsUrl;
+    let natsPort = 0;
+    let natsMonitorUrl: string | undefined;
+    let natsUsers: NatsUsers | undefined;
+    if (!natsUrl) {
+      natsPort = free ? await distinctFreePort() : Ports.nats;
+      const monitorPort = free ? await distinctFreePort() : 8222;
+      natsMonitorUrl = `http://127.0.0.1:${monitorPort}`;
+      natsUrl = `nats://127.0.0.1:${natsPort}`;
+      const nats: Proc = { name: 'nats-server', stopping: false, restarts: 0 };
+      // The same store on every start: a restarted server recovers its streams, and the services reconnect.
+      const args = ['-js', '-a', '127.0.0.1', '-p', String(natsPort), '-sd', path.join(storeDir, 'nats'), '-m', String(monitorPort)];
+      if (opts.natsAuth !== false) {
+        // make dev keeps its passwords (make dlq reads the admin's); a test platform has its own.
+        natsUsers = free ? generateNatsUsers() : loadOrCreateNatsUsers(path.join(REPO_ROOT, '.dev', 'nats', 'users.json'));
+        args.push('-c', writeNatsAuthConfig(path.join(free ? storeDir : path.join(REPO_ROOT, '.dev', 'nats'), 'nats-server.conf'), natsUsers));
+      }
+      supervise(nats, () => spawn(toolPath('nats-server'), args, { stdio: ['ignore', 'pipe', 'pipe'] }));
+      procs.push(nats);
+      await waitForPort(natsPort, 15_000, 'nats-server');
+      if (natsUsers) await provisionAsAdmin(natsUrl, natsUsers.admin, Number(opts.env?.all?.JETSTREAM_STORE_MIB) || undefined);
     }
-    supervise(nats, () => spawn(toolPath('nats-server'), args, { stdio: ['ignore', 'pipe', 'pipe'] }));
-    procs.push(nats);
-    await waitForPort(natsPort, 15_000, 'nats-server');
-    if (natsUsers) await provisionAsAdmin(natsUrl, natsUsers.admin, Number(opts.env?.all?.JETSTREAM_STORE_MIB) || undefined);
+
+    const baseEnv: Record<string, string> = {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '/tmp',
+      NATS_URL: natsUrl,
+      // The local platform (make dev, the e2e tests, the bench) is a demo: faults can be injected. A cluster decides in its synth.
+      FAULT_INJECTION: 'true',
+      LOG_LEVEL: 'info',
+      HOST: '127.0.0.1',
+      DEV_MODE: 'true',
+      // Under DEV_MODE the dev key is an admin key already; listing it again is harmless.
+      ADMIN_API_KEYS: apiKey,
+      API_KEYS: customerKey,
+      ORDERS_URL: `http://127.0.0.1:${ports.orders}`,
+      ...(process.env.OTEL_EXPORTER_OTLP_ENDPOINT ? { OTEL_EXPORTER_OTLP_ENDPOINT: process.env.OTEL_EXPORTER_OTLP_ENDPOINT } : {}),
+      // The launcher's allocator choice (node-service.sh): empty runs glibc's malloc, to compare.
+      ...(process.env.SAGAMESH_JEMALLOC !== undefined ? { SAGAMESH_JEMALLOC: process.env.SAGAMESH_JEMALLOC } : {}),
+      ...opts.env?.all,
+    };
+    const launch = (p: Proc) => {
+      const svc = p.name as PlatformService;
+      // The explorer's dead-letter replay publishes on other identities' subjects: as the admin, like make dlq.
+      const dlq = natsUsers && svc === 'gateway' ? { DLQ_NATS_USER: natsUsers.admin.user, DLQ_NATS_PASSWORD: natsUsers.admin.pass } : {};
+      const env = { ...baseEnv, PORT: String(ports[svc]), OTEL_SERVICE_NAME: svc, ...(natsUsers ? natsUserEnv(natsUsers[svc]) : {}), ...dlq, ...opts.env?.[svc] };
+      supervise(p, () => spawnWorkload(bundleOf(`services/${svc}`), env));
+    };
+
+    for (const svc of services) {
+      const p: Proc = { name: svc, stopping: false, restarts: 0 };
+      procs.push(p);
+      launch(p);
+    }
+
+    const byName = (s: string) => procs.find((p) => p.name === s);
+    const platform: Platform = {
+      gatewayUrl: `http://127.0.0.1:${ports.gateway}`,
+      apiKey,
+      customerKey,
+      natsUrl,
+      natsPort,
+      ...(natsMonitorUrl ? { natsMonitorUrl } : {}),
+      ...(natsUsers ? { natsUsers, natsAdmin: natsUsers.admin } : {}),
+      ports,
+      storeDir,
+      starts,
+      pid: (s) => byName(s)?.child?.pid,
+      kill(s) {
+        byName(s)?.child?.kill('SIGKILL');
+      },
+      async waitReady(timeoutMs = opts.readyTimeoutMs ?? 60_000) {
+        for (const svc of services) await waitReady(ports[svc], svc, timeoutMs);
+      },
+      stop: stopAll,
+    };
+    await platform.waitReady();
+    return platform;
+  } catch (err) {
+    // Nothing of a platform that did not come up is left running (a failed start once left its nats-server behind).
+    await stopAll();
+    throw err;
   }
-
-  const baseEnv: Record<string, string> = {
-    PATH: process.env.PATH ?? '',
-    HOME: process.env.HOME ?? '/tmp',
-    NATS_URL: natsUrl,
-    // The local platform (make dev, the e2e tests, the bench) is a demo: faults can be injected. A cluster decides in its synth.
-    FAULT_INJECTION: 'true',
-    LOG_LEVEL: 'info',
-    HOST: '127.0.0.1',
-    DEV_MODE: 'true',
-    // Under DEV_MODE the dev key is an admin key already; listing it again is harmless.
-    ADMIN_API_KEYS: apiKey,
-    API_KEYS: customerKey,
-    ORDERS_URL: `http://127.0.0.1:${ports.orders}`,
-    ...(process.env.OTEL_EXPORTER_OTLP_ENDPOINT ? { OTEL_EXPORTER_OTLP_ENDPOINT: process.env.OTEL_EXPORTER_OTLP_ENDPOINT } : {}),
-    // The launcher's allocator choice (node-service.sh): empty runs glibc's malloc, to compare.
-    ...(process.env.SAGAMESH_JEMALLOC !== undefined ? { SAGAMESH_JEMALLOC: process.env.SAGAMESH_JEMALLOC } : {}),
-    ...opts.env?.all,
-  };
-  const launch = (p: Proc) => {
-    const svc = p.name as PlatformService;
-    // The explorer's dead-letter replay publishes on other identities' subjects: as the admin, like make dlq.
-    const dlq = natsUsers && svc === 'gateway' ? { DLQ_NATS_USER: natsUsers.admin.user, DLQ_NATS_PASSWORD: natsUsers.admin.pass } : {};
-    const env = { ...baseEnv, PORT: String(ports[svc]), OTEL_SERVICE_NAME: svc, ...(natsUsers ? natsUserEnv(natsUsers[svc]) : {}), ...dlq, ...opts.env?.[svc] };
-    supervise(p, () => spawnWorkload(bundleOf(`services/${svc}`), env));
-  };
-
-  for (const svc of services) {
-    const p: Proc = { name: svc, stopping: false, restarts: 0 };
-    procs.push(p);
-    launch(p);
-  }
-
-  const byName = (s: string) => procs.find((p) => p.name === s);
-  const platform: Platform = {
-    gatewayUrl: `http://127.0.0.1:${ports.gateway}`,
-    apiKey,
-    customerKey,
-    natsUrl,
-    natsPort,
-    ...(natsMonitorUrl ? { natsMonitorUrl } : {}),
-    ...(natsUsers ? { natsUsers, natsAdmin: natsUsers.admin } : {}),
-    ports,
-    storeDir,
-    starts,
-    pid: (s) => byName(s)?.child?.pid,
-    kill(s) {
-      byName(s)?.child?.kill('SIGKILL');
-    },
-    async waitReady(timeoutMs = opts.readyTimeoutMs ?? 60_000) {
-      for (const svc of services) await waitReady(ports[svc], svc, timeoutMs);
-    },
-    async stop() {
-      // Services first (they drain into NATS), then the server.
-      const svcProcs = procs.filter((p) => p.name !== 'nats-server');
-      await Promise.all(svcProcs.map((p) => stopProc(p, 10_000)));
-      const nats = byName('nats-server');
-      if (nats) await stopProc(nats, 5_000);
-      rmSync(storeDir, { recursive: true, force: true });
-    },
-  };
-  await platform.waitReady();
-  return platform;
 }
 
 /** Only the admin creates streams and buckets: provisions them before any service starts (the services then check). */
