@@ -3,16 +3,26 @@
  * nats-server behind, listening, for good.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { test } from 'node:test';
 import { startPlatform } from '../lib/platform.ts';
 
-/** The platform's processes this process started that still run: a nats-server, a service's bundle. */
-function platformChildren(): string[] {
-  const out = execFileSync('ps', ['-e', '-o', 'ppid=,pid=,args='], { encoding: 'utf8' });
-  return out.split('\n').filter((l) => l.trim().split(/\s+/)[0] === String(process.pid) && /nats-server|dist\/main\.mjs/.test(l));
+/** The platform's processes this process started that still run (a nats-server, a service's bundle), from /proc. */
+function platformChildren(): { pid: number; args: string }[] {
+  const out: { pid: number; args: string }[] = [];
+  for (const name of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
+    try {
+      // The parent pid is the second field after the command name in parentheses (which may hold spaces).
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const args = readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0').join(' ').trim();
+      if (ppid === process.pid && /nats-server|dist\/main\.mjs/.test(args)) out.push({ pid: Number(name), args });
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
 }
 
 const stores = () => new Set(readdirSync(tmpdir()).filter((n) => n.startsWith('sagamesh-')));
@@ -24,7 +34,7 @@ test('a start that fails stops the nats-server and the services it started, and 
   await assert.rejects(start, /to be ready/);
   const left = platformChildren();
   // Killed here so that a failure fails this test instead of hanging its process.
-  for (const l of left) process.kill(Number(l.trim().split(/\s+/)[1]), 'SIGKILL');
+  for (const { pid } of left) process.kill(pid, 'SIGKILL');
   assert.deepEqual(left, [], 'processes still running after the failed start');
   assert.deepEqual([...stores()].filter((n) => !before.has(n)), [], 'the store directory of the failed start is still there');
 });
