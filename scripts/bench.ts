@@ -112,7 +112,7 @@ try {
   };
 
   // By time at full concurrency: 100 sagas left the low-load figures to code V8 had not optimised yet (p50 12.8 ms
-  // after them, 9.5 ms in a 2-client run of 20 s).
+  // after them, 9.5 ms in a steady 2-client run of 10 s).
   say(`warm-up: ${warmUp.clients} concurrent clients for ${warmUp.seconds} s`);
   await runClosedLoop(oneSaga, warmUp.clients, warmUp.seconds * 1000, Infinity);
 
@@ -131,7 +131,7 @@ try {
   const elapsed = (performance.now() - t0) / 1000;
   const jsAfter = await serverStats(platform);
   const cpuAfter = cpuTimes(platform);
-  const rssEnd = rssOfPlatform(platform);
+  const memoryEnd = memoryOfPlatform(platform);
   const backlog = await consumerBacklog(platform);
   await nc.drain();
   const rssIdle = await rssAtIdle(platform);
@@ -187,7 +187,7 @@ bytes stored per saga      ${f(storage.total)} B in all streams and buckets (REA
     const heap = heaps[name];
     const alloc = name === 'nats-server' ? undefined : allocatorOf(platform.pid(name));
     const made = parts ? `   = file ${mb(parts.file)} + anon ${mb(parts.anon)}${heap ? ` (V8 heap ${mb(heap.heapUsed)} in use of ${mb(heap.heapTotal)}, external ${mb(heap.external)})` : ''}${alloc ? `, ${alloc}` : ''}` : '';
-    console.log(`  ${name.padEnd(14)} ${mb(rssEnd[name]).padStart(7)} end   ${mb(atIdle).padStart(7)} idle   ${f(rssIdle.cpuShare[name]! * 100, 0).padStart(3)} % of a core${made}${over}`);
+    console.log(`  ${name.padEnd(14)} ${mb(memoryEnd[name]?.rss).padStart(7)} end   ${mb(atIdle).padStart(7)} idle   ${f(rssIdle.cpuShare[name]! * 100, 0).padStart(3)} % of a core${made}${over}`);
   }
   const hottest = args['profile-of'] ?? rows.find((r) => r.name !== 'nats-server' && r.name !== 'bench')?.name;
   await platform.stop();
@@ -241,8 +241,8 @@ function mb(n: number | undefined): string {
   return n === undefined ? 'gone' : n.toFixed(1);
 }
 
-function rssOfPlatform(p: Platform): Record<string, number | undefined> {
-  return Object.fromEntries(platformProcesses.map((s) => [s, memoryOf(p.pid(s))?.rss]));
+function memoryOfPlatform(p: Platform): Record<string, ReturnType<typeof memoryOf>> {
+  return Object.fromEntries(platformProcesses.map((s) => [s, memoryOf(p.pid(s))]));
 }
 
 /**
@@ -266,8 +266,7 @@ async function rssAtIdle(p: Platform): Promise<{ memory: Record<string, ReturnTy
     if (waited % 5 === 0) say(`  ${waited} s: busiest ${busiest[0]} at ${(busiest[1] * 100).toFixed(0)} % of a core in the last second`);
     last = now;
   }
-  const memory = Object.fromEntries(platformProcesses.map((s) => [s, memoryOf(p.pid(s))]));
-  return { memory, cpuShare: share, settled: quiet >= idle.quietSeconds, waited };
+  return { memory: memoryOfPlatform(p), cpuShare: share, settled: quiet >= idle.quietSeconds, waited };
 }
 
 /** Each service's heap from its /metrics (read after the RSS: a scrape allocates). */
@@ -351,8 +350,6 @@ function cpuTimes(p: Platform): Record<string, number> {
   out.bench = cpuSeconds(process.pid);
   return out;
 }
-
-/** The nats CLI's server and, under authorization, the admin's credentials. */
 
 function natsBench(p: Platform, benchArgs: string[]): number {
   const res = spawnSync(toolPath('nats'), [...natsCliArgs(p.natsUrl, p.natsAdmin), ...benchArgs], { encoding: 'utf8' });

@@ -77,7 +77,6 @@ export function allocatorOf(pid: number | undefined): 'jemalloc' | 'glibc malloc
   }
 }
 
-
 /** utime+stime in seconds, from /proc (Linux); 0 when the process is gone. */
 export function cpuSeconds(pid: number | undefined): number {
   if (!pid) return 0;

@@ -140,10 +140,11 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Platfor
   const storeDir = mkdtempSync(path.join(tmpdir(), 'sagamesh-'));
   const procs: Proc[] = [];
   const starts: Record<string, number> = {};
+  const byName = (s: string) => procs.find((p) => p.name === s);
   const stopAll = async () => {
     // Services first (they drain into NATS), then the server.
     await Promise.all(procs.filter((p) => p.name !== 'nats-server').map((p) => stopProc(p, 10_000)));
-    const nats = procs.find((p) => p.name === 'nats-server');
+    const nats = byName('nats-server');
     if (nats) await stopProc(nats, 5_000);
     rmSync(storeDir, { recursive: true, force: true });
   };
@@ -222,7 +223,6 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Platfor
       launch(p);
     }
 
-    const byName = (s: string) => procs.find((p) => p.name === s);
     const platform: Platform = {
       gatewayUrl: `http://127.0.0.1:${ports.gateway}`,
       apiKey,
