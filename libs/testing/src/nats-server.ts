@@ -16,6 +16,8 @@ export interface NatsServer {
   url: string;
   port: number;
   storeDir: string;
+  /** The server process's pid (to read its CPU time from /proc). */
+  pid: number;
   /** The users of a server started with `auth` (connect as `users.admin` to provision or inspect). */
   users?: NatsUsers;
   /** Graceful stop (SIGTERM), then removes the store dir if this helper created it. */
@@ -32,6 +34,8 @@ export interface StartNatsServerOptions {
   storeDir?: string;
   /** Authorization: these users, with the contracts' permissions (an unauthenticated client is then refused). */
   auth?: NatsUsers;
+  /** Join a JetStream cluster: its name, this server's route port and every member's (this one's included). */
+  cluster?: { name: string; port: number; routes: readonly number[] };
 }
 
 /** A free TCP port on the loopback interface (the OS picks it; it may be taken again before use). */
@@ -130,6 +134,10 @@ export async function startNatsServer(opts: StartNatsServerOptions = {}): Promis
     const args = ['-a', '127.0.0.1', '-p', String(port), '-n', `sagamesh-test-${port}`];
     if (jetstream) args.push('-js', '-sd', storeDir);
     if (opts.auth) args.push('-c', writeNatsAuthConfig(join(storeDir, 'auth.conf'), opts.auth));
+    if (opts.cluster) {
+      const { name, port: routePort, routes } = opts.cluster;
+      args.push('--cluster_name', name, '--cluster', `nats://127.0.0.1:${routePort}`, '--routes', routes.map((p) => `nats://127.0.0.1:${p}`).join(','));
+    }
     const child = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     running.add(child);
     let stderr = '';
@@ -164,6 +172,7 @@ export async function startNatsServer(opts: StartNatsServerOptions = {}): Promis
       url,
       port,
       storeDir,
+      pid: child.pid!,
       ...(opts.auth ? { users: opts.auth } : {}),
       kill() {
         child.kill('SIGKILL');
@@ -182,4 +191,31 @@ export async function startNatsServer(opts: StartNatsServerOptions = {}): Promis
   }
   if (ownStore) await rm(storeDir, { recursive: true, force: true });
   throw new Error(`could not start nats-server (${bin})`, { cause: lastError });
+}
+
+export interface NatsCluster {
+  servers: NatsServer[];
+  /** Every member's client URL (connect to all, as a client of a cluster does). */
+  urls: string[];
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `size` real nats-servers as one JetStream cluster on 127.0.0.1 (each with its own store) and resolves once
+ * every member answers JetStream requests, i.e. a meta leader is elected. They start together: none is ready alone.
+ */
+export async function startNatsCluster(size = 3): Promise<NatsCluster> {
+  const routes = await Promise.all(Array.from({ length: size }, () => freePort()));
+  const name = `sagamesh-test-${routes[0]}`;
+  const started = await Promise.allSettled(routes.map((port) => startNatsServer({ cluster: { name, port, routes } })));
+  const servers = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  const stop = async () => {
+    await Promise.all(servers.map((s) => s.stop()));
+  };
+  const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) {
+    await stop();
+    throw new Error(`could not start a ${size}-server NATS cluster`, { cause: failed.reason });
+  }
+  return { servers, urls: servers.map((s) => s.url), stop };
 }

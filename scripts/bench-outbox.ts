@@ -1,0 +1,167 @@
+/**
+ * `npm run bench:outbox`: what an engine transition's durable writes cost on a real nats-server, written the
+ * way the engine writes them (the run record with compare-and-set, then the command it emits) against one
+ * atomic batch of the two (issue 12's "outbox with no relay": both in one stream, `allow_atomic`).
+ *
+ * Modes, each at every client count, on one server's file-backed and memory-backed streams (R1, as `make dev` and
+ * the bench run them), then on a 3-server cluster's file-backed R3 streams (as `make up` deploys them):
+ *  - `record, then command`: the engine today: the record (Nats-Expected-Last-Subject-Sequence) on a
+ *    KV-like stream, its ack awaited, then the command on a work queue.
+ *  - `batch (nats.js)`: `js.startBatch(record)` then `commit(command)`: nats.js awaits the first message's
+ *    answer before it sends the commit, so two round trips.
+ *  - `batch, pipelined`: the first message sent without a reply subject, the commit as the one request:
+ *    one round trip.
+ * Printed per row: writes/s (one write = a record and its command), p50/p99 of a write, and the
+ * nats-servers' CPU per write (from /proc). Flags: --seconds S per row (3; 1 under CI=true),
+ * --clients 2,32, --no-cluster (R1 only). A benchmark prints figures; it fails only when a write does.
+ */
+import { parseArgs } from 'node:util';
+import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
+import { connect, headers, nuid, type NatsConnection } from '@nats-io/transport-node';
+import { startNatsCluster, startNatsServer } from '@sagamesh/testing';
+import { cpuSeconds, summarize } from './lib/bench-figures.ts';
+import { ensureTools } from './lib/tools.ts';
+
+const ci = process.env.CI === 'true';
+const { values: args } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: ci ? '1' : '3' },
+    clients: { type: 'string', default: '2,32' },
+    cluster: { type: 'boolean', default: true },
+  },
+  allowNegative: true,
+});
+const seconds = Number(args.seconds);
+const clientCounts = args.clients.split(',').map(Number);
+if (!(seconds > 0) || clientCounts.some((n) => !Number.isInteger(n) || n < 1)) {
+  console.error('usage: bench-outbox [--seconds S>0] [--clients N,N,...] [--no-cluster]');
+  process.exit(2);
+}
+
+// Sizes of the engine's messages at a step (a run record ~1.5 KB, a command ~0.4 KB, CloudEvents headers).
+const RECORD = 'r'.repeat(1500);
+const COMMAND = 'c'.repeat(400);
+const RUNS_PER_CLIENT = 50;
+
+type Storage = 'file' | 'memory';
+interface Target {
+  nc: NatsConnection;
+  js: JetStreamClient;
+  storage: Storage;
+  replicas: number;
+  /** Last stream sequence of each run's record, for the compare-and-set. */
+  lastSeq: Map<string, number>;
+}
+type Write = (t: Target, runId: string) => Promise<void>;
+
+function ceHeaders(runId: string) {
+  const h = headers();
+  h.set('ce-id', nuid.next());
+  h.set('ce-type', 'sagamesh.inventory.reserve.v1');
+  h.set('ce-source', 'orchestrator');
+  h.set('ce-specversion', '1.0');
+  h.set('ce-time', new Date().toISOString());
+  h.set('ce-correlationid', runId);
+  h.set('traceparent', '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01');
+  return h;
+}
+
+function batchHeaders(runId: string, batchId: string, sequence: number) {
+  const h = ceHeaders(runId);
+  h.set('Nats-Batch-Id', batchId);
+  h.set('Nats-Batch-Sequence', String(sequence));
+  return h;
+}
+
+const subjects = (t: Target, runId: string) => ({ record: `bench.${t.storage}.run.${runId}`, command: `bench.${t.storage}.cmd.inventory.reserve.${runId}` });
+
+const modes: Record<string, Write> = {
+  async 'record, then command'(t, runId) {
+    const h = ceHeaders(runId);
+    h.set('Nats-Expected-Last-Subject-Sequence', String(t.lastSeq.get(runId) ?? 0));
+    const ack = await t.js.publish(`bench.${t.storage}.kv.${runId}`, RECORD, { headers: h });
+    t.lastSeq.set(runId, ack.seq);
+    await t.js.publish(`bench.${t.storage}.queue.inventory.reserve`, COMMAND, { headers: ceHeaders(runId), msgID: nuid.next() });
+  },
+  async 'batch (nats.js)'(t, runId) {
+    const s = subjects(t, runId);
+    const h = ceHeaders(runId);
+    h.set('Nats-Expected-Last-Subject-Sequence', String(t.lastSeq.get(runId) ?? 0));
+    const batch = await t.js.startBatch(s.record, RECORD, { headers: h });
+    const ack = await batch.commit(s.command, COMMAND, { headers: ceHeaders(runId) });
+    t.lastSeq.set(runId, ack.seq - 1);
+  },
+  async 'batch, pipelined'(t, runId) {
+    const s = subjects(t, runId);
+    const batchId = nuid.next();
+    const first = batchHeaders(runId, batchId, 1);
+    first.set('Nats-Expected-Last-Subject-Sequence', String(t.lastSeq.get(runId) ?? 0));
+    t.nc.publish(s.record, RECORD, { headers: first });
+    const commit = batchHeaders(runId, batchId, 2);
+    commit.set('Nats-Batch-Commit', '1');
+    const reply = await t.nc.request(s.command, COMMAND, { headers: commit, timeout: 10_000 });
+    const ack = reply.json<{ seq?: number; count?: number; error?: { description: string } }>();
+    if (ack.error || ack.count !== 2 || !ack.seq) throw new Error(`batch not stored: ${JSON.stringify(ack)}`);
+    t.lastSeq.set(runId, ack.seq - 1);
+  },
+};
+
+async function measure(t: Target, mode: string, clients: number, pids: readonly number[]) {
+  const write = modes[mode]!;
+  t.lastSeq.clear();
+  const latencies: number[] = [];
+  const cpu = () => pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+  const cpu0 = cpu();
+  const t0 = performance.now();
+  const end = t0 + seconds * 1000;
+  await Promise.all(
+    Array.from({ length: clients }, async (_, c) => {
+      // Fresh run ids per row: a record's compare-and-set starts from nothing.
+      const prefix = `${nuid.next()}_${c}`;
+      for (let k = 0; performance.now() < end; k++) {
+        const start = performance.now();
+        await write(t, `${prefix}_${k % RUNS_PER_CLIENT}`);
+        latencies.push(performance.now() - start);
+      }
+    }),
+  );
+  const elapsed = (performance.now() - t0) / 1000;
+  const cpuUs = ((cpu() - cpu0) * 1e6) / latencies.length;
+  const { p50, p99 } = summarize(latencies);
+  const row = [`${t.storage} R${t.replicas}`.padEnd(9), mode.padEnd(21), String(clients).padStart(7), (latencies.length / elapsed).toFixed(0).padStart(9), p50.toFixed(2).padStart(8), p99.toFixed(2).padStart(8), cpuUs.toFixed(0).padStart(13)];
+  console.log(row.join('  '));
+}
+
+/** Creates the three streams on `storage` with `replicas`, then measures every client count and mode. */
+async function measureOn(servers: string[], pids: number[], storage: Storage, replicas: number) {
+  const nc = await connect({ servers });
+  try {
+    const jsm = await jetstreamManager(nc);
+    const num_replicas = replicas;
+    await jsm.streams.add({ name: `RECORDS_${storage}`, subjects: [`bench.${storage}.kv.>`], storage, num_replicas, max_msgs_per_subject: 1 });
+    await jsm.streams.add({ name: `QUEUE_${storage}`, subjects: [`bench.${storage}.queue.>`], storage, num_replicas, retention: 'workqueue' });
+    await jsm.streams.add({ name: `OUTBOX_${storage}`, subjects: [`bench.${storage}.run.>`, `bench.${storage}.cmd.>`], storage, num_replicas, max_msgs_per_subject: 1, allow_atomic: true });
+    const target: Target = { nc, js: jetstream(nc), storage, replicas, lastSeq: new Map() };
+    for (const clients of clientCounts) for (const mode of Object.keys(modes)) await measure(target, mode, clients, pids);
+  } finally {
+    await nc.close();
+  }
+}
+
+await ensureTools(['nats-server']);
+console.log(`${seconds} s per row; a write = a run record (compare-and-set) and one command; server CPU = all servers'`);
+console.log(['storage  ', 'mode'.padEnd(21), 'clients', 'writes/s', 'p50 ms', 'p99 ms', 'server µs/write'].join('  '));
+const single = await startNatsServer();
+try {
+  for (const storage of ['file', 'memory'] as const) await measureOn([single.url], [single.pid], storage, 1);
+} finally {
+  await single.stop();
+}
+if (args.cluster) {
+  const cluster = await startNatsCluster(3);
+  try {
+    await measureOn(cluster.urls, cluster.servers.map((s) => s.pid), 'file', 3);
+  } finally {
+    await cluster.stop();
+  }
+}
