@@ -17,9 +17,9 @@
  */
 import { parseArgs } from 'node:util';
 import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
-import { connect, headers, nuid, type NatsConnection } from '@nats-io/transport-node';
+import { connect, nuid, type NatsConnection } from '@nats-io/transport-node';
 import { startNatsCluster, startNatsServer } from '@sagamesh/testing';
-import { cpuSeconds, summarize } from './lib/bench-figures.ts';
+import { ceHeaders, closedLoop } from './lib/closed-loop.ts';
 import { ensureTools } from './lib/tools.ts';
 
 const ci = process.env.CI === 'true';
@@ -53,18 +53,6 @@ interface Target {
   lastSeq: Map<string, number>;
 }
 type Write = (t: Target, runId: string) => Promise<void>;
-
-function ceHeaders(runId: string) {
-  const h = headers();
-  h.set('ce-id', nuid.next());
-  h.set('ce-type', 'sagamesh.inventory.reserve.v1');
-  h.set('ce-source', 'orchestrator');
-  h.set('ce-specversion', '1.0');
-  h.set('ce-time', new Date().toISOString());
-  h.set('ce-correlationid', runId);
-  h.set('traceparent', '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01');
-  return h;
-}
 
 function batchHeaders(runId: string, batchId: string, sequence: number) {
   const h = ceHeaders(runId);
@@ -109,26 +97,10 @@ const modes: Record<string, Write> = {
 async function measure(t: Target, mode: string, clients: number, pids: readonly number[]) {
   const write = modes[mode]!;
   t.lastSeq.clear();
-  const latencies: number[] = [];
-  const cpu = () => pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
-  const cpu0 = cpu();
-  const t0 = performance.now();
-  const end = t0 + seconds * 1000;
-  await Promise.all(
-    Array.from({ length: clients }, async (_, c) => {
-      // Fresh run ids per row: a record's compare-and-set starts from nothing.
-      const prefix = `${nuid.next()}_${c}`;
-      for (let k = 0; performance.now() < end; k++) {
-        const start = performance.now();
-        await write(t, `${prefix}_${k % RUNS_PER_CLIENT}`);
-        latencies.push(performance.now() - start);
-      }
-    }),
-  );
-  const elapsed = (performance.now() - t0) / 1000;
-  const cpuUs = ((cpu() - cpu0) * 1e6) / latencies.length;
-  const { p50, p99 } = summarize(latencies);
-  const row = [`${t.storage} R${t.replicas}`.padEnd(9), mode.padEnd(21), String(clients).padStart(7), (latencies.length / elapsed).toFixed(0).padStart(9), p50.toFixed(2).padStart(8), p99.toFixed(2).padStart(8), cpuUs.toFixed(0).padStart(13)];
+  // Fresh run ids per row: a record's compare-and-set starts from nothing.
+  const prefix = nuid.next();
+  const f = await closedLoop(clients, seconds, pids, (c, k) => write(t, `${prefix}_${c}_${k % RUNS_PER_CLIENT}`));
+  const row = [`${t.storage} R${t.replicas}`.padEnd(9), mode.padEnd(21), String(clients).padStart(7), f.perSecond.toFixed(0).padStart(9), f.p50.toFixed(2).padStart(8), f.p99.toFixed(2).padStart(8), f.serverUs.toFixed(0).padStart(13)];
   console.log(row.join('  '));
 }
 

@@ -1,0 +1,181 @@
+/**
+ * `npm run bench:step`: what one saga step costs on a real nats-server, carried as the platform carries it
+ * against carried by core request/reply — the design change issue 12's closing note weighs.
+ *
+ * One step, in both modes: the engine writes the run's record (compare-and-set) and sends the command; the
+ * participant writes its ledger entry (compare-and-set) and answers; the engine takes the answer.
+ *  - `work queues (today)`: the command is an acked publish to a work-queue stream, pulled by the participant's
+ *    durable consumer; the answer is an acked publish to a second work queue, pulled by the engine's; both acked.
+ *  - `request/reply`: the command is a core NATS request to the participants' queue group, the answer its reply.
+ *    Only the two writes are stored; a lost command or answer is found by the engine's step timeout, and the
+ *    participant's ledger makes the retry return the stored result.
+ * Engine and participant run in this one process. Printed per row: steps/s, p50/p99 of a step, and CPU per step
+ * of the nats-server(s) and of this process. One server's R1 file streams (as `npm run bench` runs), then a
+ * 3-server cluster's R3 ones (as `make up` deploys). Flags: --seconds S per row (3; 1 under CI=true),
+ * --clients 2,32, --no-cluster. A benchmark prints figures; it fails only when a step does.
+ */
+import { parseArgs } from 'node:util';
+import { AckPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JetStreamClient, type JsMsg } from '@nats-io/jetstream';
+import { connect, nuid, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { startNatsCluster, startNatsServer } from '@sagamesh/testing';
+import { ceHeaders, closedLoop } from './lib/closed-loop.ts';
+import { ensureTools } from './lib/tools.ts';
+
+const ci = process.env.CI === 'true';
+const { values: args } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: ci ? '1' : '3' },
+    clients: { type: 'string', default: '2,32' },
+    cluster: { type: 'boolean', default: true },
+  },
+  allowNegative: true,
+});
+const seconds = Number(args.seconds);
+const clientCounts = args.clients.split(',').map(Number);
+if (!(seconds > 0) || clientCounts.some((n) => !Number.isInteger(n) || n < 1)) {
+  console.error('usage: bench-step [--seconds S>0] [--clients N,N,...] [--no-cluster]');
+  process.exit(2);
+}
+
+// The sizes of a step's messages: a run record ~1.5 KB, a command ~0.4 KB, a ledger entry and an answer ~0.3 KB.
+const RECORD = 'r'.repeat(1500);
+const COMMAND = 'c'.repeat(400);
+const LEDGER = 'l'.repeat(250);
+const REPLY = 'a'.repeat(300);
+const STEP_TIMEOUT_MS = 10_000;
+
+const Subjects = {
+  record: (runId: string) => `step.run.${runId}`,
+  ledger: (runId: string) => `step.ledger.${runId}`,
+  command: 'step.cmd.inventory.reserve',
+  reply: 'step.reply.engine',
+  request: 'step.rpc.inventory.reserve',
+};
+
+/** A compare-and-set write of a new key, as a first write of a run's record or a ledger entry is. */
+async function writeNew(js: JetStreamClient, subject: string, data: string, correlationId: string): Promise<void> {
+  const h = ceHeaders(correlationId);
+  h.set('Nats-Expected-Last-Subject-Sequence', '0');
+  await js.publish(subject, data, { headers: h });
+}
+
+const correlationOf = (m: JsMsg | Msg) => m.headers?.get('ce-correlationid') ?? '';
+
+interface Rig {
+  nc: NatsConnection;
+  js: JetStreamClient;
+  /** The engine's steps waiting for their answer, by run id. */
+  waiting: Map<string, () => void>;
+}
+
+type Mode = { step: (rig: Rig, runId: string) => Promise<void>; serve: (rig: Rig) => Promise<() => Promise<void>> };
+
+/** Runs `handle` on every message of a durable consumer, at most `max` at once; resolves to a stop function. */
+async function consumeAll(rig: Rig, stream: string, durable: string, handle: (m: JsMsg) => Promise<void>): Promise<() => Promise<void>> {
+  const messages: ConsumerMessages = await (await rig.js.consumers.get(stream, durable)).consume({ max_messages: 64 });
+  const loop = (async () => {
+    for await (const m of messages) void handle(m).catch((err: unknown) => console.error(`${durable}: ${String(err)}`));
+  })();
+  return async () => {
+    await messages.close();
+    await loop;
+  };
+}
+
+const modes: Record<string, Mode> = {
+  'work queues (today)': {
+    async step(rig, runId) {
+      await writeNew(rig.js, Subjects.record(runId), RECORD, runId);
+      const answered = new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`step ${runId}: no answer within ${STEP_TIMEOUT_MS} ms`)), STEP_TIMEOUT_MS);
+        rig.waiting.set(runId, () => (clearTimeout(timer), resolve()));
+      });
+      await rig.js.publish(Subjects.command, COMMAND, { headers: ceHeaders(runId), msgID: `${runId}.reserve.1` });
+      await answered;
+    },
+    async serve(rig) {
+      const participant = await consumeAll(rig, 'STEP_COMMANDS', 'participant', async (m) => {
+        const runId = correlationOf(m);
+        await writeNew(rig.js, Subjects.ledger(runId), LEDGER, runId);
+        await rig.js.publish(Subjects.reply, REPLY, { headers: ceHeaders(runId), msgID: `${runId}.reserve.reply` });
+        m.ack();
+      });
+      const engine = await consumeAll(rig, 'STEP_REPLIES', 'engine', async (m) => {
+        m.ack();
+        rig.waiting.get(correlationOf(m))?.();
+        rig.waiting.delete(correlationOf(m));
+      });
+      return async () => {
+        await participant();
+        await engine();
+      };
+    },
+  },
+  'request/reply': {
+    async step(rig, runId) {
+      await writeNew(rig.js, Subjects.record(runId), RECORD, runId);
+      await rig.nc.request(Subjects.request, COMMAND, { headers: ceHeaders(runId), timeout: STEP_TIMEOUT_MS });
+    },
+    async serve(rig) {
+      const sub: Subscription = rig.nc.subscribe(Subjects.request, {
+        queue: 'inventory',
+        callback: (err, m) => {
+          if (err) return console.error(`participant: ${String(err)}`);
+          const runId = correlationOf(m);
+          void writeNew(rig.js, Subjects.ledger(runId), LEDGER, runId).then(
+            () => m.respond(REPLY, { headers: ceHeaders(runId) }),
+            (e: unknown) => console.error(`participant: ${String(e)}`),
+          );
+        },
+      });
+      return async () => sub.drain();
+    },
+  },
+};
+
+async function measureOn(servers: string[], pids: number[], replicas: number) {
+  const nc = await connect({ servers });
+  try {
+    const jsm = await jetstreamManager(nc);
+    const num_replicas = replicas;
+    await jsm.streams.add({ name: 'STEP_RECORDS', subjects: ['step.run.>', 'step.ledger.>'], num_replicas, max_msgs_per_subject: 1 });
+    await jsm.streams.add({ name: 'STEP_COMMANDS', subjects: ['step.cmd.>'], num_replicas, retention: 'workqueue' });
+    await jsm.streams.add({ name: 'STEP_REPLIES', subjects: ['step.reply.>'], num_replicas, retention: 'workqueue' });
+    await jsm.consumers.add('STEP_COMMANDS', { durable_name: 'participant', ack_policy: AckPolicy.Explicit });
+    await jsm.consumers.add('STEP_REPLIES', { durable_name: 'engine', ack_policy: AckPolicy.Explicit });
+    const rig: Rig = { nc, js: jetstream(nc), waiting: new Map() };
+    for (const [name, mode] of Object.entries(modes)) {
+      const stop = await mode.serve(rig);
+      try {
+        for (const clients of clientCounts) {
+          const prefix = nuid.next();
+          const f = await closedLoop(clients, seconds, pids, (c, k) => mode.step(rig, `${prefix}_${c}_${k}`));
+          const row = [`file R${replicas}`.padEnd(7), name.padEnd(19), String(clients).padStart(7), f.perSecond.toFixed(0).padStart(7), f.p50.toFixed(2).padStart(8), f.p99.toFixed(2).padStart(8), f.serverUs.toFixed(0).padStart(13), f.selfUs.toFixed(0).padStart(13)];
+          console.log(row.join('  '));
+        }
+      } finally {
+        await stop();
+      }
+    }
+  } finally {
+    await nc.close();
+  }
+}
+
+await ensureTools(['nats-server']);
+console.log(`${seconds} s per row; a step = the run record written, the command, the ledger entry written, the answer taken`);
+console.log(['streams', 'mode'.padEnd(19), 'clients', 'steps/s', 'p50 ms', 'p99 ms', 'server µs/step', 'Node µs/step'].join('  '));
+const single = await startNatsServer();
+try {
+  await measureOn([single.url], [single.pid], 1);
+} finally {
+  await single.stop();
+}
+if (args.cluster) {
+  const cluster = await startNatsCluster(3);
+  try {
+    await measureOn(cluster.urls, cluster.servers.map((s) => s.pid), 3);
+  } finally {
+    await cluster.stop();
+  }
+}
