@@ -15,28 +15,11 @@
  * nats-servers' CPU per write (from /proc). Flags: --seconds S per row (3; 1 under CI=true),
  * --clients 2,32, --no-cluster (R1 only). A benchmark prints figures; it fails only when a write does.
  */
-import { parseArgs } from 'node:util';
 import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
 import { connect, nuid, type NatsConnection } from '@nats-io/transport-node';
-import { startNatsCluster, startNatsServer } from '@sagamesh/testing';
-import { ceHeaders, closedLoop } from './lib/closed-loop.ts';
-import { ensureTools } from './lib/tools.ts';
+import { ceHeaders, closedLoop, onServers, parseSmallBenchArgs } from './lib/small-bench.ts';
 
-const ci = process.env.CI === 'true';
-const { values: args } = parseArgs({
-  options: {
-    seconds: { type: 'string', default: ci ? '1' : '3' },
-    clients: { type: 'string', default: '2,32' },
-    cluster: { type: 'boolean', default: true },
-  },
-  allowNegative: true,
-});
-const seconds = Number(args.seconds);
-const clientCounts = args.clients.split(',').map(Number);
-if (!(seconds > 0) || clientCounts.some((n) => !Number.isInteger(n) || n < 1)) {
-  console.error('usage: bench-outbox [--seconds S>0] [--clients N,N,...] [--no-cluster]');
-  process.exit(2);
-}
+const { seconds, clientCounts, cluster } = parseSmallBenchArgs('bench-outbox');
 
 // Sizes of the engine's messages at a step (a run record ~1.5 KB, a command ~0.4 KB, CloudEvents headers).
 const RECORD = 'r'.repeat(1500);
@@ -120,20 +103,9 @@ async function measureOn(servers: string[], pids: number[], storage: Storage, re
   }
 }
 
-await ensureTools(['nats-server']);
 console.log(`${seconds} s per row; a write = a run record (compare-and-set) and one command; server CPU = all servers'`);
 console.log(['storage  ', 'mode'.padEnd(21), 'clients', 'writes/s', 'p50 ms', 'p99 ms', 'server µs/write'].join('  '));
-const single = await startNatsServer();
-try {
-  for (const storage of ['file', 'memory'] as const) await measureOn([single.url], [single.pid], storage, 1);
-} finally {
-  await single.stop();
-}
-if (args.cluster) {
-  const cluster = await startNatsCluster(3);
-  try {
-    await measureOn(cluster.urls, cluster.servers.map((s) => s.pid), 'file', 3);
-  } finally {
-    await cluster.stop();
-  }
-}
+await onServers(cluster, async (urls, pids, replicas) => {
+  // One server: its file and memory streams; the cluster: file (what `make up` deploys).
+  for (const storage of replicas === 1 ? (['file', 'memory'] as const) : (['file'] as const)) await measureOn(urls, pids, storage, replicas);
+});

@@ -14,28 +14,11 @@
  * 3-server cluster's R3 ones (as `make up` deploys). Flags: --seconds S per row (3; 1 under CI=true),
  * --clients 2,32, --no-cluster. A benchmark prints figures; it fails only when a step does.
  */
-import { parseArgs } from 'node:util';
 import { AckPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JetStreamClient, type JsMsg } from '@nats-io/jetstream';
 import { connect, nuid, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
-import { startNatsCluster, startNatsServer } from '@sagamesh/testing';
-import { ceHeaders, closedLoop } from './lib/closed-loop.ts';
-import { ensureTools } from './lib/tools.ts';
+import { ceHeaders, closedLoop, onServers, parseSmallBenchArgs } from './lib/small-bench.ts';
 
-const ci = process.env.CI === 'true';
-const { values: args } = parseArgs({
-  options: {
-    seconds: { type: 'string', default: ci ? '1' : '3' },
-    clients: { type: 'string', default: '2,32' },
-    cluster: { type: 'boolean', default: true },
-  },
-  allowNegative: true,
-});
-const seconds = Number(args.seconds);
-const clientCounts = args.clients.split(',').map(Number);
-if (!(seconds > 0) || clientCounts.some((n) => !Number.isInteger(n) || n < 1)) {
-  console.error('usage: bench-step [--seconds S>0] [--clients N,N,...] [--no-cluster]');
-  process.exit(2);
-}
+const { seconds, clientCounts, cluster } = parseSmallBenchArgs('bench-step');
 
 // The sizes of a step's messages: a run record ~1.5 KB, a command ~0.4 KB, a ledger entry and an answer ~0.3 KB.
 const RECORD = 'r'.repeat(1500);
@@ -162,20 +145,6 @@ async function measureOn(servers: string[], pids: number[], replicas: number) {
   }
 }
 
-await ensureTools(['nats-server']);
 console.log(`${seconds} s per row; a step = the run record written, the command, the ledger entry written, the answer taken`);
 console.log(['streams', 'mode'.padEnd(19), 'clients', 'steps/s', 'p50 ms', 'p99 ms', 'server µs/step', 'Node µs/step'].join('  '));
-const single = await startNatsServer();
-try {
-  await measureOn([single.url], [single.pid], 1);
-} finally {
-  await single.stop();
-}
-if (args.cluster) {
-  const cluster = await startNatsCluster(3);
-  try {
-    await measureOn(cluster.urls, cluster.servers.map((s) => s.pid), 3);
-  } finally {
-    await cluster.stop();
-  }
-}
+await onServers(cluster, measureOn);
