@@ -249,7 +249,9 @@ export function runConsumer(opts: RunConsumerOptions): ConsumerHandle {
           const message = (err as Error)?.message ?? String(err);
           if (last) return deadLetter(m, `failed on all ${deliveryCount} deliveries, last error: ${message}`);
           const delay = stopping ? 0 : backoffDelayMs(retry, deliveryCount);
-          log.warn({ err, subject: m.subject, seq: m.seq, deliveryCount, delayMs: delay }, 'handler failed; redelivering');
+          // A handler that gave up because stop() aborted it did not fail: no warning (a rolling update would raise many).
+          if (stopping) log.info({ subject: m.subject, seq: m.seq, deliveryCount, error: message }, 'handler interrupted by the stop; redelivering');
+          else log.warn({ err, subject: m.subject, seq: m.seq, deliveryCount, delayMs: delay }, 'handler failed; redelivering');
           m.nak(delay);
           outcome('nak');
           throw err; // recorded on the span
