@@ -9,14 +9,17 @@
  *  - `request/reply`: the command is a core NATS request to the participants' queue group, the answer its reply.
  *    Only the two writes are stored; a lost command or answer is found by the engine's step timeout, and the
  *    participant's ledger makes the retry return the stored result.
- * Engine and participant run in this one process. Printed per row: steps/s, p50/p99 of a step, and CPU per step
+ * Engine and participant run in this one process, on the platform's client path (connectNats, JetStreamPublisher,
+ * kvWrite into KV buckets, buildHeaders). Printed per row: steps/s, p50/p99 of a step, and CPU per step
  * of the nats-server(s) and of this process. One server's R1 file streams (as `npm run bench` runs), then a
  * 3-server cluster's R3 ones (as `make up` deploys). Flags: --seconds S per row (3; 1 under CI=true),
  * --clients 2,32, --no-cluster. A benchmark prints figures; it fails only when a step does.
  */
 import { AckPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JetStreamClient, type JsMsg } from '@nats-io/jetstream';
-import { connect, nuid, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
-import { ceHeaders, closedLoop, onServers, parseSmallBenchArgs } from './lib/small-bench.ts';
+import { nuid, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { CeHeaders } from '@sagamesh/contracts';
+import { getHeader, kvWrite, openBucket, type JetStreamPublisher } from '@sagamesh/runtime';
+import { closedLoop, commandHeaders, connectAsService, onServers, parseSmallBenchArgs } from './lib/small-bench.ts';
 
 const { seconds, clientCounts, cluster } = parseSmallBenchArgs('bench-step');
 
@@ -27,33 +30,27 @@ const LEDGER = 'l'.repeat(250);
 const REPLY = 'a'.repeat(300);
 const STEP_TIMEOUT_MS = 10_000;
 
+// Written as the platform writes its run records and ledgers: kvWrite into KV buckets, with compare-and-set.
+const Buckets = { records: 'bench-step-runs', ledger: 'bench-step-ledger' };
 const Subjects = {
-  record: (runId: string) => `step.run.${runId}`,
-  ledger: (runId: string) => `step.ledger.${runId}`,
   command: 'step.cmd.inventory.reserve',
   reply: 'step.reply.engine',
   request: 'step.rpc.inventory.reserve',
 };
 
-/** A compare-and-set write of a new key, as a first write of a run's record or a ledger entry is. */
-async function writeNew(js: JetStreamClient, subject: string, data: string, correlationId: string): Promise<void> {
-  const h = ceHeaders(correlationId);
-  h.set('Nats-Expected-Last-Subject-Sequence', '0');
-  await js.publish(subject, data, { headers: h });
-}
-
-const correlationOf = (m: JsMsg | Msg) => m.headers?.get('ce-correlationid') ?? '';
+const correlationOf = (m: JsMsg | Msg) => (m.headers ? getHeader(m.headers, CeHeaders.correlationId) : undefined) ?? '';
 
 interface Rig {
   nc: NatsConnection;
   js: JetStreamClient;
+  pub: JetStreamPublisher;
   /** The engine's steps waiting for their answer, by run id. */
   waiting: Map<string, () => void>;
 }
 
 type Mode = { step: (rig: Rig, runId: string) => Promise<void>; serve: (rig: Rig) => Promise<() => Promise<void>> };
 
-/** Runs `handle` on every message of a durable consumer, at most `max` at once; resolves to a stop function. */
+/** Runs `handle` on every message of a durable consumer as it comes (the closed loop bounds what is in flight); resolves to a stop function. */
 async function consumeAll(rig: Rig, stream: string, durable: string, handle: (m: JsMsg) => Promise<void>): Promise<() => Promise<void>> {
   const messages: ConsumerMessages = await (await rig.js.consumers.get(stream, durable)).consume({ max_messages: 64 });
   const loop = (async () => {
@@ -68,25 +65,26 @@ async function consumeAll(rig: Rig, stream: string, durable: string, handle: (m:
 const modes: Record<string, Mode> = {
   'work queues (today)': {
     async step(rig, runId) {
-      await writeNew(rig.js, Subjects.record(runId), RECORD, runId);
+      await kvWrite(rig.pub, Buckets.records, runId, RECORD, 0);
       const answered = new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`step ${runId}: no answer within ${STEP_TIMEOUT_MS} ms`)), STEP_TIMEOUT_MS);
         rig.waiting.set(runId, () => (clearTimeout(timer), resolve()));
       });
-      await rig.js.publish(Subjects.command, COMMAND, { headers: ceHeaders(runId), msgID: `${runId}.reserve.1` });
+      await rig.pub.publish(Subjects.command, COMMAND, { headers: commandHeaders(runId), msgID: `${runId}.reserve.1` });
       await answered;
     },
     async serve(rig) {
       const participant = await consumeAll(rig, 'STEP_COMMANDS', 'participant', async (m) => {
         const runId = correlationOf(m);
-        await writeNew(rig.js, Subjects.ledger(runId), LEDGER, runId);
-        await rig.js.publish(Subjects.reply, REPLY, { headers: ceHeaders(runId), msgID: `${runId}.reserve.reply` });
+        await kvWrite(rig.pub, Buckets.ledger, runId, LEDGER, 0);
+        await rig.pub.publish(Subjects.reply, REPLY, { headers: commandHeaders(runId), msgID: `${runId}.reserve.reply` });
         m.ack();
       });
       const engine = await consumeAll(rig, 'STEP_REPLIES', 'engine', async (m) => {
         m.ack();
-        rig.waiting.get(correlationOf(m))?.();
-        rig.waiting.delete(correlationOf(m));
+        const runId = correlationOf(m);
+        rig.waiting.get(runId)?.();
+        rig.waiting.delete(runId);
       });
       return async () => {
         await participant();
@@ -96,8 +94,8 @@ const modes: Record<string, Mode> = {
   },
   'request/reply': {
     async step(rig, runId) {
-      await writeNew(rig.js, Subjects.record(runId), RECORD, runId);
-      await rig.nc.request(Subjects.request, COMMAND, { headers: ceHeaders(runId), timeout: STEP_TIMEOUT_MS });
+      await kvWrite(rig.pub, Buckets.records, runId, RECORD, 0);
+      await rig.pub.request(Subjects.request, COMMAND, { headers: commandHeaders(runId), timeout: STEP_TIMEOUT_MS });
     },
     async serve(rig) {
       const sub: Subscription = rig.nc.subscribe(Subjects.request, {
@@ -105,8 +103,8 @@ const modes: Record<string, Mode> = {
         callback: (err, m) => {
           if (err) return console.error(`participant: ${String(err)}`);
           const runId = correlationOf(m);
-          void writeNew(rig.js, Subjects.ledger(runId), LEDGER, runId).then(
-            () => m.respond(REPLY, { headers: ceHeaders(runId) }),
+          void kvWrite(rig.pub, Buckets.ledger, runId, LEDGER, 0).then(
+            () => m.respond(REPLY, { headers: commandHeaders(runId) }),
             (e: unknown) => console.error(`participant: ${String(e)}`),
           );
         },
@@ -117,16 +115,17 @@ const modes: Record<string, Mode> = {
 };
 
 async function measureOn(servers: string[], pids: number[], replicas: number) {
-  const nc = await connect({ servers });
+  const { nc, pub } = await connectAsService(servers);
   try {
     const jsm = await jetstreamManager(nc);
+    const js = jetstream(nc);
     const num_replicas = replicas;
-    await jsm.streams.add({ name: 'STEP_RECORDS', subjects: ['step.run.>', 'step.ledger.>'], num_replicas, max_msgs_per_subject: 1 });
+    for (const bucket of Object.values(Buckets)) await openBucket(js, bucket, { replicas });
     await jsm.streams.add({ name: 'STEP_COMMANDS', subjects: ['step.cmd.>'], num_replicas, retention: 'workqueue' });
     await jsm.streams.add({ name: 'STEP_REPLIES', subjects: ['step.reply.>'], num_replicas, retention: 'workqueue' });
     await jsm.consumers.add('STEP_COMMANDS', { durable_name: 'participant', ack_policy: AckPolicy.Explicit });
     await jsm.consumers.add('STEP_REPLIES', { durable_name: 'engine', ack_policy: AckPolicy.Explicit });
-    const rig: Rig = { nc, js: jetstream(nc), waiting: new Map() };
+    const rig: Rig = { nc, js, pub, waiting: new Map() };
     for (const [name, mode] of Object.entries(modes)) {
       const stop = await mode.serve(rig);
       try {
@@ -141,6 +140,7 @@ async function measureOn(servers: string[], pids: number[], replicas: number) {
       }
     }
   } finally {
+    pub.close();
     await nc.close();
   }
 }

@@ -1,9 +1,11 @@
 /**
  * What the small NATS benches (bench:outbox, bench:step) share: their flags, the servers they run on (one, then a
- * 3-server cluster), a closed loop of concurrent clients, and the headers an engine's message carries.
+ * 3-server cluster), the platform's own client path (connectNats, JetStreamPublisher, buildHeaders), and a closed loop
+ * of concurrent clients.
  */
 import { parseArgs } from 'node:util';
-import { headers, nuid, type MsgHdrs } from '@nats-io/transport-node';
+import { CeHeaders, stepCommandType } from '@sagamesh/contracts';
+import { buildHeaders, connectNats, createLogger, JetStreamPublisher, setHeader, type MsgHdrs, type NatsConnection } from '@sagamesh/runtime';
 import { startNatsCluster, startNatsServer } from '@sagamesh/testing';
 import { cpuSeconds, summarize } from './bench-figures.ts';
 import { ensureTools } from './tools.ts';
@@ -53,16 +55,19 @@ export async function onServers(cluster: boolean, measure: (urls: string[], pids
   }
 }
 
-/** CloudEvents and trace headers of the size the engine's messages carry. */
-export function ceHeaders(correlationId: string): MsgHdrs {
-  const h = headers();
-  h.set('ce-id', nuid.next());
-  h.set('ce-type', 'sagamesh.inventory.reserve.v1');
-  h.set('ce-source', 'orchestrator');
-  h.set('ce-specversion', '1.0');
-  h.set('ce-time', new Date().toISOString());
-  h.set('ce-correlationid', correlationId);
-  h.set('traceparent', '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01');
+/** A connection and a publisher as a service has them (writes coalesced per turn, requests muxed on one inbox). */
+export async function connectAsService(urls: readonly string[]): Promise<{ nc: NatsConnection; pub: JetStreamPublisher }> {
+  const nc = await connectNats({ servers: urls.join(','), name: 'bench', log: createLogger('bench', 'warn'), waitOnFirstConnect: false });
+  return { nc, pub: new JetStreamPublisher(nc, { timeoutMs: 10_000 }) };
+}
+
+// The engine's own trace context goes along when no span is active (services/orchestrator outbox.ts).
+const TRACEPARENT = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+
+/** The headers of an engine's command, built as the platform builds them. */
+export function commandHeaders(correlationId: string): MsgHdrs {
+  const h = buildHeaders({ type: stepCommandType('inventory', 'reserve'), source: 'orchestrator', data: undefined, correlationId });
+  setHeader(h, CeHeaders.traceparent, TRACEPARENT);
   return h;
 }
 
