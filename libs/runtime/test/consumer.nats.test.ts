@@ -1,6 +1,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { setImmediate as tick } from 'node:timers/promises';
+import { setImmediate as tick, setTimeout as sleep } from 'node:timers/promises';
 import { connect } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { SpanKind } from '@opentelemetry/api';
@@ -212,6 +212,33 @@ test('stop() waits for in-flight handlers and aborts their signal', async () => 
   assert.equal(finished, true);
   assert.equal(sawAbort, true);
   await waitFor(() => settled('drain'), { what: 'the in-flight message acked' });
+});
+
+test('a handler that stop() interrupts is logged as interrupted, not as failed, and its message comes again', async () => {
+  const lines: { level: string; msg: string }[] = [];
+  const captured = createLogger('runtime-test', 'info', { write: (line: string) => void lines.push(JSON.parse(line)) });
+  let started = false;
+  const { handle } = start(
+    'interrupted',
+    async (_m, ctx) => {
+      started = true;
+      await sleep(60_000, undefined, { signal: ctx.signal });
+      return 'ack';
+    },
+    { log: captured },
+  );
+  await publish('work.interrupted.1', {});
+  await waitFor(() => started, { what: 'handler started' });
+  await handle.stop();
+  assert.ok(lines.some((l) => l.level === 'info' && l.msg === 'handler interrupted by the stop; redelivering'), JSON.stringify(lines));
+  assert.deepEqual(lines.filter((l) => l.level === 'warn' || l.level === 'error'), []);
+  const deliveries: number[] = [];
+  start('interrupted', async (m) => {
+    deliveries.push(m.info.deliveryCount);
+    return 'ack';
+  });
+  await waitFor(() => deliveries.length === 1, { what: 'the interrupted message delivered again' });
+  assert.deepEqual(deliveries, [2]);
 });
 
 test('the handler runs in a CONSUMER span continuing the publisher trace', async () => {
