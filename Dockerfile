@@ -91,6 +91,9 @@ RUN if ! command -v tini >/dev/null || ! dpkg -s libjemalloc2 >/dev/null 2>&1; t
  && install -D -m 0644 "$(dpkg -L libjemalloc2 | grep '/libjemalloc\.so\.2$')" /out/libjemalloc.so.2
 
 FROM ${NODE_IMAGE} AS runtime
+ARG SERVICE
+# scripts/cluster/docker.sh trim removes the images of ours a rebuild untagged by this label.
+LABEL io.sagamesh.workload=${SERVICE}
 ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=init /out/tini /usr/bin/tini

@@ -20,6 +20,30 @@ source "$(dirname "${BASH_SOURCE[0]}")/cluster/lib.sh"
 cd "$ROOT"
 
 HELM=(helm --kube-context "$CONTEXT")
+# Docker keeps the images and the kind nodes' disks under its root dir. Measured with make up OFFLINE=1 on an empty
+# data root (the offline images' inputs cached in .tools): 15 GB more in use at the peak (kind load), 4 GB of it left
+# after make down. A rerun on the cluster adds what it rebuilds and loads (about 1 GB after a code change). Short of
+# that, a build or kind load fails midway with "no space left on device"; better to say so before starting.
+# DISK_NEEDED_GB overrides the figure (0: no check).
+disk_check() {
+  local root free_gb need_gb
+  [[ "$DRY_RUN" != 1 && "${DISK_NEEDED_GB:-}" != 0 ]] || return 0
+  root=$(docker info --format '{{.DockerRootDir}}' 2>/dev/null) || return 0
+  free_gb=$(df -Pk "$root" 2>/dev/null | awk 'NR == 2 {printf "%d", $4 / 1048576}')
+  if [[ -z "$free_gb" ]]; then
+    note "disk: Docker keeps its data in $root, not on this machine's file systems (a VM?): not checked"
+    return 0
+  fi
+  if [[ -n "${DISK_NEEDED_GB:-}" ]]; then need_gb=$DISK_NEEDED_GB
+  elif kind get clusters 2>/dev/null | grep -qx "$CLUSTER"; then need_gb=3
+  else need_gb=16; fi
+  if ((free_gb < need_gb)); then
+    echo "make up needs about $need_gb GB free where Docker keeps its data ($root); $free_gb GB are free." >&2
+    echo "Free some: make down, then docker image prune and docker builder prune (or, for make up's own dockerd, rm -rf /var/lib/sagamesh-docker: every image is built again); or DISK_NEEDED_GB=0 make up to try anyway." >&2
+    exit 1
+  fi
+  note "disk: $free_gb GB free where Docker keeps its data ($root); this run needs about $need_gb GB"
+}
 helm_install() { # release namespace chart repo version values [extra args...]
   local release=$1 ns=$2 chart=$3 repo=$4 version=$5 values=$6
   shift 6
@@ -75,6 +99,7 @@ if [[ "$missing" == 1 ]]; then
   else echo "preflight failed: install what is missing above, then run make up again." >&2; exit 1; fi
 fi
 read -r -a WORKLOADS <<<"$(workloads)"
+[[ "$OFFLINE" == 1 ]] || disk_check
 
 KIND_CONFIG=kind-config.yaml
 if [[ "$OFFLINE" == 1 ]]; then
@@ -82,6 +107,7 @@ if [[ "$OFFLINE" == 1 ]]; then
   run bash scripts/cluster/docker.sh start
   # The engine may be ours: the rest of this script (kind, docker build) talks to whichever answered.
   [[ "$DRY_RUN" == 1 ]] || eval "$(bash scripts/cluster/docker.sh env)"
+  disk_check
   run bash scripts/cluster/docker.sh isolate
 
   step "Offline images: base, Node $NODE_VERSION, kind node $OFFLINE_NODE_IMAGE, add-ons (built once, then reused)"
@@ -137,6 +163,7 @@ fi
 for w in "${WORKLOADS[@]}"; do
   run docker build --build-arg "SERVICE=$w" "${BUILD_ARGS[@]}" -t "sagamesh/$w:$IMAGE_TAG" -f Dockerfile .
 done
+run bash scripts/cluster/docker.sh trim
 
 step "Load the images into the kind nodes"
 images=()

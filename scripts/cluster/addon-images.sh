@@ -13,9 +13,9 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 # shellcheck source=/dev/null
 source "$ROOT/tools/versions.env"
 
-# H-node's Debian minbase image (scripts/cluster/offline-images.sh base)
+# The add-ons' base: the Debian minbase image (scripts/cluster/offline-images.sh base)
 BASE_IMAGE=${OFFLINE_BASE_IMAGE:?tools/versions.env has no OFFLINE_BASE_IMAGE}
-HASH_LABEL=io.sagamesh.build-hash
+HASH_LABEL=io.sagamesh.build-hash  # docker.sh trim removes our untagged images by it
 LOG_DIR=$ROOT/.tools/logs
 # image name, binary (a scripts/tools.sh tool, in .tools/bin), the tools/versions.env key of its tag.
 # cdk8s/src/addons/images.ts names the same images from the same keys (cdk8s/test/addons.test.ts checks it).
