@@ -19,7 +19,7 @@
 import { jetstream, jetstreamManager, PubHeaders, type JetStreamClient } from '@nats-io/jetstream';
 import { headers, nuid, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
 import { kvWrite, setHeader, type JetStreamPublisher } from '@sagamesh/runtime';
-import { closedLoop, commandHeaders, connectAsService, onServers, parseSmallBenchArgs } from './lib/small-bench.ts';
+import { commandHeaders, connectAsService, measureLoop, onServers, parseSmallBenchArgs } from './lib/small-bench.ts';
 
 const { seconds, clientCounts, cluster } = parseSmallBenchArgs('bench-outbox');
 
@@ -83,7 +83,7 @@ async function measure(t: Target, mode: string, clients: number, pids: readonly 
   t.lastSeq.clear();
   // Fresh run ids per row: a record's compare-and-set starts from nothing.
   const prefix = nuid.next();
-  const f = await closedLoop(clients, seconds, pids, (c, k) => write(t, `${prefix}_${c}_${k % RUNS_PER_CLIENT}`));
+  const f = await measureLoop(clients, seconds, pids, (c, k) => write(t, `${prefix}_${c}_${k % RUNS_PER_CLIENT}`));
   const row = [`${t.storage} R${t.replicas}`.padEnd(9), mode.padEnd(21), String(clients).padStart(7), f.perSecond.toFixed(0).padStart(9), f.p50.toFixed(2).padStart(8), f.p99.toFixed(2).padStart(8), f.serverUs.toFixed(0).padStart(13)];
   console.log(row.join('  '));
 }

@@ -19,7 +19,7 @@ import { AckPolicy, jetstream, jetstreamManager, type ConsumerMessages, type Jet
 import { nuid, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { CeHeaders } from '@sagamesh/contracts';
 import { getHeader, kvWrite, openBucket, type JetStreamPublisher } from '@sagamesh/runtime';
-import { closedLoop, commandHeaders, connectAsService, onServers, parseSmallBenchArgs } from './lib/small-bench.ts';
+import { commandHeaders, connectAsService, measureLoop, onServers, parseSmallBenchArgs } from './lib/small-bench.ts';
 
 const { seconds, clientCounts, cluster } = parseSmallBenchArgs('bench-step');
 
@@ -131,7 +131,7 @@ async function measureOn(servers: string[], pids: number[], replicas: number) {
       try {
         for (const clients of clientCounts) {
           const prefix = nuid.next();
-          const f = await closedLoop(clients, seconds, pids, (c, k) => mode.step(rig, `${prefix}_${c}_${k}`));
+          const f = await measureLoop(clients, seconds, pids, (c, k) => mode.step(rig, `${prefix}_${c}_${k}`));
           const row = [`file R${replicas}`.padEnd(7), name.padEnd(19), String(clients).padStart(7), f.perSecond.toFixed(0).padStart(7), f.p50.toFixed(2).padStart(8), f.p99.toFixed(2).padStart(8), f.serverUs.toFixed(0).padStart(13), f.selfUs.toFixed(0).padStart(13)];
           console.log(row.join('  '));
         }

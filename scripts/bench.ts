@@ -27,7 +27,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { connect } from '@nats-io/transport-node';
 import { CeHeaders, Catalogue, SagaEndSubjects, isSagaEndEvent, parseCeType, type SagaEvent } from '@sagamesh/contracts';
 import http from 'node:http';
-import { IDLE_RSS_LIMIT_MB, allocatorOf, cpuSeconds, heapFromMetrics, type HeapFigures, memoryOf, natsBenchRate, natsCliArgs, sagaTimeline, summarize, type LatencySummary, type SagaSample } from './lib/bench-figures.ts';
+import { IDLE_RSS_LIMIT_MB, allocatorOf, closedLoop, cpuSeconds, heapFromMetrics, type HeapFigures, memoryOf, natsBenchRate, natsCliArgs, sagaTimeline, summarize, type LatencySummary, type SagaSample } from './lib/bench-figures.ts';
 import { ApiError } from './lib/client.ts';
 import { startPlatform, PLATFORM_SERVICES, type Platform } from './lib/platform.ts';
 import { ensureTools, toolPath } from './lib/tools.ts';
@@ -93,8 +93,7 @@ try {
 
   const skus = Catalogue.filter((c) => c.initial > 1000).map((c) => c.sku);
   const timelineSamples: SagaSample[] = [];
-  const oneSaga = async (i: number): Promise<number> => {
-    const t0 = performance.now();
+  const oneSaga = async (_client: number, _k: number, i: number): Promise<void> => {
     const sentAt = Date.now();
     let resolveEnd!: (p: string) => void;
     const ended = new Promise<string>((r) => (resolveEnd = r));
@@ -108,18 +107,17 @@ try {
     if (phase === 'timeout') throw new Error(`saga ${id} did not end within 30 s`);
     const seen = timeline?.get(id);
     if (seen) (timeline!.delete(id), timelineSamples.push({ sentAt, ...seen }));
-    return performance.now() - t0;
   };
 
   // By time at full concurrency: 100 sagas left the low-load figures to code V8 had not optimised yet (p50 12.8 ms
   // after them, 9.5 ms in a steady 2-client run of 10 s).
   say(`warm-up: ${warmUp.clients} concurrent clients for ${warmUp.seconds} s`);
-  await runClosedLoop(oneSaga, warmUp.clients, warmUp.seconds * 1000, Infinity);
+  await closedLoop(warmUp.clients, warmUp.seconds * 1000, oneSaga);
 
   say(`low load: ${lowLoad.clients} concurrent clients for ${lowLoad.seconds} s (closed loop)`);
   const lowT0 = performance.now();
   timeline = new Map();
-  const low = summarize(await runClosedLoop(oneSaga, lowLoad.clients, lowLoad.seconds * 1000, Infinity));
+  const low = summarize(await closedLoop(lowLoad.clients, lowLoad.seconds * 1000, oneSaga));
   timeline = undefined;
   const lowRate = low.count / ((performance.now() - lowT0) / 1000);
 
@@ -127,7 +125,7 @@ try {
   const cpuBefore = cpuTimes(platform);
   say(`measuring: ${concurrency} concurrent clients for ${seconds} s (closed loop)`);
   const t0 = performance.now();
-  const latencies = await runClosedLoop(oneSaga, concurrency, seconds * 1000, Infinity);
+  const latencies = await closedLoop(concurrency, seconds * 1000, oneSaga, (done) => say(`  ${done} sagas so far`));
   const elapsed = (performance.now() - t0) / 1000;
   const jsAfter = await serverStats(platform);
   const cpuAfter = cpuTimes(platform);
@@ -282,25 +280,6 @@ async function heapsAtIdle(p: Platform): Promise<Record<string, HeapFigures | un
   return Object.fromEntries(entries);
 }
 
-async function runClosedLoop(op: (i: number) => Promise<number>, workers: number, durationMs: number, maxOps: number): Promise<number[]> {
-  const out: number[] = [];
-  const end = performance.now() + durationMs;
-  let next = 0;
-  const progress = durationMs >= 10_000 ? setInterval(() => say(`  ${out.length} sagas so far`), 5000) : undefined;
-  try {
-    await Promise.all(
-      Array.from({ length: workers }, async () => {
-        while (next < maxOps && (durationMs === 0 || performance.now() < end)) {
-          const i = next++;
-          out.push(await op(i));
-        }
-      }),
-    );
-  } finally {
-    clearInterval(progress);
-  }
-  return out;
-}
 
 interface StreamBytes {
   name: string;

@@ -156,11 +156,10 @@ stop() {
 # After the builds: the images a rebuild untagged (ours only, by label: up to ~400 MB a workload each time its code
 # changes), and on our own engine the build cache beyond BUILD_CACHE_KEEP. Another engine's cache is its owner's.
 trim() {
-  local host dir
+  local host dir label reclaimed
   host=$(engine) || die "no Docker engine answers: run bash scripts/cluster/docker.sh start"
   export DOCKER_HOST=$host
   dir=$(cli); [[ -n "$dir" ]] && export PATH="$dir:$PATH"
-  local label reclaimed
   for label in "$WORKLOAD_LABEL" "$ADDON_LABEL"; do
     reclaimed=$(docker image prune -f --filter "label=$label" | sed -n 's/^Total reclaimed space: //p')
     say "untagged images labelled $label: ${reclaimed:-0B} reclaimed"

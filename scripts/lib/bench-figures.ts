@@ -1,4 +1,7 @@
-/** The bench's figures that need no running platform: parsing `nats bench`, percentiles, /proc readings. */
+/**
+ * The benches' figures that need no running platform (parsing `nats bench`, percentiles, /proc readings), and the
+ * closed loop they are measured with.
+ */
 import { readFileSync } from 'node:fs';
 import type { RunView } from '@sagamesh/contracts';
 
@@ -33,6 +36,36 @@ export function summarize(latencies: readonly number[]): LatencySummary {
  * what it is made of — file-backed pages (the node binary's code and data it touched, shared between the processes,
  * counted in each RSS) and anonymous memory (heaps, malloc). Undefined without the fields (not Linux).
  */
+/**
+ * `clients` concurrent loops, each awaiting `op` again until `ms` are up (`client`: the loop's number, `k`: its own
+ * count, `i`: the count over all loops). Returns each op's latency in ms; calls `progress(done)` every 5 s.
+ */
+export async function closedLoop(
+  clients: number,
+  ms: number,
+  op: (client: number, k: number, i: number) => Promise<void>,
+  progress?: (done: number) => void,
+): Promise<number[]> {
+  const latencies: number[] = [];
+  const end = performance.now() + ms;
+  let next = 0;
+  const timer = progress && setInterval(() => progress(latencies.length), 5000);
+  try {
+    await Promise.all(
+      Array.from({ length: clients }, async (_, client) => {
+        for (let k = 0; performance.now() < end; k++) {
+          const start = performance.now();
+          await op(client, k, next++);
+          latencies.push(performance.now() - start);
+        }
+      }),
+    );
+  } finally {
+    clearInterval(timer);
+  }
+  return latencies;
+}
+
 export function memoryFromStatus(status: string): { rss: number; file: number; anon: number } | undefined {
   const mb = (field: string) => {
     const kib = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(status)?.[1];

@@ -1,13 +1,13 @@
 /**
  * What the small NATS benches (bench:outbox, bench:step) share: their flags, the servers they run on (one, then a
  * 3-server cluster), the platform's own client path (connectNats, JetStreamPublisher, buildHeaders), and a closed loop
- * of concurrent clients.
+ * of concurrent clients with the CPU it cost.
  */
 import { parseArgs } from 'node:util';
 import { CeHeaders, stepCommandType } from '@sagamesh/contracts';
 import { buildHeaders, connectNats, createLogger, JetStreamPublisher, setHeader, type MsgHdrs, type NatsConnection } from '@sagamesh/runtime';
 import { startNatsCluster, startNatsServer } from '@sagamesh/testing';
-import { cpuSeconds, summarize } from './bench-figures.ts';
+import { closedLoop, cpuSeconds, summarize } from './bench-figures.ts';
 import { ensureTools } from './tools.ts';
 
 export interface SmallBenchArgs {
@@ -81,23 +81,13 @@ export interface LoopFigures {
   selfUs: number;
 }
 
-/** `clients` concurrent loops, each awaiting `op(client, k)` again until `seconds` are up. */
-export async function closedLoop(clients: number, seconds: number, serverPids: readonly number[], op: (client: number, k: number) => Promise<void>): Promise<LoopFigures> {
+/** closedLoop's latencies, and the CPU the given servers and this process spent per operation. */
+export async function measureLoop(clients: number, seconds: number, serverPids: readonly number[], op: (client: number, k: number) => Promise<void>): Promise<LoopFigures> {
   const serverCpu = () => serverPids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
-  const latencies: number[] = [];
   const server0 = serverCpu();
   const self0 = process.cpuUsage();
   const t0 = performance.now();
-  const end = t0 + seconds * 1000;
-  await Promise.all(
-    Array.from({ length: clients }, async (_, c) => {
-      for (let k = 0; performance.now() < end; k++) {
-        const start = performance.now();
-        await op(c, k);
-        latencies.push(performance.now() - start);
-      }
-    }),
-  );
+  const latencies = await closedLoop(clients, seconds * 1000, op);
   const elapsed = (performance.now() - t0) / 1000;
   const self = process.cpuUsage(self0);
   const { p50, p99 } = summarize(latencies);

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { allocatorOf, cpuSeconds, heapFromMetrics, memoryFromStatus, memoryOf, natsBenchRate, sagaTimeline, summarize } from '../lib/bench-figures.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { allocatorOf, closedLoop, cpuSeconds, heapFromMetrics, memoryFromStatus, memoryOf, natsBenchRate, sagaTimeline, summarize } from '../lib/bench-figures.ts';
 
 // As nats 0.5 prints them: one client has no aggregate line, several have per-client lines before it.
 const oneClient = `16:06:37 [1] Starting JetStream synchronous publisher, publishing 2,000 messages
@@ -79,4 +80,25 @@ test('saga timeline: each segment from the run view\'s timestamps, in order; a s
     ['run ended → end event at the client', 1, 1],
   ]);
   assert.deepEqual(sagaTimeline([saga(0, 2)]), [], 'a retried step has other segments');
+});
+
+test('closed loop: exactly `clients` ops in flight until the time is up, each numbered, each latency measured', async () => {
+  let inFlight = 0;
+  let most = 0;
+  const calls: { client: number; k: number; i: number }[] = [];
+  const latencies = await closedLoop(3, 60, async (client, k, i) => {
+    calls.push({ client, k, i });
+    most = Math.max(most, ++inFlight);
+    await sleep(5);
+    inFlight--;
+  });
+  assert.equal(most, 3);
+  assert.equal(latencies.length, calls.length);
+  assert.ok(calls.length >= 3 && calls.length <= 3 * Math.ceil(60 / 5) + 3, `${calls.length} ops: each loop starts one, none starts after the time is up`);
+  assert.ok(latencies.every((ms) => ms >= 4), 'each op\'s own time');
+  assert.deepEqual(calls.map((c) => c.i), calls.map((_, n) => n), 'i counts over all loops');
+  for (const client of [0, 1, 2]) {
+    const ks = calls.filter((c) => c.client === client).map((c) => c.k);
+    assert.deepEqual(ks, ks.map((_, n) => n), `client ${client} counts its own ops`);
+  }
 });
