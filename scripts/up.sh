@@ -21,22 +21,22 @@ cd "$ROOT"
 
 HELM=(helm --kube-context "$CONTEXT")
 # Docker keeps the images and the kind nodes' disks under its root dir. Measured with make up OFFLINE=1 on an empty
-# data root (the offline images' inputs cached in .tools): 15 GB more in use at the peak (kind load), 4 GB of it left
-# after make down. A rerun on the cluster adds what it rebuilds and loads (about 1 GB after a code change). Short of
-# that, a build or kind load fails midway with "no space left on device"; better to say so before starting.
-# DISK_NEEDED_GB overrides the figure (0: no check).
+# data root (the offline images' inputs cached in .tools): 15.8 GB more in use at the peak (kind load), 4.3 GB of it
+# left after make down. A rerun on the cluster after a change to libs/runtime (every workload image rebuilt and loaded,
+# and the kind node image too): 4.4 GB more at the peak. GB here are 10^9 bytes. Short of that, a build or kind load fails midway with "no space
+# left on device"; better to say so before starting. DISK_NEEDED_GB overrides the figure (0: no check).
 disk_check() {
   local root free_gb need_gb
   [[ "$DRY_RUN" != 1 && "${DISK_NEEDED_GB:-}" != 0 ]] || return 0
   root=$(docker info --format '{{.DockerRootDir}}' 2>/dev/null) || return 0
-  free_gb=$(df -Pk "$root" 2>/dev/null | awk 'NR == 2 {printf "%d", $4 / 1048576}')
+  free_gb=$(df -Pk "$root" 2>/dev/null | awk 'NR == 2 {printf "%d", $4 * 1024 / 1e9}')
   if [[ -z "$free_gb" ]]; then
     note "disk: Docker keeps its data in $root, not on this machine's file systems (a VM?): not checked"
     return 0
   fi
   if [[ -n "${DISK_NEEDED_GB:-}" ]]; then need_gb=$DISK_NEEDED_GB
-  elif kind get clusters 2>/dev/null | grep -qx "$CLUSTER"; then need_gb=3
-  else need_gb=16; fi
+  elif kind get clusters 2>/dev/null | grep -qx "$CLUSTER"; then need_gb=5
+  else need_gb=17; fi
   if ((free_gb < need_gb)); then
     echo "make up needs about $need_gb GB free where Docker keeps its data ($root); $free_gb GB are free." >&2
     echo "Free some: make down, then docker image prune and docker builder prune (or, for make up's own dockerd, rm -rf /var/lib/sagamesh-docker: every image is built again); or DISK_NEEDED_GB=0 make up to try anyway." >&2

@@ -8,7 +8,7 @@
 #   docker.sh status    say which engine answers and how
 #   docker.sh isolate   drop forwarding from the kind network to anywhere but itself (nothing leaves the machine)
 #   docker.sh trim      remove the images our rebuilds untagged; keep the private dockerd's build cache to its most
-#                       recently used 3 GB (SAGAMESH_BUILD_CACHE_KEEP)
+#                       recently used 3 GiB (SAGAMESH_BUILD_CACHE_KEEP, as docker reads it: 3GB is 3 GiB)
 #
 # Why a runc shim: on some machines (CI here) the capability bounding set lacks CAP_SYS_RESOURCE, and runc fails on
 # every privileged container (kind's nodes) with "unable to apply caps: operation not permitted". When — and only
@@ -25,7 +25,7 @@ LOG=$ROOT/.dev/cluster/dockerd.log
 CLI_DIR=$ROOT/.tools/docker-cli
 KIND_NETWORK=kind
 # BuildKit's cache (npm's downloads, every stage of every rebuilt image) grows with each make up, and Docker 20.10
-# collects none of it unless told to: 15 GB of it, and 53 GB of data root in all, on a machine that ran make up for
+# collects none of it unless told to: 15 GB of it, and 57 GB of data root in all, on a machine that ran make up for
 # weeks. A few GB holds one full set of builds, so a rebuild stays quick.
 BUILD_CACHE_KEEP=${SAGAMESH_BUILD_CACHE_KEEP:-3GB}
 # The labels our builds put on their images (Dockerfile, scripts/cluster/addon-images.sh).
@@ -156,13 +156,14 @@ stop() {
 # After the builds: the images a rebuild untagged (ours only, by label: up to ~400 MB a workload each time its code
 # changes), and on our own engine the build cache beyond BUILD_CACHE_KEEP. Another engine's cache is its owner's.
 trim() {
-  local host dir label reclaimed
+  local host dir label pruned reclaimed
   host=$(engine) || die "no Docker engine answers: run bash scripts/cluster/docker.sh start"
   export DOCKER_HOST=$host
   dir=$(cli); [[ -n "$dir" ]] && export PATH="$dir:$PATH"
   for label in "$WORKLOAD_LABEL" "$ADDON_LABEL"; do
-    reclaimed=$(docker image prune -f --filter "label=$label" | sed -n 's/^Total reclaimed space: //p')
-    say "untagged images labelled $label: ${reclaimed:-0B} reclaimed"
+    pruned=$(docker image prune -f --filter "label=$label")
+    # Their layers may live on in the build cache, so the space they held can read 0B: count the images too.
+    say "untagged images labelled $label: $(grep -c '^deleted: ' <<<"$pruned" || true) removed, $(sed -n 's/^Total reclaimed space: //p' <<<"$pruned") reclaimed"
   done
   if [[ "$host" != "unix://$PRIVATE_SOCK" || ! -f "$PRIVATE_DIR/started-by-sagamesh" ]]; then
     say "build cache: the engine on $host is not ours, its cache is left as it is (docker builder prune trims it)"

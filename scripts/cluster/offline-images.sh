@@ -59,7 +59,8 @@ need_docker() {
 }
 
 sha() { sha256sum | cut -c1-64; }
-# inputs hash: the named build functions' source, the given strings and the given files
+# inputs hash: the named build functions' source, the given strings and the given files (named relative to the
+# checkout, so another checkout or worktree sharing .tools reuses what this one built)
 inputs_hash() {  # fn-names... -- strings... -- files...
   local part=fn
   {
@@ -68,7 +69,7 @@ inputs_hash() {  # fn-names... -- strings... -- files...
       case $part in
         fn) declare -f "$a" ;;
         str) printf '%s\n' "$a" ;;
-        file) printf '%s\n' "$a"; cat "$a" ;;
+        file) printf '%s\n' "${a#"$ROOT"/}"; cat "$a" ;;
       esac
     done
   } | sha

@@ -51,7 +51,7 @@ describe('what make up leaves on disk', () => {
     }
   });
 
-  it('the private dockerd keeps at most 3 GB of build cache, and docker.sh trim holds it to the bound it is given', async (t) => {
+  it('the private dockerd keeps at most 3 GiB of build cache, and docker.sh trim holds it to the bound it is given', async (t) => {
     if (dockerEnv().DOCKER_HOST !== PRIVATE_ENGINE) return t.skip('make up used a Docker engine of its own: its build cache is left alone');
     const afterUp = await buildCacheBytes();
     // docker reads a --keep-storage of "3GB" as 3 GiB, and prints sizes in powers of 1000.
@@ -109,7 +109,8 @@ describe('what make up leaves on disk', () => {
       for (const id of [ours, addon, foreign]) assert.equal(await docker('image', 'inspect', '-f', '{{len .RepoTags}}', id), '0', 'untagged by the rebuild');
 
       const out = await dockerSh('trim');
-      assert.match(out, /untagged images labelled io\.sagamesh\.workload: \S+ reclaimed/);
+      assert.match(out, /untagged images labelled io\.sagamesh\.workload: 1 removed, \S+ reclaimed/);
+    assert.match(out, /untagged images labelled io\.sagamesh\.build-hash: 1 removed, \S+ reclaimed/);
       assert.equal(await exists(ours), false, 'a workload image a rebuild untagged is removed');
       assert.equal(await exists(addon), false, 'an add-on image a rebuild untagged is removed');
       assert.equal(await exists(foreign), true, 'an untagged image without our label is not ours: it stays');
